@@ -18,3 +18,6 @@ var ErrInvalidUTF8 = errors.New("remote id is not valid UTF-8")
 // ErrIDTooLong is returned when the Matrix ID or alias for a remote ID would
 // be longer than the 255 bytes the Matrix spec allows.
 var ErrIDTooLong = errors.New("matrix id would exceed 255 bytes")
+
+// ErrUnknownNetwork is returned by Ghosts.Get for a network without a namer.
+var ErrUnknownNetwork = errors.New("unknown network")
