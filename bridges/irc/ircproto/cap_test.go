@@ -43,6 +43,15 @@ func converse(t *testing.T, n *ircproto.CapNegotiator, steps []step) {
 	}
 }
 
+// plainOpening is the common start of a SASL PLAIN exchange: the server
+// offers ls, we request sasl, it is acknowledged and we pick PLAIN.
+func plainOpening(ls string, more []step) []step {
+	return append([]step{
+		{server: ":srv CAP * LS :" + ls, send: []string{"CAP REQ sasl"}},
+		{server: ":srv CAP * ACK :sasl", send: []string{"AUTHENTICATE PLAIN"}},
+	}, more...)
+}
+
 var plainPayload = base64.StdEncoding.EncodeToString([]byte("\x00bridge\x00hunter2"))
 
 func TestCapNegotiation(t *testing.T) {
@@ -88,58 +97,47 @@ func TestCapNegotiation(t *testing.T) {
 			enabled: []string{"sasl", "server-time"},
 		},
 		{
-			name: "SASL is tried when the sasl cap has no value (CAP 3.1 servers)",
-			cfg:  ircproto.CapConfig{Want: []string{"sasl"}, SASL: sasl},
-			steps: []step{
-				{server: ":srv CAP * LS :sasl", send: []string{"CAP REQ sasl"}},
-				{server: ":srv CAP * ACK :sasl", send: []string{"AUTHENTICATE PLAIN"}},
-			},
+			name:    "SASL is tried when the sasl cap has no value (CAP 3.1 servers)",
+			cfg:     ircproto.CapConfig{Want: []string{"sasl"}, SASL: sasl},
+			steps:   plainOpening("sasl", nil),
 			enabled: []string{"sasl"},
 		},
 		{
 			name: "an optional SASL failure still ends with CAP END",
 			cfg:  ircproto.CapConfig{Want: []string{"sasl"}, SASL: sasl},
-			steps: []step{
-				{server: ":srv CAP * LS :sasl=PLAIN", send: []string{"CAP REQ sasl"}},
-				{server: ":srv CAP * ACK :sasl", send: []string{"AUTHENTICATE PLAIN"}},
+			steps: plainOpening("sasl=PLAIN", []step{
 				{server: "AUTHENTICATE +", send: []string{"AUTHENTICATE " + plainPayload}},
 				{server: ":srv 904 me :SASL authentication failed", send: []string{"CAP END"}},
-			},
+			}),
 			done:    true,
 			enabled: []string{"sasl"},
 		},
 		{
 			name: "a required SASL failure is an error and sends no CAP END",
 			cfg:  ircproto.CapConfig{Want: []string{"sasl"}, SASL: &ircproto.SASLConfig{Username: "bridge", Password: "hunter2", Required: true}},
-			steps: []step{
-				{server: ":srv CAP * LS :sasl=PLAIN", send: []string{"CAP REQ sasl"}},
-				{server: ":srv CAP * ACK :sasl", send: []string{"AUTHENTICATE PLAIN"}},
+			steps: plainOpening("sasl=PLAIN", []step{
 				{server: "AUTHENTICATE +", send: []string{"AUTHENTICATE " + plainPayload}},
 				{server: ":srv 908 me PLAIN,EXTERNAL :are available SASL mechanisms"},
 				{server: ":srv 904 me :SASL authentication failed", wantErr: ircproto.ErrSASLFailed},
-			},
+			}),
 			done:    true,
 			enabled: []string{"sasl"},
 		},
 		{
 			name: "an aborted exchange counts as a failure",
 			cfg:  ircproto.CapConfig{Want: []string{"sasl"}, SASL: sasl},
-			steps: []step{
-				{server: ":srv CAP * LS :sasl", send: []string{"CAP REQ sasl"}},
-				{server: ":srv CAP * ACK :sasl", send: []string{"AUTHENTICATE PLAIN"}},
+			steps: plainOpening("sasl", []step{
 				{server: ":srv 906 me :SASL authentication aborted", send: []string{"CAP END"}},
-			},
+			}),
 			done:    true,
 			enabled: []string{"sasl"},
 		},
 		{
 			name: "already being authenticated counts as success",
 			cfg:  ircproto.CapConfig{Want: []string{"sasl"}, SASL: sasl},
-			steps: []step{
-				{server: ":srv CAP * LS :sasl", send: []string{"CAP REQ sasl"}},
-				{server: ":srv CAP * ACK :sasl", send: []string{"AUTHENTICATE PLAIN"}},
+			steps: plainOpening("sasl", []step{
 				{server: ":srv 907 me :You have already authenticated", send: []string{"CAP END"}},
-			},
+			}),
 			done:    true,
 			enabled: []string{"sasl"},
 		},
@@ -178,12 +176,10 @@ func TestCapNegotiation(t *testing.T) {
 		{
 			name: "an unexpected SASL challenge is aborted",
 			cfg:  ircproto.CapConfig{Want: []string{"sasl"}, SASL: sasl},
-			steps: []step{
-				{server: ":srv CAP * LS :sasl", send: []string{"CAP REQ sasl"}},
-				{server: ":srv CAP * ACK :sasl", send: []string{"AUTHENTICATE PLAIN"}},
+			steps: plainOpening("sasl", []step{
 				{server: "AUTHENTICATE c29tZXRoaW5n", send: []string{"AUTHENTICATE *"}},
 				{server: ":srv 906 me :SASL authentication aborted", send: []string{"CAP END"}},
-			},
+			}),
 			done:    true,
 			enabled: []string{"sasl"},
 		},
