@@ -238,3 +238,22 @@ func seqIDs(room string, from, to int) []string {
 	}
 	return ids
 }
+
+func mustJSON(t testing.TB, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return string(b)
+}
+
+func newPut(ctx context.Context, txnID string, body []byte) *http.Request {
+	req := httptest.NewRequestWithContext(ctx, http.MethodPut, "/_matrix/app/v1/transactions/"+txnID, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+testHSToken)
+	return req
+}
+
+func serve(srv *Server, req *http.Request) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, req)
+	return rec
+}

@@ -17,7 +17,7 @@ import (
 )
 
 const (
-	waitTime = 10 * time.Second
+	waitTime = 30 * time.Second
 	tick     = time.Millisecond
 )
 
