@@ -95,6 +95,30 @@ func (s *ISupport) ParseModes(modes string, params []string) ([]ModeChange, erro
 	return s.chanModes.Parse(modes, params)
 }
 
+// ParseModeMessage parses the changes in a MODE message or an
+// RPL_CHANNELMODEIS (324) reply, returning the target they apply to. A
+// MODE on a nick is parsed as user modes. Other messages, or ones too
+// short to carry a mode string, give an error wrapping ErrNeedMoreParams.
+func (s *ISupport) ParseModeMessage(m *Message) (target string, changes []ModeChange, err error) {
+	first := 0
+	switch m.Command {
+	case "MODE":
+	case RPL_CHANNELMODEIS:
+		first = 1 // the client nick comes first
+	default:
+		return "", nil, fmt.Errorf("parse modes: %s is neither MODE nor %s", m.Command, RPL_CHANNELMODEIS)
+	}
+	if len(m.Params) < first+2 {
+		return "", nil, fmt.Errorf("parse modes: %w: %s has %d", ErrNeedMoreParams, m.Command, len(m.Params))
+	}
+	target, modes, args := m.Params[first], m.Params[first+1], m.Params[first+2:]
+	if !s.IsChannel(target) {
+		return target, ParseUserModes(modes), nil
+	}
+	changes, err = s.ParseModes(modes, args)
+	return target, changes, err
+}
+
 // ParseUserModes parses a user mode string ("+iw-x"); user modes take no
 // parameters in anything the bridge needs.
 func ParseUserModes(modes string) []ModeChange {

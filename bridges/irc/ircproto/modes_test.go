@@ -109,6 +109,48 @@ func TestParseModesFromAMessage(t *testing.T) {
 	assert.Equal(t, "+o nick1, +v nick2, -b mask!*@*", strings.Join(parts, ", "))
 }
 
+func TestParseModeMessage(t *testing.T) {
+	s := ircproto.NewISupport()
+	tests := []struct {
+		name   string
+		line   string
+		target string
+		want   []ircproto.ModeChange
+	}{
+		{
+			name: "a channel MODE gives the channel and its changes", line: ":op!o@h MODE #chan +o-v alice bob",
+			target: "#chan",
+			want:   []ircproto.ModeChange{{Add: true, Mode: 'o', Param: "alice"}, {Add: false, Mode: 'v', Param: "bob"}},
+		},
+		{
+			name: "a 324 reply skips the client nick", line: ":srv 324 me #chan +ntkl secret 50",
+			target: "#chan",
+			want: []ircproto.ModeChange{
+				{Add: true, Mode: 'n'}, {Add: true, Mode: 't'},
+				{Add: true, Mode: 'k', Param: "secret"}, {Add: true, Mode: 'l', Param: "50"},
+			},
+		},
+		{
+			name: "a MODE on a nick is user modes", line: ":me MODE me :+iw",
+			target: "me",
+			want:   []ircproto.ModeChange{{Add: true, Mode: 'i'}, {Add: true, Mode: 'w'}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			target, got, err := s.ParseModeMessage(mustParse(t, tt.line))
+			require.NoError(t, err)
+			assert.Equal(t, tt.target, target)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+
+	_, _, err := s.ParseModeMessage(mustParse(t, ":srv 324 me #chan"))
+	assert.ErrorIs(t, err, ircproto.ErrNeedMoreParams)
+	_, _, err = s.ParseModeMessage(mustParse(t, ":n!u@h PRIVMSG #chan +o"))
+	assert.Error(t, err)
+}
+
 func TestParseUserModes(t *testing.T) {
 	assert.Equal(t, []ircproto.ModeChange{{Add: true, Mode: 'i'}, {Add: true, Mode: 'w'}, {Add: false, Mode: 'x'}},
 		ircproto.ParseUserModes("+iw-x"))
