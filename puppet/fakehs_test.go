@@ -43,7 +43,7 @@ type fakeHS struct {
 	forbidden    map[id.UserID]bool   // users an appservice may not masquerade as
 	sharedSecret string               // "" = no shared-secret login
 	legacyLogin  bool                 // offer only m.login.password for shared-secret logins
-	failNext     map[string]int       // endpoint -> failures to give before succeeding
+	failNext     map[string][]int     // endpoint -> statuses to fail with before succeeding
 	sent         []map[string]any     // contents of room events, with "sender" added
 	media        int
 	issued       int
@@ -58,7 +58,7 @@ func newFakeHS(t testing.TB) *fakeHS {
 		tokens:    map[string]id.UserID{},
 		asTokens:  map[string]bool{testASToken: true},
 		forbidden: map[id.UserID]bool{},
-		failNext:  map[string]int{},
+		failNext:  map[string][]int{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /_matrix/client/v3/register", hs.register)
@@ -140,10 +140,12 @@ func (hs *fakeHS) revoke(token string) {
 	delete(hs.tokens, token)
 }
 
-func (hs *fakeHS) failOnce(endpoint string) {
+// failOnce makes the next request to endpoint fail with status: 403 gives
+// M_FORBIDDEN, anything else M_UNKNOWN.
+func (hs *fakeHS) failOnce(endpoint string, status int) {
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
-	hs.failNext[endpoint]++
+	hs.failNext[endpoint] = append(hs.failNext[endpoint], status)
 }
 
 func (hs *fakeHS) sentEvents() []map[string]any {
@@ -157,9 +159,13 @@ func (hs *fakeHS) begin(w http.ResponseWriter, endpoint string) bool {
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
 	hs.counts[endpoint]++
-	if hs.failNext[endpoint] > 0 {
-		hs.failNext[endpoint]--
-		writeError(w, http.StatusForbidden, "M_FORBIDDEN", "failing on purpose")
+	if fails := hs.failNext[endpoint]; len(fails) > 0 {
+		hs.failNext[endpoint] = fails[1:]
+		code := "M_UNKNOWN"
+		if fails[0] == http.StatusForbidden {
+			code = "M_FORBIDDEN"
+		}
+		writeError(w, fails[0], code, "failing on purpose")
 		return false
 	}
 	return true
@@ -276,8 +282,11 @@ func (hs *fakeHS) whoami(w http.ResponseWriter, r *http.Request) {
 
 func (hs *fakeHS) loginFlows(w http.ResponseWriter, r *http.Request) {
 	hs.begin(w, "GET login")
+	hs.mu.Lock()
+	legacy := hs.legacyLogin
+	hs.mu.Unlock()
 	flows := []map[string]string{{"type": "m.login.password"}}
-	if !hs.legacyLogin {
+	if !legacy {
 		flows = append(flows, map[string]string{"type": "com.devture.shared_secret_auth"})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"flows": flows})
@@ -294,8 +303,11 @@ func (hs *fakeHS) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "M_NOT_JSON", err.Error())
 		return
 	}
+	hs.mu.Lock()
+	legacy, secret := hs.legacyLogin, hs.sharedSecret
+	hs.mu.Unlock()
 	proof := req.Token
-	if hs.legacyLogin {
+	if legacy {
 		if req.Type != mautrix.AuthTypePassword {
 			writeError(w, http.StatusBadRequest, "M_UNKNOWN", "unsupported login type")
 			return
@@ -306,10 +318,8 @@ func (hs *fakeHS) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	userID := id.UserID(req.Identifier.User)
-	mac := hmac.New(sha512.New, []byte(hs.sharedSecret))
-	mac.Write([]byte(userID))
-	if hs.sharedSecret == "" || req.Identifier.Type != mautrix.IdentifierTypeUser ||
-		!hmac.Equal([]byte(proof), []byte(hex.EncodeToString(mac.Sum(nil)))) {
+	if secret == "" || req.Identifier.Type != mautrix.IdentifierTypeUser ||
+		!hmac.Equal([]byte(proof), []byte(sharedSecretProof(secret, userID))) {
 		writeError(w, http.StatusForbidden, "M_FORBIDDEN", "invalid login")
 		return
 	}
@@ -358,4 +368,19 @@ func upgraded(t testing.TB, db *dbutil.Database) *dbutil.Database {
 	t.Helper()
 	require.NoError(t, puppet.Upgrade(context.Background(), db))
 	return db
+}
+
+// configure changes the fake's settings under its lock.
+func (hs *fakeHS) configure(change func(hs *fakeHS)) {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	change(hs)
+}
+
+// sharedSecretProof is what the shared-secret authenticator expects: hex
+// HMAC-SHA512 of the full user ID, keyed with the secret.
+func sharedSecretProof(secret string, userID id.UserID) string {
+	mac := hmac.New(sha512.New, []byte(secret))
+	mac.Write([]byte(userID))
+	return hex.EncodeToString(mac.Sum(nil))
 }

@@ -3,6 +3,7 @@ package puppet_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -266,7 +267,7 @@ func TestGhostFailedPushesAreRetried(t *testing.T) {
 		profile := puppet.Profile{Name: "Erin", AvatarID: "e1", FetchAvatar: fetcher(&fetches, &mu)}
 
 		t.Run("a failed avatar set keeps the name and reports the error", func(t *testing.T) {
-			env.hs.failOnce("PUT avatar_url")
+			env.hs.failOnce("PUT avatar_url", http.StatusForbidden)
 			err := g.UpdateProfile(ctx, profile)
 			assert.ErrorContains(t, err, "set avatar")
 			assert.Equal(t, "Erin", g.DisplayName())
