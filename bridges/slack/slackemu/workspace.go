@@ -1,0 +1,402 @@
+package slackemu
+
+import (
+	"slices"
+	"time"
+)
+
+// This file is the test side of the workspace: setting it up, acting in it
+// as other people would from the Slack app, and looking at what the bridge
+// did. Every action that Slack announces over RTM is announced here too,
+// with the event shape its documentation page gives.
+
+// AddUser adds a member. TeamID and Profile.RealName default sensibly.
+func (s *Server) AddUser(u User) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u.TeamID == "" {
+		u.TeamID = s.team.ID
+	}
+	if u.RealName == "" {
+		u.RealName = u.Name
+	}
+	if u.Profile.RealName == "" {
+		u.Profile.RealName = u.RealName
+	}
+	if u.Updated == 0 {
+		u.Updated = time.Now().Unix()
+	}
+	s.users[u.ID] = &u
+	s.presence[u.ID] = &presenceState{}
+}
+
+// AddToken makes a token valid for a user.
+func (s *Server) AddToken(t Token) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens[t.Value] = &t
+}
+
+// RevokeToken makes every later call with the token fail with
+// token_revoked, and closes the RTM connections opened with it, as Slack
+// does when a user signs out or an admin revokes a token.
+func (s *Server) RevokeToken(value string) {
+	s.mu.Lock()
+	if t := s.tokens[value]; t != nil {
+		t.revoked = true
+	}
+	s.mu.Unlock()
+	s.closeConns(func(c *rtmConn) bool { return c.token == value })
+}
+
+// AddConversation adds a channel, private channel, IM or MPIM. An empty ID
+// is allocated with Slack's prefix for the kind; the ID is returned.
+func (s *Server) AddConversation(c Conversation) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.ID == "" {
+		prefix := map[ConversationKind]string{PublicChannel: "C", PrivateChannel: "C", IM: "D", MPIM: "C"}[c.Kind]
+		c.ID = s.newID(prefix)
+	}
+	if c.Created == 0 {
+		c.Created = time.Now().Unix()
+	}
+	c.Members = slices.Clone(c.Members)
+	s.convs[c.ID] = &conversation{Conversation: c}
+	return c.ID
+}
+
+// Post sends a message as a user, as if typed in the Slack app, and
+// returns its ts. threadTS makes it a thread reply ("" for none).
+// It is announced as a message event (https://api.slack.com/events/message).
+func (s *Server) Post(channel, user, text, threadTS string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := &Message{Type: "message", Channel: channel, User: user, Text: text, ThreadTS: threadTS, Team: s.team.ID}
+	s.storeLocked(channel, m)
+	return m.TS
+}
+
+// PostMessage stores and announces a message built by the test (a
+// subtype, files, a bot message); TS and Channel are filled in. It returns
+// the ts.
+func (s *Server) PostMessage(channel string, m Message) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m.Type = "message"
+	m.Channel = channel
+	if m.Team == "" && m.BotID == "" {
+		m.Team = s.team.ID
+	}
+	s.storeLocked(channel, &m)
+	return m.TS
+}
+
+// Edit changes a message's text as its author in the Slack app would.
+func (s *Server) Edit(channel, ts, text string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	conv, m := s.findLocked(channel, ts)
+	if m == nil {
+		return false
+	}
+	s.editLocked(conv, m, m.User, text)
+	return true
+}
+
+// Delete deletes a message as its author in the Slack app would.
+func (s *Server) Delete(channel, ts string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	conv, m := s.findLocked(channel, ts)
+	if m == nil {
+		return false
+	}
+	s.deleteLocked(conv, ts)
+	return true
+}
+
+// React adds (add=true) or removes a reaction by a user.
+func (s *Server) React(channel, ts, user, name string, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	conv, m := s.findLocked(channel, ts)
+	if m == nil {
+		return false
+	}
+	if add {
+		return s.addReactionLocked(conv, m, user, name) == ""
+	}
+	return s.removeReactionLocked(conv, m, user, name) == ""
+}
+
+// Typing announces that a user types in a conversation
+// (https://api.slack.com/events/user_typing).
+func (s *Server) Typing(channel, user string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.broadcastLocked(channel, "", map[string]any{"type": "user_typing", "channel": channel, "user": user})
+}
+
+// Join adds a user to a conversation and announces it
+// (https://api.slack.com/events/member_joined_channel), with the
+// channel_join message Slack posts (https://api.slack.com/events/message/channel_join).
+func (s *Server) Join(channel, user string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.joinLocked(channel, user, "")
+}
+
+// Leave removes a user from a conversation and announces it
+// (https://api.slack.com/events/member_left_channel and
+// https://api.slack.com/events/message/channel_leave).
+func (s *Server) Leave(channel, user string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	conv := s.convs[channel]
+	if conv == nil || !slices.Contains(conv.Members, user) {
+		return
+	}
+	name := s.users[user].Name
+	s.broadcastLocked(channel, "", map[string]any{
+		"type": "member_left_channel", "user": user, "channel": channel,
+		"channel_type": channelType(conv.Kind), "team": s.team.ID,
+	})
+	s.storeLocked(channel, &Message{Type: "message", Subtype: "channel_leave", Channel: channel, User: user,
+		Text: "<@" + user + "|" + name + "> has left the channel"})
+	conv.Members = slices.DeleteFunc(conv.Members, func(m string) bool { return m == user })
+}
+
+// Rename renames a channel (https://api.slack.com/events/channel_rename).
+func (s *Server) Rename(channel, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	conv := s.convs[channel]
+	if conv == nil {
+		return
+	}
+	conv.Name = name
+	s.broadcastLocked(channel, "", map[string]any{
+		"type":    "channel_rename",
+		"channel": map[string]any{"id": channel, "name": name, "created": conv.Created},
+	})
+}
+
+// UpdateUser replaces a user's profile and announces it to everyone
+// (https://api.slack.com/events/user_change).
+func (s *Server) UpdateUser(u User) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.users[u.ID]
+	if old == nil {
+		return
+	}
+	if u.TeamID == "" {
+		u.TeamID = old.TeamID
+	}
+	u.Updated = time.Now().Unix()
+	s.users[u.ID] = &u
+	cp := u
+	s.broadcastLocked("", "", map[string]any{"type": "user_change", "user": &cp})
+}
+
+// SetPresence sets whether a user is active or away, as their Slack
+// client would, and tells the RTM connections subscribed to them.
+func (s *Server) SetPresence(user string, active bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.presence[user]
+	if p == nil {
+		return
+	}
+	before := s.presenceLocked(user)
+	p.online = active
+	p.manualAway = !active
+	s.announcePresenceLocked(user, before)
+}
+
+// Presence returns "active" or "away" for a user as users.getPresence
+// would.
+func (s *Server) Presence(user string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.presenceLocked(user)
+}
+
+// Emit pushes a raw event to the RTM connections of the conversation's
+// members ("" = every connection), for event types the emulator has no
+// action for.
+func (s *Server) Emit(channel string, event map[string]any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.broadcastLocked(channel, "", event)
+}
+
+// Messages returns a copy of a conversation's stored messages, oldest
+// first, thread replies included; deleted messages are gone.
+func (s *Server) Messages(channel string) []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	conv := s.convs[channel]
+	if conv == nil {
+		return nil
+	}
+	out := make([]Message, len(conv.messages))
+	for i, m := range conv.messages {
+		out[i] = m.clone()
+	}
+	return out
+}
+
+// Members returns a conversation's member IDs.
+func (s *Server) Members(channel string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if conv := s.convs[channel]; conv != nil {
+		return slices.Clone(conv.Members)
+	}
+	return nil
+}
+
+// Calls returns the Web API calls made so far, oldest first.
+func (s *Server) Calls() []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.calls)
+}
+
+// CallsTo returns the calls of one method.
+func (s *Server) CallsTo(method string) []Call {
+	var out []Call
+	for _, c := range s.Calls() {
+		if c.Method == method {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// RateLimit makes the next n calls of a method ("*" = any method) answer
+// HTTP 429 with Retry-After: retryAfter seconds.
+func (s *Server) RateLimit(method string, n, retryAfter int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.limits[method] = &rateLimit{remaining: n, retryAfter: retryAfter}
+}
+
+// SetRTMDown closes every RTM connection (down=true) and makes rtm.connect
+// fail until it is called with false, so a test can post messages while
+// the bridge is disconnected and check that it catches up.
+func (s *Server) SetRTMDown(down bool) {
+	s.mu.Lock()
+	s.rtmDown = down
+	s.mu.Unlock()
+	if down {
+		s.DropRTM()
+	}
+}
+
+// DropRTM closes every RTM connection without warning, as a network
+// failure would.
+func (s *Server) DropRTM() {
+	s.closeConns(func(*rtmConn) bool { return true })
+}
+
+// closeConns closes the connections that match; closing takes the lock
+// itself, so they are collected first.
+func (s *Server) closeConns(match func(*rtmConn) bool) {
+	s.mu.Lock()
+	var drop []*rtmConn
+	for c := range s.conns {
+		if match(c) {
+			drop = append(drop, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range drop {
+		c.close()
+	}
+}
+
+// RTMConnections counts the open RTM connections of a user ("" = all).
+func (s *Server) RTMConnections(user string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c := range s.conns {
+		if user == "" || c.user == user {
+			n++
+		}
+	}
+	return n
+}
+
+// Subscriptions returns the users a user's RTM connections asked presence
+// for with presence_sub.
+func (s *Server) Subscriptions(user string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for c := range s.conns {
+		if c.user == user {
+			for id := range c.presenceSubs {
+				if !slices.Contains(out, id) {
+					out = append(out, id)
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// findLocked finds a message by channel and ts; both are nil when it does
+// not exist.
+func (s *Server) findLocked(channel, ts string) (*conversation, *Message) {
+	conv := s.convs[channel]
+	if conv == nil {
+		return nil, nil
+	}
+	if m := conv.find(ts); m != nil {
+		return conv, m
+	}
+	return nil, nil
+}
+
+func (m *Message) clone() Message {
+	c := *m
+	c.Reactions = make([]Reaction, len(m.Reactions))
+	for i, r := range m.Reactions {
+		c.Reactions[i] = Reaction{Name: r.Name, Users: slices.Clone(r.Users), Count: r.Count}
+	}
+	if m.Reactions == nil {
+		c.Reactions = nil
+	}
+	c.Files = slices.Clone(m.Files)
+	if m.Edited != nil {
+		e := *m.Edited
+		c.Edited = &e
+	}
+	return c
+}
+
+func (c *conversation) find(ts string) *Message {
+	for _, m := range c.messages {
+		if m.TS == ts {
+			return m
+		}
+	}
+	return nil
+}
+
+func channelType(k ConversationKind) string {
+	switch k {
+	case PrivateChannel:
+		return "G"
+	case IM:
+		return "D"
+	case MPIM:
+		return "G"
+	}
+	return "C"
+}
