@@ -35,22 +35,39 @@ func newGhostEnv(t *testing.T, db *dbutil.Database) *ghostEnv {
 	return &ghostEnv{hs: hs, db: db, ghosts: ghosts, irc: irc}
 }
 
-// fetcher returns a FetchAvatar that counts its calls.
-func fetcher(calls *int, mu *sync.Mutex) func(context.Context) ([]byte, string, error) {
-	return func(context.Context) ([]byte, string, error) {
-		mu.Lock()
-		*calls++
-		mu.Unlock()
-		return []byte("\x89PNG fake"), "image/png", nil
-	}
-}
-
-func TestGhostGetMakesNoRequest(t *testing.T) {
+// withGhost runs fn on each database engine with a fresh environment and
+// the (not yet registered) ghost of the libera user remoteID.
+func withGhost(t *testing.T, remoteID string, fn func(t *testing.T, ctx context.Context, env *ghostEnv, g *puppet.Ghost)) {
 	storagetest.Each(t, func(t *testing.T, db *dbutil.Database) {
 		ctx := context.Background()
 		env := newGhostEnv(t, db)
-		g, err := env.ghosts.Get(ctx, "libera", "Alice")
+		g, err := env.ghosts.Get(ctx, "libera", remoteID)
 		require.NoError(t, err)
+		fn(t, ctx, env, g)
+	})
+}
+
+// avatarSource is a remote avatar that counts how often it is fetched.
+type avatarSource struct {
+	mu      sync.Mutex
+	fetches int
+}
+
+func (a *avatarSource) fetch(context.Context) ([]byte, string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.fetches++
+	return []byte("\x89PNG fake"), "image/png", nil
+}
+
+func (a *avatarSource) count() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.fetches
+}
+
+func TestGhostGetMakesNoRequest(t *testing.T) {
+	withGhost(t, "Alice", func(t *testing.T, ctx context.Context, env *ghostEnv, g *puppet.Ghost) {
 		assert.Equal(t, id.UserID("@irc_libera__alice:example.org"), g.MXID)
 		assert.Equal(t, "libera", g.Network)
 		assert.Equal(t, "Alice", g.RemoteID)
@@ -61,7 +78,7 @@ func TestGhostGetMakesNoRequest(t *testing.T) {
 		assert.Same(t, g, again, "one ghost, one object, one lock")
 
 		var rows int
-		require.NoError(t, db.QueryRow(ctx, "SELECT COUNT(*) FROM ghost WHERE mxid=$1", g.MXID).Scan(&rows))
+		require.NoError(t, env.db.QueryRow(ctx, "SELECT COUNT(*) FROM ghost WHERE mxid=$1", g.MXID).Scan(&rows))
 		assert.Equal(t, 1, rows)
 	})
 }
@@ -125,11 +142,7 @@ func TestGhostsParseAndByMXID(t *testing.T) {
 }
 
 func TestGhostEnsureRegistersOnce(t *testing.T) {
-	storagetest.Each(t, func(t *testing.T, db *dbutil.Database) {
-		ctx := context.Background()
-		env := newGhostEnv(t, db)
-		g, err := env.ghosts.Get(ctx, "libera", "alice")
-		require.NoError(t, err)
+	withGhost(t, "alice", func(t *testing.T, ctx context.Context, env *ghostEnv, g *puppet.Ghost) {
 		require.NoError(t, g.Ensure(ctx))
 		require.NoError(t, g.Ensure(ctx))
 		assert.Equal(t, map[string]int{"POST register": 1}, env.hs.snapshot())
@@ -137,14 +150,8 @@ func TestGhostEnsureRegistersOnce(t *testing.T) {
 }
 
 func TestGhostProfileIsPushedOnlyWhenItChanged(t *testing.T) {
-	storagetest.Each(t, func(t *testing.T, db *dbutil.Database) {
-		ctx := context.Background()
-		env := newGhostEnv(t, db)
-		g, err := env.ghosts.Get(ctx, "libera", "alice")
-		require.NoError(t, err)
-		var mu sync.Mutex
-		var fetches int
-		fetch := fetcher(&fetches, &mu)
+	withGhost(t, "alice", func(t *testing.T, ctx context.Context, env *ghostEnv, g *puppet.Ghost) {
+		var avatar avatarSource
 		steps := []struct {
 			name       string
 			profile    puppet.Profile
@@ -153,17 +160,17 @@ func TestGhostProfileIsPushedOnlyWhenItChanged(t *testing.T) {
 			wantAvatar string
 		}{
 			{"the first update registers and sets name and avatar",
-				puppet.Profile{Name: "Alice", AvatarID: "a1", FetchAvatar: fetch},
+				puppet.Profile{Name: "Alice", AvatarID: "a1", FetchAvatar: avatar.fetch},
 				map[string]int{"POST register": 1, "PUT displayname": 1, "POST upload": 1, "PUT avatar_url": 1},
 				"Alice", "mxc://example.org/media1"},
 			{"the same profile again sends nothing",
-				puppet.Profile{Name: "Alice", AvatarID: "a1", FetchAvatar: fetch},
+				puppet.Profile{Name: "Alice", AvatarID: "a1", FetchAvatar: avatar.fetch},
 				map[string]int{}, "Alice", "mxc://example.org/media1"},
 			{"a new name sends only the name",
-				puppet.Profile{Name: "Alice (away)", AvatarID: "a1", FetchAvatar: fetch},
+				puppet.Profile{Name: "Alice (away)", AvatarID: "a1", FetchAvatar: avatar.fetch},
 				map[string]int{"PUT displayname": 1}, "Alice (away)", "mxc://example.org/media1"},
 			{"a new avatar ID uploads and sets only the avatar",
-				puppet.Profile{Name: "Alice (away)", AvatarID: "a2", FetchAvatar: fetch},
+				puppet.Profile{Name: "Alice (away)", AvatarID: "a2", FetchAvatar: avatar.fetch},
 				map[string]int{"POST upload": 1, "PUT avatar_url": 1}, "Alice (away)", "mxc://example.org/media2"},
 			{"an empty avatar ID removes the avatar without an upload",
 				puppet.Profile{Name: "Alice (away)"},
@@ -188,16 +195,12 @@ func TestGhostProfileIsPushedOnlyWhenItChanged(t *testing.T) {
 				assert.Equal(t, id.ContentURIString(step.wantAvatar), g.AvatarURL())
 			})
 		}
-		assert.Equal(t, 2, fetches, "the avatar is fetched once per avatar ID")
+		assert.Equal(t, 2, avatar.count(), "the avatar is fetched once per avatar ID")
 	})
 }
 
 func TestGhostWithoutAvatarMakesNoAvatarRequest(t *testing.T) {
-	storagetest.Each(t, func(t *testing.T, db *dbutil.Database) {
-		ctx := context.Background()
-		env := newGhostEnv(t, db)
-		g, err := env.ghosts.Get(ctx, "libera", "bob")
-		require.NoError(t, err)
+	withGhost(t, "bob", func(t *testing.T, ctx context.Context, env *ghostEnv, g *puppet.Ghost) {
 		require.NoError(t, g.UpdateProfile(ctx, puppet.Profile{Name: "Bob"}))
 		assert.Equal(t, map[string]int{"POST register": 1, "PUT displayname": 1}, env.hs.snapshot())
 	})
@@ -207,15 +210,14 @@ func TestGhostProfileSurvivesARestart(t *testing.T) {
 	storagetest.Each(t, func(t *testing.T, db *dbutil.Database) {
 		ctx := context.Background()
 		env := newGhostEnv(t, db)
-		var mu sync.Mutex
-		var fetches int
-		profile := puppet.Profile{Name: "Carol", AvatarID: "c1", FetchAvatar: fetcher(&fetches, &mu)}
+		var avatar avatarSource
+		profile := puppet.Profile{Name: "Carol", AvatarID: "c1", FetchAvatar: avatar.fetch}
 		g, err := env.ghosts.Get(ctx, "libera", "carol")
 		require.NoError(t, err)
 		require.NoError(t, g.UpdateProfile(ctx, profile))
 
 		// A new process: a new store on the same database and homeserver.
-		restarted, err := puppet.NewGhosts(db, env.hs.appService(), env.irc)
+		restarted, err := puppet.NewGhosts(env.db, env.hs.appService(), env.irc)
 		require.NoError(t, err)
 		g2, err := restarted.Get(ctx, "libera", "carol")
 		require.NoError(t, err)
@@ -224,7 +226,7 @@ func TestGhostProfileSurvivesARestart(t *testing.T) {
 		before := env.hs.snapshot()
 		require.NoError(t, g2.UpdateProfile(ctx, profile))
 		assert.Empty(t, env.hs.since(before), "an unchanged profile is not re-sent after a restart")
-		assert.Equal(t, 1, fetches)
+		assert.Equal(t, 1, avatar.count())
 	})
 }
 
@@ -232,9 +234,8 @@ func TestGhostConcurrentUpdatesPushOnce(t *testing.T) {
 	storagetest.Each(t, func(t *testing.T, db *dbutil.Database) {
 		ctx := context.Background()
 		env := newGhostEnv(t, db)
-		var mu sync.Mutex
-		var fetches int
-		profile := puppet.Profile{Name: "Dave", AvatarID: "d1", FetchAvatar: fetcher(&fetches, &mu)}
+		var avatar avatarSource
+		profile := puppet.Profile{Name: "Dave", AvatarID: "d1", FetchAvatar: avatar.fetch}
 		var wg sync.WaitGroup
 		errs := make(chan error, 20)
 		for range 20 {
@@ -252,19 +253,14 @@ func TestGhostConcurrentUpdatesPushOnce(t *testing.T) {
 			require.NoError(t, err)
 		}
 		assert.Equal(t, map[string]int{"POST register": 1, "PUT displayname": 1, "POST upload": 1, "PUT avatar_url": 1}, env.hs.snapshot())
-		assert.Equal(t, 1, fetches)
+		assert.Equal(t, 1, avatar.count())
 	})
 }
 
 func TestGhostFailedPushesAreRetried(t *testing.T) {
-	storagetest.Each(t, func(t *testing.T, db *dbutil.Database) {
-		ctx := context.Background()
-		env := newGhostEnv(t, db)
-		g, err := env.ghosts.Get(ctx, "libera", "erin")
-		require.NoError(t, err)
-		var mu sync.Mutex
-		var fetches int
-		profile := puppet.Profile{Name: "Erin", AvatarID: "e1", FetchAvatar: fetcher(&fetches, &mu)}
+	withGhost(t, "erin", func(t *testing.T, ctx context.Context, env *ghostEnv, g *puppet.Ghost) {
+		var avatar avatarSource
+		profile := puppet.Profile{Name: "Erin", AvatarID: "e1", FetchAvatar: avatar.fetch}
 
 		t.Run("a failed avatar set keeps the name and reports the error", func(t *testing.T) {
 			env.hs.failOnce("PUT avatar_url", http.StatusForbidden)
@@ -277,7 +273,7 @@ func TestGhostFailedPushesAreRetried(t *testing.T) {
 			before := env.hs.snapshot()
 			require.NoError(t, g.UpdateProfile(ctx, profile))
 			assert.Equal(t, map[string]int{"PUT avatar_url": 1}, env.hs.since(before))
-			assert.Equal(t, 1, fetches)
+			assert.Equal(t, 1, avatar.count())
 			assert.Equal(t, id.ContentURIString("mxc://example.org/media1"), g.AvatarURL())
 		})
 		t.Run("a failed fetch changes nothing", func(t *testing.T) {
@@ -298,15 +294,11 @@ func TestGhostFailedPushesAreRetried(t *testing.T) {
 }
 
 func TestGhostChangedTemplateMovesTheGhost(t *testing.T) {
-	storagetest.Each(t, func(t *testing.T, db *dbutil.Database) {
-		ctx := context.Background()
-		env := newGhostEnv(t, db)
-		g, err := env.ghosts.Get(ctx, "libera", "frank")
-		require.NoError(t, err)
+	withGhost(t, "frank", func(t *testing.T, ctx context.Context, env *ghostEnv, g *puppet.Ghost) {
 		require.NoError(t, g.UpdateProfile(ctx, puppet.Profile{Name: "Frank"}))
 
 		renamed := mustNamer(t, "libera_{id}", "libera", testDomain)
-		moved, err := puppet.NewGhosts(db, env.hs.appService(), renamed)
+		moved, err := puppet.NewGhosts(env.db, env.hs.appService(), renamed)
 		require.NoError(t, err)
 		g2, err := moved.Get(ctx, "libera", "frank")
 		require.NoError(t, err)
@@ -323,4 +315,22 @@ func TestNewGhostsRefusesTwoNamersForOneNetwork(t *testing.T) {
 	b := mustNamer(t, "libera_{id}", "libera", testDomain)
 	_, err := puppet.NewGhosts(nil, nil, a, b)
 	assert.ErrorContains(t, err, "two ghost namers")
+}
+
+// BenchmarkGhostsGet measures the lookup the router does for every remote
+// message: a ghost that is already loaded.
+func BenchmarkGhostsGet(b *testing.B) {
+	ctx := context.Background()
+	hs := newFakeHS(b)
+	irc := mustNamer(b, "irc_{network}_{id}", "libera", testDomain)
+	ghosts, err := puppet.NewGhosts(upgraded(b, storagetest.Open(b, "sqlite")), hs.appService(), irc)
+	require.NoError(b, err)
+	_, err = ghosts.Get(ctx, "libera", "alice")
+	require.NoError(b, err)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ghosts.Get(ctx, "libera", "alice"); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
