@@ -410,14 +410,18 @@ func (dp *DoublePuppets) Intent(ctx context.Context, mxid id.UserID) (*mauas.Int
 func (dp *DoublePuppets) newIntent(d *DoublePuppet) (*mauas.IntentAPI, error) {
 	var client *mautrix.Client
 	var err error
+	hsURL := d.HomeserverURL
+	if d.MXID.Homeserver() == dp.ownDomain {
+		hsURL = dp.hsURL // follow the config if the bridge's homeserver moved
+	}
 	if d.masquerades() {
 		asToken, ok := strings.CutPrefix(dp.secrets[d.MXID.Homeserver()], asTokenPrefix)
 		if !ok {
 			return nil, fmt.Errorf("appservice double puppeting for %s is no longer configured: %w", d.MXID, ErrNoSecret)
 		}
-		client, err = dp.masqueradeClient(d.MXID, asToken, d.HomeserverURL)
+		client, err = dp.masqueradeClient(d.MXID, asToken, hsURL)
 	} else {
-		client, err = dp.as.NewExternalMautrixClient(d.MXID, d.accessToken, d.HomeserverURL)
+		client, err = dp.as.NewExternalMautrixClient(d.MXID, d.accessToken, hsURL)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("double puppet client for %s: %w", d.MXID, err)

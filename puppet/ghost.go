@@ -178,7 +178,11 @@ type Ghost struct {
 
 	ghosts *Ghosts
 
-	mu        sync.Mutex // held for a whole UpdateProfile, so pushes never interleave
+	// pushMu is held for a whole UpdateProfile, so pushes never interleave;
+	// mu guards the fields below, which only a holder of pushMu writes, so
+	// readers never wait for the homeserver.
+	pushMu    sync.Mutex
+	mu        sync.RWMutex
 	name      string
 	avatarID  string
 	avatarMXC id.ContentURIString
@@ -204,8 +208,8 @@ func (g *Ghost) Intent() *mauas.IntentAPI {
 
 // DisplayName is the display name last set on the homeserver, or "".
 func (g *Ghost) DisplayName() string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
+	g.mu.RLock()
+	defer g.mu.RUnlock()
 	if !g.nameSet {
 		return ""
 	}
@@ -214,8 +218,8 @@ func (g *Ghost) DisplayName() string {
 
 // AvatarURL is the avatar last set on the homeserver, or "".
 func (g *Ghost) AvatarURL() id.ContentURIString {
-	g.mu.Lock()
-	defer g.mu.Unlock()
+	g.mu.RLock()
+	defer g.mu.RUnlock()
 	if !g.avatarSet {
 		return ""
 	}
@@ -237,8 +241,8 @@ func (g *Ghost) Ensure(ctx context.Context) error {
 // request at all. Calls for one ghost run one after another; a failed part is
 // retried by the next call.
 func (g *Ghost) UpdateProfile(ctx context.Context, p Profile) error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
+	g.pushMu.Lock()
+	defer g.pushMu.Unlock()
 	nameDue := p.Name != "" && (p.Name != g.name || !g.nameSet)
 	avatarDue := p.AvatarID != g.avatarID || (p.AvatarID != "" && !g.avatarSet)
 	if !nameDue && !avatarDue {
@@ -270,7 +274,9 @@ func (g *Ghost) pushName(ctx context.Context, name string) error {
 	if err := g.ghosts.query.Exec(ctx, setNameQuery, g.Network, g.RemoteID, name); err != nil {
 		return fmt.Errorf("store display name of %s: %w", g.MXID, err)
 	}
+	g.mu.Lock()
 	g.name, g.nameSet = name, true
+	g.mu.Unlock()
 	zerolog.Ctx(ctx).Debug().Msg("Ghost display name updated")
 	return nil
 }
@@ -299,7 +305,9 @@ func (g *Ghost) pushAvatar(ctx context.Context, p Profile) error {
 	if err = g.ghosts.query.Exec(ctx, setAvatarQuery, g.Network, g.RemoteID, p.AvatarID, string(mxc), true); err != nil {
 		return fmt.Errorf("store avatar of %s: %w", g.MXID, err)
 	}
+	g.mu.Lock()
 	g.avatarID, g.avatarMXC, g.avatarSet = p.AvatarID, mxc, true
+	g.mu.Unlock()
 	zerolog.Ctx(ctx).Debug().Str("avatar_mxc", string(mxc)).Msg("Ghost avatar updated")
 	return nil
 }
@@ -322,6 +330,8 @@ func (g *Ghost) uploadAvatar(ctx context.Context, p Profile) (id.ContentURIStrin
 	if err = g.ghosts.query.Exec(ctx, setAvatarQuery, g.Network, g.RemoteID, p.AvatarID, string(mxc), false); err != nil {
 		return "", fmt.Errorf("store avatar upload of %s: %w", g.MXID, err)
 	}
+	g.mu.Lock()
 	g.avatarID, g.avatarMXC, g.avatarSet = p.AvatarID, mxc, false
+	g.mu.Unlock()
 	return mxc, nil
 }

@@ -257,6 +257,27 @@ func TestGhostConcurrentUpdatesPushOnce(t *testing.T) {
 	})
 }
 
+func TestGhostProfileReadsDoNotWaitForAPush(t *testing.T) {
+	withGhost(t, "gina", func(t *testing.T, ctx context.Context, env *ghostEnv, g *puppet.Ghost) {
+		require.NoError(t, g.UpdateProfile(ctx, puppet.Profile{Name: "Gina"}))
+		fetching, release := make(chan struct{}), make(chan struct{})
+		done := make(chan error, 1)
+		go func() {
+			done <- g.UpdateProfile(ctx, puppet.Profile{Name: "Gina", AvatarID: "slow", FetchAvatar: func(context.Context) ([]byte, string, error) {
+				close(fetching)
+				<-release
+				return []byte("img"), "image/png", nil
+			}})
+		}()
+		<-fetching
+		assert.Equal(t, "Gina", g.DisplayName(), "read while the avatar is still being fetched")
+		assert.Empty(t, g.AvatarURL())
+		close(release)
+		require.NoError(t, <-done)
+		assert.NotEmpty(t, g.AvatarURL())
+	})
+}
+
 func TestGhostFailedPushesAreRetried(t *testing.T) {
 	withGhost(t, "erin", func(t *testing.T, ctx context.Context, env *ghostEnv, g *puppet.Ghost) {
 		var avatar avatarSource
