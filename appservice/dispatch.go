@@ -80,7 +80,7 @@ func (d *dispatcher) reserve(ctx context.Context, n int) error {
 	for {
 		if d.closed {
 			d.mu.Unlock()
-			return ErrNotRunning
+			return errClosed
 		}
 		if n == 0 || d.backlog == 0 || d.backlog+n <= d.maxBacklog {
 			d.addBacklog(n)

@@ -8,6 +8,5 @@ import "errors"
 // EventFailed.
 var ErrPermanent = errors.New("permanent failure")
 
-// ErrNotRunning is returned for work offered to a server that was not started
-// or is stopping.
-var ErrNotRunning = errors.New("appservice server is not running")
+// errClosed is what reserve returns once the dispatcher is closed.
+var errClosed = errors.New("appservice server is stopping")

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"maunium.net/go/mautrix/id"
@@ -277,4 +278,30 @@ func TestPingBodyIsReadLoosely(t *testing.T) {
 	assert.Equal(t, 200, res.Code)
 	res = do(srv.Handler(), "POST", "/_matrix/app/v1/ping", bytes.Repeat([]byte(" "), 10))
 	assert.Equal(t, 400, res.Code, "whitespace only is not JSON")
+}
+
+func TestSecretsAreNeverLogged(t *testing.T) {
+	var logs bytes.Buffer
+	log := zerolog.New(&logs).Level(zerolog.TraceLevel)
+	srv, err := NewServer(testConfig(), sqliteDB(t), &recorder{})
+	require.NoError(t, err)
+	require.NoError(t, srv.Start(log.WithContext(context.Background())))
+	defer srv.Stop(context.Background())
+
+	requests := []*http.Request{
+		httptest.NewRequest("PUT", "/_matrix/app/v1/transactions/a?access_token="+testHSToken, strings.NewReader(`{"events":[]}`)),
+		httptest.NewRequest("PUT", "/_matrix/app/v1/transactions/b?access_token=guessed-secret", strings.NewReader(`{"events":[]}`)),
+		httptest.NewRequest("GET", "/_matrix/app/v1/users/@error:example.org?access_token="+testHSToken, nil),
+		httptest.NewRequest("PUT", "/_matrix/app/v1/transactions/c?access_token="+testHSToken, strings.NewReader(`{"events":5}`)),
+	}
+	wrongHeader := httptest.NewRequest("GET", "/_matrix/app/v1/users/@a:b", nil)
+	wrongHeader.Header.Set("Authorization", "Bearer guessed-secret")
+	requests = append(requests, wrongHeader)
+	for _, req := range requests {
+		srv.Handler().ServeHTTP(httptest.NewRecorder(), req)
+	}
+	require.NotEmpty(t, logs.String(), "something was logged")
+	for _, secret := range []string{testHSToken, testConfig().ASToken, "guessed-secret"} {
+		assert.NotContains(t, logs.String(), secret)
+	}
 }
