@@ -178,6 +178,9 @@ type Ghost struct {
 
 	ghosts *Ghosts
 
+	ensureMu sync.Mutex
+	ensured  bool
+
 	// pushMu is held for a whole UpdateProfile, so pushes never interleave;
 	// mu guards the fields below, which only a holder of pushMu writes, so
 	// readers never wait for the homeserver.
@@ -228,10 +231,20 @@ func (g *Ghost) AvatarURL() id.ContentURIString {
 
 // Ensure registers the ghost on the homeserver (m.login.application_service)
 // unless the intent's state store knows it is registered already.
+//
+// mautrix's intent writes its Registered flag without a lock, so the first
+// registration is serialised here: every caller that got past Ensure sees
+// the flag set, and later calls only read it.
 func (g *Ghost) Ensure(ctx context.Context) error {
+	g.ensureMu.Lock()
+	defer g.ensureMu.Unlock()
+	if g.ensured {
+		return nil
+	}
 	if err := g.Intent().EnsureRegistered(ctx); err != nil {
 		return fmt.Errorf("register ghost %s: %w", g.MXID, err)
 	}
+	g.ensured = true
 	return nil
 }
 

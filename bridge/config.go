@@ -1,0 +1,348 @@
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v2"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/isthmus-bridge/isthmus/appservice"
+	"github.com/isthmus-bridge/isthmus/storage"
+)
+
+// Config is config.yaml. A loaded Config is never modified; a reload would
+// build a new one.
+type Config struct {
+	Homeserver HomeserverConfig  `yaml:"homeserver"`
+	Appservice appservice.Config `yaml:"appservice"`
+	Database   storage.Config    `yaml:"database"`
+	Bridge     BridgeConfig      `yaml:"bridge"`
+	Logging    LoggingConfig     `yaml:"logging"`
+	Metrics    MetricsConfig     `yaml:"metrics"`
+	// Networks holds one section per network kind ("irc", "slack", ...),
+	// decoded strictly by that kind's adapter.
+	Networks map[string]any `yaml:"networks"`
+
+	// Path is the file this was loaded from; relative paths in it (the
+	// SQLite file) are resolved against its directory.
+	Path string `yaml:"-"`
+}
+
+// HomeserverConfig is where the homeserver is.
+type HomeserverConfig struct {
+	Address string `yaml:"address"`
+	Domain  string `yaml:"domain"`
+}
+
+// BridgeConfig is the framework's own section.
+type BridgeConfig struct {
+	Permissions  Permissions        `yaml:"permissions"`
+	DoublePuppet DoublePuppetConfig `yaml:"double_puppet"`
+	Portal       PortalConfig       `yaml:"portal"`
+}
+
+// DoublePuppetConfig holds, per homeserver domain, either "as_token:<token>"
+// (an appservice on that homeserver whose namespace covers its users) or a
+// shared-secret login key.
+type DoublePuppetConfig struct {
+	Secrets map[string]string `yaml:"secrets"`
+}
+
+// PortalConfig holds the defaults for new portal rooms.
+type PortalConfig struct {
+	// HistoryVisibility defaults to "joined": someone who joins later does
+	// not see what was said before they came.
+	HistoryVisibility HistoryVisibility `yaml:"history_visibility"`
+	Federate          bool              `yaml:"federate"`
+	// JoinRule for group portals: "public" (joinable by alias) or "invite".
+	JoinRule JoinRule `yaml:"join_rule"`
+}
+
+// LoggingConfig sets the log level and format.
+type LoggingConfig struct {
+	Level  LogLevel  `yaml:"level"`
+	Format LogFormat `yaml:"format"`
+}
+
+// MetricsConfig turns the Prometheus endpoint on when Listen is set.
+type MetricsConfig struct {
+	Listen string `yaml:"listen"`
+}
+
+// DefaultConfig returns the defaults that a config file overrides.
+func DefaultConfig() *Config {
+	return &Config{
+		Homeserver: HomeserverConfig{Address: "http://127.0.0.1:8008", Domain: "example.org"},
+		Appservice: appservice.Config{
+			Listen: "127.0.0.1:29300",
+			URL:    "http://127.0.0.1:29300",
+			ID:     "isthmus",
+			Bot:    appservice.BotConfig{Localpart: "isthmusbot", Displayname: "Isthmus"},
+		},
+		Database: storage.Config{Type: storage.SQLite, URI: "isthmus.db"},
+		Bridge: BridgeConfig{
+			Portal: PortalConfig{HistoryVisibility: HistoryJoined, Federate: true, JoinRule: JoinPublic},
+		},
+		Logging: LoggingConfig{Level: "info", Format: LogPretty},
+	}
+}
+
+// fillDefaults sets defaults for maps, which strict YAML decoding cannot
+// merge into (it refuses a key that is already set).
+func (c *Config) fillDefaults() {
+	if c.Bridge.Permissions == nil {
+		c.Bridge.Permissions = Permissions{"*": PermRelay}
+	}
+	if c.Networks == nil {
+		c.Networks = map[string]any{}
+	}
+}
+
+// ConfigError lists every problem found in a config, each with its key path.
+type ConfigError struct {
+	File     string
+	Problems []string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("%s: %s", e.File, strings.Join(e.Problems, "; "))
+}
+
+// LoadConfig reads and validates a config file. Unknown keys and bad values
+// fail with their key path (and line where yaml knows it).
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := ParseConfig(data)
+	if err != nil {
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			ce.File = path
+		}
+		return nil, err
+	}
+	cfg.Path = path
+	return cfg, nil
+}
+
+// ParseConfig decodes and validates config text.
+func ParseConfig(data []byte) (*Config, error) {
+	cfg := DefaultConfig()
+	if err := yaml.UnmarshalStrict(data, cfg); err != nil {
+		return nil, &ConfigError{File: "config", Problems: describeYAMLError(data, err, reflect.TypeOf(*cfg))}
+	}
+	cfg.fillDefaults()
+	if problems := cfg.Validate(); len(problems) > 0 {
+		return nil, &ConfigError{File: "config", Problems: problems}
+	}
+	return cfg, nil
+}
+
+var yamlLineErr = regexp.MustCompile(`line (\d+): (.*)`)
+
+// describeYAMLError turns yaml.v2's errors ("line 3: field adress not found
+// in type bridge.HomeserverConfig") into ones that name the key path, which
+// is what an operator searches for in the reference.
+func describeYAMLError(data []byte, err error, root reflect.Type) []string {
+	var tree yaml.MapSlice
+	unknown := map[string]string{}
+	if yaml.Unmarshal(data, &tree) == nil {
+		findUnknownKeys(tree, root, "", unknown)
+	}
+	var msgs []string
+	var te *yaml.TypeError
+	raw := []string{err.Error()}
+	if errors.As(err, &te) {
+		raw = te.Errors
+	}
+	for _, m := range raw {
+		match := yamlLineErr.FindStringSubmatch(m)
+		if match == nil {
+			msgs = append(msgs, m)
+			continue
+		}
+		line, detail := match[1], match[2]
+		if f, ok := strings.CutPrefix(detail, "field "); ok {
+			name, _, _ := strings.Cut(f, " not found")
+			if path, ok := unknown[name]; ok {
+				msgs = append(msgs, fmt.Sprintf("line %s: unknown key %q", line, path))
+				continue
+			}
+		}
+		msgs = append(msgs, fmt.Sprintf("line %s: %s", line, detail))
+	}
+	return msgs
+}
+
+// findUnknownKeys walks the generic YAML tree beside the struct type and
+// records the full path of every key the struct does not have.
+func findUnknownKeys(node any, t reflect.Type, path string, out map[string]string) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	ms, ok := node.(yaml.MapSlice)
+	if !ok {
+		return
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		fields := map[string]reflect.Type{}
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "" {
+				name = strings.ToLower(f.Name)
+			}
+			fields[name] = f.Type
+		}
+		for _, item := range ms {
+			key := fmt.Sprint(item.Key)
+			sub := joinPath(path, key)
+			ft, ok := fields[key]
+			if !ok {
+				out[key] = sub
+				continue
+			}
+			findUnknownKeys(item.Value, ft, sub, out)
+		}
+	case reflect.Map:
+		for _, item := range ms {
+			findUnknownKeys(item.Value, t.Elem(), joinPath(path, fmt.Sprint(item.Key)), out)
+		}
+	}
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// Validate returns every problem with its key path; nil when the config is usable.
+func (c *Config) Validate() []string {
+	var p []string
+	add := func(path, format string, args ...any) {
+		p = append(p, path+": "+fmt.Sprintf(format, args...))
+	}
+	if !strings.HasPrefix(c.Homeserver.Address, "http://") && !strings.HasPrefix(c.Homeserver.Address, "https://") {
+		add("homeserver.address", "must be an http:// or https:// URL, got %q", c.Homeserver.Address)
+	}
+	if c.Homeserver.Domain == "" {
+		add("homeserver.domain", "must be set (the server name in user IDs, e.g. example.org)")
+	}
+	if c.Appservice.Listen == "" {
+		add("appservice.listen", "must be set, e.g. 127.0.0.1:29300")
+	}
+	if c.Appservice.URL == "" {
+		add("appservice.url", "must be set: the address the homeserver calls")
+	}
+	if c.Appservice.ID == "" {
+		add("appservice.id", "must be set")
+	}
+	if err := id.ValidateUserLocalpart(c.Appservice.Bot.Localpart); err != nil {
+		add("appservice.bot.localpart", "%v", err)
+	}
+	for key, tok := range map[string]string{"as_token": c.Appservice.ASToken, "hs_token": c.Appservice.HSToken} {
+		if tok == "" || strings.Contains(tok, "generate") {
+			add("appservice."+key, "must be a random secret (isthmus init writes one)")
+		}
+	}
+	if c.Appservice.ASToken != "" && c.Appservice.ASToken == c.Appservice.HSToken {
+		add("appservice.hs_token", "must differ from as_token")
+	}
+	if c.Database.Type != storage.SQLite && c.Database.Type != storage.Postgres {
+		add("database.type", "invalid value %q (want \"sqlite\" or \"postgres\")", c.Database.Type)
+	}
+	if c.Database.Type == storage.Postgres && !strings.HasPrefix(c.Database.URI, "postgres://") && !strings.HasPrefix(c.Database.URI, "postgresql://") {
+		add("database.uri", "must be a postgres:// URI for type postgres, got %q", c.Database.URI)
+	}
+	for key := range c.Bridge.Permissions {
+		if key != "*" && strings.HasPrefix(key, "@") {
+			if _, _, err := id.UserID(key).Parse(); err != nil {
+				add("bridge.permissions."+key, "not a valid user ID")
+			}
+		}
+	}
+	for domain, secret := range c.Bridge.DoublePuppet.Secrets {
+		if secret == "" {
+			add("bridge.double_puppet.secrets."+domain, "must not be empty")
+		}
+	}
+	sort.Strings(p)
+	return p
+}
+
+// enum implements strict YAML decoding for string enums, quoting the bad
+// value and listing the good ones.
+func decodeEnum[T ~string](unmarshal func(any) error, out *T, allowed ...T) error {
+	var s string
+	if err := unmarshal(&s); err != nil {
+		return err
+	}
+	for _, a := range allowed {
+		if string(a) == s {
+			*out = a
+			return nil
+		}
+	}
+	names := make([]string, len(allowed))
+	for i, a := range allowed {
+		names[i] = strconv.Quote(string(a))
+	}
+	return fmt.Errorf("invalid value %q (want one of %s)", s, strings.Join(names, ", "))
+}
+
+// HistoryVisibility is m.room.history_visibility for new portals.
+type HistoryVisibility string
+
+const (
+	HistoryJoined        HistoryVisibility = "joined"
+	HistoryInvited       HistoryVisibility = "invited"
+	HistoryShared        HistoryVisibility = "shared"
+	HistoryWorldReadable HistoryVisibility = "world_readable"
+)
+
+func (h *HistoryVisibility) UnmarshalYAML(unmarshal func(any) error) error {
+	return decodeEnum(unmarshal, h, HistoryJoined, HistoryInvited, HistoryShared, HistoryWorldReadable)
+}
+
+// JoinRule is the join rule for group portals.
+type JoinRule string
+
+const (
+	JoinPublic JoinRule = "public"
+	JoinInvite JoinRule = "invite"
+)
+
+func (j *JoinRule) UnmarshalYAML(unmarshal func(any) error) error {
+	return decodeEnum(unmarshal, j, JoinPublic, JoinInvite)
+}
+
+// LogLevel is a zerolog level name.
+type LogLevel string
+
+func (l *LogLevel) UnmarshalYAML(unmarshal func(any) error) error {
+	return decodeEnum(unmarshal, l, "trace", "debug", "info", "warn", "error")
+}
+
+// LogFormat is how logs are written.
+type LogFormat string
+
+const (
+	LogPretty LogFormat = "pretty"
+	LogJSON   LogFormat = "json"
+)
+
+func (f *LogFormat) UnmarshalYAML(unmarshal func(any) error) error {
+	return decodeEnum(unmarshal, f, LogPretty, LogJSON)
+}

@@ -1,0 +1,545 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix"
+	mauas "maunium.net/go/mautrix/appservice"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/isthmus-bridge/isthmus/puppet"
+)
+
+// ghostOf returns the network and remote user a Matrix user ID stands for,
+// when it is one of our ghosts.
+func (br *Bridge) ghostOf(user id.UserID) (NetworkID, RemoteUserID, bool) {
+	for _, nid := range br.netOrder {
+		if remote, ok := br.networks[nid].ghosts.RemoteID(user); ok {
+			return nid, RemoteUserID(remote), true
+		}
+	}
+	return "", "", false
+}
+
+// isOurs says whether an event was sent by the bridge itself: the bot, a
+// ghost, or a double puppet (marked in its content).
+func (br *Bridge) isOurs(evt *event.Event) bool {
+	if evt.Sender == br.AS.BotMXID() {
+		return true
+	}
+	if _, _, ok := br.ghostOf(evt.Sender); ok {
+		return true
+	}
+	return puppet.IsDoublePuppetEcho(evt, br.Config.Appservice.ID)
+}
+
+// HandleEvent is the appservice handler for one journaled Matrix event.
+func (br *Bridge) HandleEvent(ctx context.Context, evt *event.Event) error {
+	// The intents' state cache learns room state only from here.
+	mautrix.UpdateStateStore(ctx, br.AS.StateStore, evt)
+	zerolog.Ctx(ctx).Debug().Str("sender", evt.Sender.String()).Msg("Handling Matrix event")
+	err := br.handleMatrixEvent(ctx, evt)
+	var userErr *userError
+	switch {
+	case err == nil:
+		metricMatrixEvents.WithLabelValues("handled").Inc()
+		return nil
+	case errors.As(err, &userErr):
+		// Not a failure of the bridge: tell the sender and move on.
+		metricMatrixEvents.WithLabelValues("refused").Inc()
+		br.noticeIn(ctx, evt.RoomID, userErr.Error())
+		return nil
+	default:
+		return err
+	}
+}
+
+// EventFailed is called when a Matrix event failed every attempt. The
+// sender is told in the room, so nothing is lost silently.
+func (br *Bridge) EventFailed(ctx context.Context, evt *event.Event, err error) {
+	metricMatrixEvents.WithLabelValues("failed").Inc()
+	if evt.Type != event.EventMessage && evt.Type != event.EventSticker && evt.Type != event.EventReaction {
+		return
+	}
+	br.noticeIn(ctx, evt.RoomID, fmt.Sprintf("⚠️ Your message was not delivered: %v", err))
+}
+
+func (br *Bridge) noticeIn(ctx context.Context, room id.RoomID, text string) {
+	if room == "" {
+		return
+	}
+	if _, err := br.AS.BotIntent().SendNotice(ctx, room, text); err != nil {
+		zerolog.Ctx(ctx).Err(err).Msg("Failed to send notice")
+	}
+}
+
+// userError is an error the sender caused or can fix; it is shown to them
+// and not retried.
+type userError struct{ msg string }
+
+func (e *userError) Error() string { return e.msg }
+
+func refuse(format string, args ...any) error { return &userError{msg: fmt.Sprintf(format, args...)} }
+
+func (br *Bridge) handleMatrixEvent(ctx context.Context, evt *event.Event) error {
+	if evt.Type == event.StateMember {
+		return br.handleMatrixMember(ctx, evt)
+	}
+	if br.isOurs(evt) {
+		return nil
+	}
+	if user, err := br.store.isManagementRoom(ctx, evt.RoomID); err != nil {
+		return err
+	} else if user != "" {
+		if evt.Type == event.EventMessage && evt.Sender == user {
+			return br.handleCommand(ctx, evt)
+		}
+		return nil
+	}
+	portal, err := br.store.portalByRoom(ctx, evt.RoomID)
+	if err != nil {
+		return err
+	}
+	if portal == nil {
+		return nil
+	}
+	ctx = zerolog.Ctx(ctx).With().Str("portal", portal.Key.String()).Logger().WithContext(ctx)
+	sender, err := br.userFor(ctx, evt.Sender)
+	if err != nil {
+		return err
+	}
+	if sender.Permission < PermRelay {
+		return nil
+	}
+	switch evt.Type {
+	case event.EventMessage, event.EventSticker, event.EventReaction:
+		unlock := br.portalIO.lock(portal.Key)
+		defer unlock()
+	}
+	switch evt.Type {
+	case event.EventMessage, event.EventSticker:
+		return br.matrixMessage(ctx, portal, sender, evt)
+	case event.EventReaction:
+		return br.matrixReaction(ctx, portal, sender, evt)
+	case event.EventRedaction:
+		return br.matrixRedaction(ctx, portal, sender, evt)
+	case event.StateTopic, event.StateRoomName:
+		return br.matrixTopic(ctx, portal, sender, evt)
+	}
+	return nil
+}
+
+// sessionOrRelay finds who sends for a Matrix user in a portal: their own
+// session, else the network's relay when their permission allows it.
+func (br *Bridge) sessionOrRelay(portal *Portal, sender *User) (Session, RelayHandler, error) {
+	if e := br.sessionFor(sender.MXID, portal.Key); e != nil {
+		return e.sess, nil, nil
+	}
+	ne := br.networks[portal.Key.Network]
+	if rh, ok := ne.net.(RelayHandler); ok && ne.info.Relay && sender.Permission >= PermRelay {
+		return nil, rh, nil
+	}
+	return nil, nil, refuse("You are not logged in to %s, so your message was not sent. Log in with `login %s ...` in a chat with %s.",
+		ne.info.DisplayName, portal.Key.Network, br.AS.BotMXID())
+}
+
+func (br *Bridge) matrixMessage(ctx context.Context, portal *Portal, sender *User, evt *event.Event) error {
+	content := evt.Content.AsMessage()
+	if content == nil {
+		return nil
+	}
+	if existing, err := br.store.messageByEventID(ctx, evt.ID); err != nil {
+		return err
+	} else if existing != nil {
+		return nil // already sent in an earlier attempt
+	}
+	sess, relay, err := br.sessionOrRelay(portal, sender)
+	if err != nil {
+		return err
+	}
+	msg := &MatrixMessage{Portal: portal, Sender: sender, Event: evt, Content: content}
+	if content.RelatesTo != nil {
+		if replyTo := content.RelatesTo.GetReplyTo(); replyTo != "" {
+			msg.ReplyTo, _ = br.store.messageByEventID(ctx, replyTo)
+		}
+		if root := content.RelatesTo.GetThreadParent(); root != "" {
+			msg.ThreadRoot, _ = br.store.messageByEventID(ctx, root)
+		}
+		if target := content.RelatesTo.GetReplaceID(); target != "" {
+			return br.matrixEdit(ctx, sess, msg, target)
+		}
+	}
+	var res *MessageResult
+	if sess != nil {
+		res, err = sess.HandleMatrixMessage(ctx, msg)
+	} else {
+		msg.SenderName = br.displayName(ctx, portal.MXID, sender.MXID)
+		res, err = relay.HandleRelayMessage(ctx, msg)
+	}
+	if err != nil {
+		return fmt.Errorf("send to %s: %w", portal.Key.Network, err)
+	}
+	if res == nil || res.ID == "" {
+		return nil
+	}
+	_, err = br.store.insertMessage(ctx, &Message{
+		Portal: portal.Key, RemoteID: res.ID, RoomID: portal.MXID, EventID: evt.ID, SenderMXID: sender.MXID,
+		Kind: kindMessage, Timestamp: timeOr(res.Timestamp, evt.Timestamp),
+	})
+	return err
+}
+
+func (br *Bridge) displayName(ctx context.Context, room id.RoomID, user id.UserID) string {
+	if m, err := br.AS.StateStore.TryGetMember(ctx, room, user); err == nil && m != nil && m.Displayname != "" {
+		return m.Displayname
+	}
+	return user.Localpart()
+}
+
+func (br *Bridge) matrixEdit(ctx context.Context, sess Session, msg *MatrixMessage, target id.EventID) error {
+	if sess == nil {
+		return refuse("Edits are not relayed; log in to edit your messages on %s.", msg.Portal.Key.Network)
+	}
+	eh, ok := sess.(EditHandler)
+	if !ok {
+		return refuse("Edits are %v.", ErrNotSupported)
+	}
+	orig, err := br.store.messageByEventID(ctx, target)
+	if err != nil {
+		return err
+	}
+	if orig == nil {
+		return refuse("That message was never bridged, so the edit was not sent.")
+	}
+	edit := &MatrixEdit{MatrixMessage: *msg, Target: orig}
+	if msg.Content.NewContent != nil {
+		edit.Content = msg.Content.NewContent
+	}
+	return eh.HandleMatrixEdit(ctx, edit)
+}
+
+func (br *Bridge) matrixReaction(ctx context.Context, portal *Portal, sender *User, evt *event.Event) error {
+	content := evt.Content.AsReaction()
+	if content == nil || content.RelatesTo.EventID == "" {
+		return nil
+	}
+	e := br.sessionFor(sender.MXID, portal.Key)
+	if e == nil {
+		return nil // reactions are not relayed
+	}
+	rh, ok := e.sess.(ReactionHandler)
+	if !ok {
+		return refuse("Reactions are %v.", ErrNotSupported)
+	}
+	target, err := br.store.messageByEventID(ctx, content.RelatesTo.EventID)
+	if err != nil || target == nil {
+		return err
+	}
+	r := &MatrixReaction{Portal: portal, Sender: sender, Event: evt, Target: target, Key: content.RelatesTo.Key}
+	if err := rh.HandleMatrixReaction(ctx, r); err != nil {
+		return err
+	}
+	_, err = br.store.insertMessage(ctx, &Message{
+		Portal: portal.Key, RemoteID: reactionRemoteID(target.RemoteID, e.login.RemoteID, r.Key), RoomID: portal.MXID,
+		EventID: evt.ID, SenderMXID: sender.MXID, RemoteSender: e.login.RemoteID, Kind: kindReaction,
+		TargetID: target.RemoteID, Timestamp: timeOr(time.Time{}, evt.Timestamp),
+	})
+	return err
+}
+
+func (br *Bridge) matrixRedaction(ctx context.Context, portal *Portal, sender *User, evt *event.Event) error {
+	redacts := evt.Redacts
+	if redacts == "" {
+		if c := evt.Content.AsRedaction(); c != nil {
+			redacts = c.Redacts
+		}
+	}
+	target, err := br.store.messageByEventID(ctx, redacts)
+	if err != nil || target == nil {
+		return err
+	}
+	e := br.sessionFor(sender.MXID, portal.Key)
+	if e == nil {
+		return nil
+	}
+	if target.Kind == kindReaction {
+		rh, ok := e.sess.(ReactionHandler)
+		if !ok {
+			return nil
+		}
+		msg, err := br.store.messageByRemoteID(ctx, portal.Key, target.TargetID)
+		if err != nil || msg == nil {
+			return err
+		}
+		_, key := splitReactionID(target.RemoteID)
+		if err := rh.HandleMatrixReactionRemove(ctx, &MatrixReaction{Portal: portal, Sender: sender, Event: evt, Target: msg, Key: key}); err != nil {
+			return err
+		}
+		return br.store.deleteMessage(ctx, target.EventID)
+	}
+	rh, ok := e.sess.(RedactionHandler)
+	if !ok {
+		return refuse("Deleting messages is %v.", ErrNotSupported)
+	}
+	if err := rh.HandleMatrixRedaction(ctx, &MatrixRedaction{Portal: portal, Sender: sender, Event: evt, Target: target}); err != nil {
+		return err
+	}
+	return br.store.deleteMessage(ctx, target.EventID)
+}
+
+func splitReactionID(rid MessageID) (target MessageID, key string) {
+	parts := strings.Split(string(rid), "\x00")
+	if len(parts) != 4 {
+		return "", ""
+	}
+	return MessageID(parts[1]), parts[3]
+}
+
+func (br *Bridge) matrixTopic(ctx context.Context, portal *Portal, sender *User, evt *event.Event) error {
+	e := br.sessionFor(sender.MXID, portal.Key)
+	if e == nil {
+		return nil
+	}
+	th, ok := e.sess.(TopicHandler)
+	if !ok {
+		return nil
+	}
+	topic := ""
+	if evt.Type == event.StateTopic {
+		if c := evt.Content.AsTopic(); c != nil {
+			topic = c.Topic
+		}
+		return th.HandleMatrixTopic(ctx, portal, sender, topic)
+	}
+	return nil
+}
+
+// handleMatrixMember handles invites to the bot (management rooms), invites
+// to ghosts (DMs), and membership of users and ghosts in portals.
+func (br *Bridge) handleMatrixMember(ctx context.Context, evt *event.Event) error {
+	content := evt.Content.AsMember()
+	if content == nil || evt.StateKey == nil {
+		return nil
+	}
+	target := id.UserID(*evt.StateKey)
+	if content.Membership != event.MembershipInvite {
+		if err := br.store.removePendingInvite(ctx, evt.RoomID, target); err != nil {
+			return err
+		}
+	}
+	if evt.Sender == br.AS.BotMXID() || puppet.IsDoublePuppetEcho(evt, br.Config.Appservice.ID) {
+		return nil
+	}
+	if _, _, senderIsGhost := br.ghostOf(evt.Sender); senderIsGhost {
+		return nil
+	}
+	if content.Membership == event.MembershipInvite {
+		if target == br.AS.BotMXID() {
+			return br.botInvited(ctx, evt, content)
+		}
+		if nid, remote, ok := br.ghostOf(target); ok {
+			return br.ghostInvited(ctx, evt, nid, remote)
+		}
+	}
+	portal, err := br.store.portalByRoom(ctx, evt.RoomID)
+	if err != nil || portal == nil {
+		return err
+	}
+	var prev event.Membership
+	if evt.Unsigned.PrevContent != nil {
+		_ = evt.Unsigned.PrevContent.ParseRaw(event.StateMember)
+		if pc := evt.Unsigned.PrevContent.AsMember(); pc != nil {
+			prev = pc.Membership
+		}
+	}
+	actor := evt.Sender
+	m := &MatrixMembership{Portal: portal, Event: evt, Membership: content.Membership, Previous: prev, Reason: content.Reason}
+	if nid, remote, ok := br.ghostOf(target); ok {
+		if nid != portal.Key.Network || actor == target {
+			return nil
+		}
+		m.Target = remote
+	} else if actor != target && content.Membership != event.MembershipBan {
+		// Someone else changed a Matrix user's membership (a kick): the
+		// kicked user's session acts on it, as if they had left.
+		actor = target
+	}
+	e := br.sessionFor(actor, portal.Key)
+	if e == nil {
+		if m.Target != "" && (content.Membership == event.MembershipLeave || content.Membership == event.MembershipBan) {
+			return refuse("You have no %s session, so %s was only removed on Matrix.", portal.Key.Network, m.Target)
+		}
+		return nil
+	}
+	mh, ok := e.sess.(MembershipHandler)
+	if !ok {
+		return nil
+	}
+	sender, err := br.userFor(ctx, actor)
+	if err != nil {
+		return err
+	}
+	m.Sender = sender
+	return mh.HandleMatrixMembership(ctx, m)
+}
+
+// botInvited joins the bot to a room a permitted user invited it to; a
+// direct chat becomes the user's management room.
+func (br *Bridge) botInvited(ctx context.Context, evt *event.Event, content *event.MemberEventContent) error {
+	bot := br.AS.BotIntent()
+	if err := br.ensureBot(ctx); err != nil {
+		return err
+	}
+	user, err := br.userFor(ctx, evt.Sender)
+	if err != nil {
+		return err
+	}
+	if user.Permission < PermRelay {
+		_, err := bot.LeaveRoom(ctx, evt.RoomID, &mautrix.ReqLeave{Reason: "You are not allowed to use this bridge."})
+		if err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to reject invite")
+		}
+		return nil
+	}
+	if err := bot.EnsureJoined(ctx, evt.RoomID); err != nil {
+		return fmt.Errorf("join management room: %w", err)
+	}
+	if !content.IsDirect && user.ManagementRoom != "" {
+		return nil
+	}
+	if err := br.store.setManagementRoom(ctx, user.MXID, evt.RoomID); err != nil {
+		return err
+	}
+	_, err = bot.SendNotice(ctx, evt.RoomID, "Hello! This is your management room for Isthmus. Send `help` to see the commands.")
+	if err != nil {
+		return fmt.Errorf("greet user: %w", err)
+	}
+	return nil
+}
+
+// ghostInvited turns a Matrix user's new room with a ghost into a DM portal
+// when the user has a session that can start DMs.
+func (br *Bridge) ghostInvited(ctx context.Context, evt *event.Event, nid NetworkID, remote RemoteUserID) error {
+	ghost := br.AS.Intent(id.UserID(*evt.StateKey))
+	reject := func(reason string) error {
+		if _, err := ghost.LeaveRoom(ctx, evt.RoomID, &mautrix.ReqLeave{Reason: reason}); err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to reject ghost invite")
+		}
+		return nil
+	}
+	if p, err := br.store.portalByRoom(ctx, evt.RoomID); err != nil {
+		return err
+	} else if p != nil {
+		return ghost.EnsureJoined(ctx, evt.RoomID)
+	}
+	e := br.sessionFor(evt.Sender, PortalKey{Network: nid})
+	if e == nil {
+		return reject("You are not logged in to " + string(nid) + ".")
+	}
+	ds, ok := e.sess.(DMStarter)
+	if !ok {
+		return reject("Direct chats are not supported on " + string(nid) + ".")
+	}
+	chat, err := ds.StartDM(ctx, remote)
+	if err != nil {
+		return reject(fmt.Sprintf("Could not start a chat: %v", err))
+	}
+	key := PortalKey{Network: nid, Chat: chat, Receiver: string(evt.Sender)}
+	unlock := br.portalLocks.lock(key)
+	defer unlock()
+	existing, err := br.store.portalByKey(ctx, key)
+	if err != nil {
+		return err
+	}
+	if existing != nil && existing.MXID != "" && existing.MXID != evt.RoomID {
+		_ = reject("You already have a chat with them: " + existing.MXID.String())
+		return nil
+	}
+	if _, err := br.ghost(ctx, nid, remote, nil); err != nil {
+		return err
+	}
+	if _, err := ghost.JoinRoomByID(ctx, evt.RoomID); err != nil {
+		return fmt.Errorf("accept DM invite: %w", err)
+	}
+	_ = br.AS.StateStore.SetMembership(ctx, evt.RoomID, ghost.UserID, event.MembershipJoin)
+	// The bot joins too, so it can report errors and keep the room bridged.
+	if _, err := ghost.InviteUser(ctx, evt.RoomID, &mautrix.ReqInviteUser{UserID: br.AS.BotMXID()}); err == nil {
+		_ = br.AS.BotIntent().EnsureJoined(ctx, evt.RoomID)
+	}
+	p := &Portal{Key: key, MXID: evt.RoomID, IsDM: true}
+	return br.store.upsertPortal(ctx, p)
+}
+
+// QueryUser answers the homeserver's question "does this user exist?" for
+// our namespace: a ghost ID that decodes is registered on the spot.
+func (br *Bridge) QueryUser(ctx context.Context, user id.UserID) (bool, error) {
+	nid, remote, ok := br.ghostOf(user)
+	if !ok {
+		return false, nil
+	}
+	if _, err := br.ghost(ctx, nid, remote, nil); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// QueryAlias creates a portal for an alias in a network's namespace when
+// the network can resolve the chat.
+func (br *Bridge) QueryAlias(ctx context.Context, alias id.RoomAlias) (bool, error) {
+	for _, nid := range br.netOrder {
+		ne := br.networks[nid]
+		if ne.aliases == nil {
+			continue
+		}
+		chatName, ok := ne.aliases.RemoteID(alias)
+		if !ok {
+			continue
+		}
+		cr, ok := ne.net.(ChatResolver)
+		if !ok {
+			return false, nil
+		}
+		chat, info, err := cr.ResolveChat(ctx, chatName)
+		if errors.Is(err, ErrPortalNotFound) {
+			return false, nil
+		} else if err != nil {
+			return false, err
+		}
+		key := PortalKey{Network: nid, Chat: chat}
+		if existing, err := br.store.portalByKey(ctx, key); err != nil {
+			return false, err
+		} else if existing != nil && existing.MXID != "" {
+			// The portal exists under another alias: point this one at it.
+			if _, err := br.AS.BotIntent().CreateAlias(ctx, alias, existing.MXID); err != nil {
+				return false, fmt.Errorf("add alias: %w", err)
+			}
+			return true, nil
+		}
+		_, err = br.ensurePortalRoomWithAlias(ctx, key, info, alias)
+		return err == nil, err
+	}
+	return false, nil
+}
+
+func (br *Bridge) ensurePortalRoomWithAlias(ctx context.Context, key PortalKey, info *ChatInfo, alias id.RoomAlias) (*Portal, error) {
+	p, err := br.ensurePortalRoom(ctx, key, info)
+	if err != nil {
+		return nil, err
+	}
+	// The room was created with the template alias; the homeserver asked
+	// for this exact alias, which may differ in case or escaping.
+	if _, err := br.AS.BotIntent().ResolveAlias(ctx, alias); err != nil {
+		if _, err := br.AS.BotIntent().CreateAlias(ctx, alias, p.MXID); err != nil {
+			return nil, fmt.Errorf("add alias: %w", err)
+		}
+	}
+	return p, nil
+}
+
+var _ = mauas.EnsureJoinedParams{}

@@ -1,0 +1,213 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+)
+
+// Portal is a Matrix room that stands for one remote chat. Portals are
+// rows in the database; this struct is a snapshot of one.
+type Portal struct {
+	Key      PortalKey
+	MXID     id.RoomID // "" until the room is created
+	Name     string
+	Topic    string
+	AvatarID string
+	IsDM     bool
+}
+
+// portalLocks serialises creation of one portal's room, so two events for a
+// new chat arriving together create one room, not two.
+type portalLocks struct {
+	mu    sync.Mutex
+	locks map[PortalKey]*sync.Mutex
+}
+
+func (pl *portalLocks) lock(key PortalKey) func() {
+	pl.mu.Lock()
+	if pl.locks == nil {
+		pl.locks = map[PortalKey]*sync.Mutex{}
+	}
+	l, ok := pl.locks[key]
+	if !ok {
+		l = &sync.Mutex{}
+		pl.locks[key] = l
+	}
+	pl.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+// GetPortal returns the portal of a remote chat, or nil when there is none.
+func (br *Bridge) GetPortal(ctx context.Context, key PortalKey) (*Portal, error) {
+	return br.store.portalByKey(ctx, key)
+}
+
+// PortalByRoom returns the portal of a Matrix room, or nil.
+func (br *Bridge) PortalByRoom(ctx context.Context, room id.RoomID) (*Portal, error) {
+	return br.store.portalByRoom(ctx, room)
+}
+
+// Portals lists every portal that has a room.
+func (br *Bridge) Portals(ctx context.Context) ([]*Portal, error) {
+	return br.store.portals(ctx)
+}
+
+// ensurePortalRoom returns the portal with its room, creating both when
+// they do not exist. info may be nil; a ChatInfoGetter session of the
+// receiver (or of any user) is asked then.
+func (br *Bridge) ensurePortalRoom(ctx context.Context, key PortalKey, info *ChatInfo) (*Portal, error) {
+	unlock := br.portalLocks.lock(key)
+	defer unlock()
+	p, err := br.store.portalByKey(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if p != nil && p.MXID != "" {
+		return p, nil
+	}
+	if p == nil {
+		p = &Portal{Key: key, IsDM: key.Receiver != ""}
+	}
+	if info == nil {
+		info = br.fetchChatInfo(ctx, key)
+	}
+	if info != nil {
+		if info.Name != nil {
+			p.Name = *info.Name
+		}
+		if info.Topic != nil {
+			p.Topic = *info.Topic
+		}
+		p.AvatarID = info.AvatarID
+		p.IsDM = p.IsDM || info.IsDM
+	}
+	room, err := br.createPortalRoom(ctx, p, info)
+	if err != nil {
+		return nil, err
+	}
+	p.MXID = room
+	if err := br.store.upsertPortal(ctx, p); err != nil {
+		return nil, err
+	}
+	zerolog.Ctx(ctx).Info().Str("room_id", room.String()).Str("portal", key.String()).Msg("Created portal room")
+	return p, nil
+}
+
+func (br *Bridge) fetchChatInfo(ctx context.Context, key PortalKey) *ChatInfo {
+	for _, s := range br.sessionsForPortal(key, id.UserID(key.Receiver)) {
+		if g, ok := s.sess.(ChatInfoGetter); ok {
+			info, err := g.GetChatInfo(ctx, key.Chat)
+			if err != nil {
+				zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to get chat info")
+				continue
+			}
+			return info
+		}
+	}
+	return nil
+}
+
+// bridgeInfo is the MSC2346 m.bridge / uk.half-shot.bridge content, which
+// clients use to show which network a room is bridged to.
+func (br *Bridge) bridgeInfo(p *Portal) (string, *event.BridgeEventContent) {
+	ne := br.networks[p.Key.Network]
+	info := ne.info
+	content := &event.BridgeEventContent{
+		BridgeBot: br.AS.BotMXID(),
+		Protocol:  event.BridgeInfoSection{ID: info.Kind, DisplayName: info.DisplayName},
+		Network:   &event.BridgeInfoSection{ID: string(info.ID), DisplayName: info.DisplayName},
+		Channel:   event.BridgeInfoSection{ID: string(p.Key.Chat), DisplayName: p.Name},
+	}
+	stateKey := fmt.Sprintf("net.isthmus://%s/%s", info.ID, p.Key.Chat)
+	return stateKey, content
+}
+
+func (br *Bridge) createPortalRoom(ctx context.Context, p *Portal, info *ChatInfo) (id.RoomID, error) {
+	cfg := br.Config.Bridge.Portal
+	bot := br.AS.BotIntent()
+	if err := br.ensureBot(ctx); err != nil {
+		return "", err
+	}
+	stateKey, binfo := br.bridgeInfo(p)
+	history := event.HistoryVisibility(cfg.HistoryVisibility)
+	if p.IsDM && history == event.HistoryVisibilityJoined {
+		// The receiver is invited when the room is made and joins after the
+		// first message: "invited" lets them read the message that started it.
+		history = event.HistoryVisibilityInvited
+	}
+	joinRule := event.JoinRuleInvite
+	if !p.IsDM && cfg.JoinRule == JoinPublic {
+		joinRule = event.JoinRulePublic
+	}
+	pl := &event.PowerLevelsEventContent{
+		Users:         map[id.UserID]int{bot.UserID: 100},
+		EventsDefault: 0,
+		StateDefaultPtr: func() *int {
+			v := 50
+			return &v
+		}(),
+	}
+	if info != nil {
+		for remote, level := range info.PowerLevels {
+			pl.Users[br.ghostMXID(p.Key.Network, remote)] = level
+		}
+	}
+	req := &mautrix.ReqCreateRoom{
+		Name:   p.Name,
+		Topic:  p.Topic,
+		Preset: "private_chat",
+		InitialState: []*event.Event{
+			{Type: event.StateBridge, StateKey: &stateKey, Content: event.Content{Parsed: binfo}},
+			{Type: event.StateHalfShotBridge, StateKey: &stateKey, Content: event.Content{Parsed: binfo}},
+			{Type: event.StateHistoryVisibility, StateKey: ptr(""), Content: event.Content{Parsed: &event.HistoryVisibilityEventContent{HistoryVisibility: history}}},
+			{Type: event.StateJoinRules, StateKey: ptr(""), Content: event.Content{Parsed: &event.JoinRulesEventContent{JoinRule: joinRule}}},
+		},
+		PowerLevelOverride: pl,
+		CreationContent:    map[string]any{"m.federate": cfg.Federate},
+		IsDirect:           p.IsDM,
+	}
+	ne := br.networks[p.Key.Network]
+	if !p.IsDM && ne.aliases != nil {
+		if alias, err := ne.aliases.TryAlias(string(p.Key.Chat)); err == nil {
+			req.RoomAliasName = strings.TrimPrefix(strings.TrimSuffix(alias.String(), ":"+br.Config.Homeserver.Domain), "#")
+		}
+	}
+	var invites []id.UserID
+	if p.IsDM {
+		invites = append(invites, id.UserID(p.Key.Receiver))
+	} else if info != nil {
+		invites = append(invites, info.Invite...)
+	}
+	req.Invite = invites
+	resp, err := bot.CreateRoom(ctx, req)
+	if err != nil && req.RoomAliasName != "" && isAliasInUse(err) {
+		// A stale alias from an earlier portal: create without it, the
+		// alias query path will not be able to reuse it either.
+		req.RoomAliasName = ""
+		resp, err = bot.CreateRoom(ctx, req)
+	}
+	if err != nil {
+		return "", fmt.Errorf("create portal room for %s: %w", p.Key, err)
+	}
+	for _, u := range invites {
+		if err := br.store.addPendingInvite(ctx, resp.RoomID, u, bot.UserID); err != nil {
+			return "", err
+		}
+	}
+	return resp.RoomID, nil
+}
+
+func isAliasInUse(err error) bool {
+	return errors.Is(err, mautrix.MRoomInUse)
+}
+
+func ptr[T any](v T) *T { return &v }

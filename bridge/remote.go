@@ -1,0 +1,127 @@
+package bridge
+
+import (
+	"time"
+
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+)
+
+// RemoteEventKind says what happened on the remote side.
+type RemoteEventKind string
+
+const (
+	RemoteMessage        RemoteEventKind = "message"
+	RemoteEdit           RemoteEventKind = "edit"
+	RemoteDelete         RemoteEventKind = "delete"
+	RemoteReaction       RemoteEventKind = "reaction"
+	RemoteReactionRemove RemoteEventKind = "reaction_remove"
+	RemoteJoin           RemoteEventKind = "join"
+	RemoteLeave          RemoteEventKind = "leave"
+	RemoteKick           RemoteEventKind = "kick"
+	RemoteBan            RemoteEventKind = "ban"
+	RemoteProfile        RemoteEventKind = "profile" // name/avatar change of Sender
+	RemotePresence       RemoteEventKind = "presence"
+	RemoteTyping         RemoteEventKind = "typing"
+	RemoteChatInfo       RemoteEventKind = "chat_info" // name, topic, avatar, member list
+	RemoteReadMarker     RemoteEventKind = "read_marker"
+)
+
+// ephemeral kinds are not journaled: losing one in a crash is harmless and
+// they are too frequent to pay a database write for.
+func (k RemoteEventKind) ephemeral() bool {
+	return k == RemotePresence || k == RemoteTyping
+}
+
+// Sender is who did something on the remote side.
+type Sender struct {
+	ID RemoteUserID `json:"id"`
+	// Matrix is set when the remote user is a logged-in Matrix user's own
+	// account: the core then acts through their double puppet if they have
+	// one, and through their ghost otherwise.
+	Matrix id.UserID `json:"matrix,omitempty"`
+	// Profile, when set, is synced to the ghost before the event is sent.
+	Profile *Profile `json:"profile,omitempty"`
+}
+
+// Profile is a remote user's public profile.
+type Profile struct {
+	Name string `json:"name"`
+	// AvatarID is a stable ID of the avatar image ("" = no avatar); the core
+	// re-uploads only when it changes.
+	AvatarID string `json:"avatar_id,omitempty"`
+	// AvatarURL is fetched with a plain GET unless the network implements
+	// AvatarFetcher.
+	AvatarURL string `json:"avatar_url,omitempty"`
+}
+
+// Content is a message's content, already converted to Matrix formats by the
+// adapter.
+type Content struct {
+	MsgType event.MessageType `json:"msgtype"`
+	Body    string            `json:"body"`
+	HTML    string            `json:"html,omitempty"`
+	// ReplyTo and ThreadRoot are remote IDs the core maps to Matrix events.
+	ReplyTo    MessageID `json:"reply_to,omitempty"`
+	ThreadRoot MessageID `json:"thread_root,omitempty"`
+	// Mentions are Matrix users the message mentions (m.mentions).
+	Mentions []id.UserID `json:"mentions,omitempty"`
+	Media    *Media      `json:"media,omitempty"`
+}
+
+// Media is an attachment the core downloads and uploads to the media repo.
+type Media struct {
+	URL      string `json:"url"`
+	Name     string `json:"name"`
+	MimeType string `json:"mime_type,omitempty"`
+	Size     int64  `json:"size,omitempty"`
+}
+
+// Member is the target of a membership event.
+type Member struct {
+	ID     RemoteUserID `json:"id"`
+	Matrix id.UserID    `json:"matrix,omitempty"` // a logged-in user's own account
+	Reason string       `json:"reason,omitempty"`
+}
+
+// Presence is a remote user's presence.
+type Presence struct {
+	State  event.Presence `json:"state"`
+	Status string         `json:"status,omitempty"`
+}
+
+// ChatInfo describes a remote chat. Nil pointer fields mean "unchanged".
+type ChatInfo struct {
+	Name     *string `json:"name,omitempty"`
+	Topic    *string `json:"topic,omitempty"`
+	AvatarID string  `json:"avatar_id,omitempty"`
+	IsDM     bool    `json:"is_dm,omitempty"`
+	// Members, when not nil, is the whole member list: ghosts not in it leave.
+	Members []Sender `json:"members,omitempty"`
+	// Invite lists Matrix users with a session in this chat, invited when
+	// the portal is created.
+	Invite []id.UserID `json:"invite,omitempty"`
+	// PowerLevels maps remote users to Matrix power levels (ops → 50/100).
+	PowerLevels map[RemoteUserID]int `json:"power_levels,omitempty"`
+}
+
+// RemoteEvent is something that happened on the remote side, handed to the
+// core by an adapter with Bridge.QueueRemoteEvent. Fields that do not apply
+// to the Kind are left zero.
+type RemoteEvent struct {
+	Kind      RemoteEventKind `json:"kind"`
+	Portal    PortalKey       `json:"portal"`
+	Sender    Sender          `json:"sender"`
+	ID        MessageID       `json:"id,omitempty"`     // the message (message, edit: the new revision's ID if any)
+	Target    MessageID       `json:"target,omitempty"` // edit/delete/reaction: the message acted on
+	Timestamp time.Time       `json:"ts"`
+	Content   *Content        `json:"content,omitempty"`
+	Reaction  string          `json:"reaction,omitempty"` // the key (an emoji or a name)
+	Member    *Member         `json:"member,omitempty"`
+	Presence  *Presence       `json:"presence,omitempty"`
+	Typing    bool            `json:"typing,omitempty"`
+	ChatInfo  *ChatInfo       `json:"chat_info,omitempty"`
+	// CreatePortal allows this event to create the portal room when it does
+	// not exist yet (messages and invites usually do; leaves never).
+	CreatePortal bool `json:"create_portal,omitempty"`
+}

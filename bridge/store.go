@@ -1,0 +1,334 @@
+package bridge
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mau.fi/util/dbutil"
+	"maunium.net/go/mautrix/id"
+)
+
+//go:embed upgrades/*.sql
+var upgradeFS embed.FS
+
+var upgradeTable = dbutil.BuildUpgradeTable().WithFSPath(upgradeFS, "upgrades").Finish()
+
+// store is the framework's tables. All truth lives here, never only in
+// memory, so a second process can later take sessions over.
+type store struct {
+	db *dbutil.Database
+}
+
+func newStore(db *dbutil.Database) *store {
+	return &store{db: db.Child("bridge_version", upgradeTable, nil)}
+}
+
+func (s *store) upgrade(ctx context.Context) error {
+	if err := s.db.Upgrade(ctx); err != nil {
+		return fmt.Errorf("upgrade bridge tables: %w", err)
+	}
+	return nil
+}
+
+// Message is a row of the message map: one bridged Matrix event and the
+// remote message (or reaction) it stands for.
+type Message struct {
+	Portal       PortalKey
+	RemoteID     MessageID
+	RoomID       id.RoomID
+	EventID      id.EventID
+	SenderMXID   id.UserID
+	RemoteSender RemoteUserID
+	Kind         string // "message" or "reaction"
+	TargetID     MessageID
+	Timestamp    time.Time
+}
+
+const (
+	kindMessage  = "message"
+	kindReaction = "reaction"
+)
+
+const messageCols = `network, chat_id, receiver, remote_id, room_id, event_id, sender_mxid, remote_sender, kind, target_id, ts`
+
+func scanMessage(row dbutil.Scannable) (*Message, error) {
+	var m Message
+	var ts int64
+	err := row.Scan(&m.Portal.Network, &m.Portal.Chat, &m.Portal.Receiver, &m.RemoteID, &m.RoomID, &m.EventID,
+		&m.SenderMXID, &m.RemoteSender, &m.Kind, &m.TargetID, &ts)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	m.Timestamp = time.UnixMilli(ts)
+	return &m, nil
+}
+
+// insertMessage records a bridged event. It reports false when the remote ID
+// is already mapped in that portal (a duplicate that must not be sent again).
+func (s *store) insertMessage(ctx context.Context, m *Message) (bool, error) {
+	res, err := s.db.Exec(ctx, `INSERT INTO message (`+messageCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) ON CONFLICT DO NOTHING`,
+		m.Portal.Network, m.Portal.Chat, m.Portal.Receiver, m.RemoteID, m.RoomID, m.EventID,
+		m.SenderMXID, m.RemoteSender, m.Kind, m.TargetID, m.Timestamp.UnixMilli())
+	if err != nil {
+		return false, fmt.Errorf("insert message %s: %w", m.RemoteID, err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+func (s *store) messageByRemoteID(ctx context.Context, key PortalKey, remoteID MessageID) (*Message, error) {
+	m, err := scanMessage(s.db.QueryRow(ctx, `SELECT `+messageCols+` FROM message WHERE network=$1 AND chat_id=$2 AND receiver=$3 AND remote_id=$4`,
+		key.Network, key.Chat, key.Receiver, remoteID))
+	if err != nil {
+		return nil, fmt.Errorf("get message %s: %w", remoteID, err)
+	}
+	return m, nil
+}
+
+func (s *store) messageByEventID(ctx context.Context, eventID id.EventID) (*Message, error) {
+	m, err := scanMessage(s.db.QueryRow(ctx, `SELECT `+messageCols+` FROM message WHERE event_id=$1`, eventID))
+	if err != nil {
+		return nil, fmt.Errorf("get message for %s: %w", eventID, err)
+	}
+	return m, nil
+}
+
+func (s *store) deleteMessage(ctx context.Context, eventID id.EventID) error {
+	_, err := s.db.Exec(ctx, `DELETE FROM message WHERE event_id=$1`, eventID)
+	if err != nil {
+		return fmt.Errorf("delete message %s: %w", eventID, err)
+	}
+	return nil
+}
+
+func reactionRemoteID(target MessageID, sender RemoteUserID, key string) MessageID {
+	return MessageID("reaction\x00" + string(target) + "\x00" + string(sender) + "\x00" + key)
+}
+
+const portalCols = `network, chat_id, receiver, COALESCE(mxid, ''), name, topic, avatar_id, is_dm`
+
+func scanPortal(row dbutil.Scannable) (*Portal, error) {
+	var p Portal
+	err := row.Scan(&p.Key.Network, &p.Key.Chat, &p.Key.Receiver, &p.MXID, &p.Name, &p.Topic, &p.AvatarID, &p.IsDM)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+func (s *store) portalByKey(ctx context.Context, key PortalKey) (*Portal, error) {
+	p, err := scanPortal(s.db.QueryRow(ctx, `SELECT `+portalCols+` FROM portal WHERE network=$1 AND chat_id=$2 AND receiver=$3`,
+		key.Network, key.Chat, key.Receiver))
+	if err != nil {
+		return nil, fmt.Errorf("get portal %s: %w", key, err)
+	}
+	return p, nil
+}
+
+func (s *store) portalByRoom(ctx context.Context, room id.RoomID) (*Portal, error) {
+	p, err := scanPortal(s.db.QueryRow(ctx, `SELECT `+portalCols+` FROM portal WHERE mxid=$1`, room))
+	if err != nil {
+		return nil, fmt.Errorf("get portal of %s: %w", room, err)
+	}
+	return p, nil
+}
+
+func (s *store) portals(ctx context.Context) ([]*Portal, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+portalCols+` FROM portal WHERE mxid IS NOT NULL ORDER BY network, chat_id`)
+	if err != nil {
+		return nil, fmt.Errorf("list portals: %w", err)
+	}
+	defer rows.Close()
+	var out []*Portal
+	for rows.Next() {
+		p, err := scanPortal(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan portal: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+func (s *store) upsertPortal(ctx context.Context, p *Portal) error {
+	var mxid any
+	if p.MXID != "" {
+		mxid = p.MXID
+	}
+	_, err := s.db.Exec(ctx, `INSERT INTO portal (network, chat_id, receiver, mxid, name, topic, avatar_id, is_dm, created_at)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)
+		ON CONFLICT (network, chat_id, receiver) DO UPDATE SET mxid=excluded.mxid, name=excluded.name,
+			topic=excluded.topic, avatar_id=excluded.avatar_id, is_dm=excluded.is_dm`,
+		p.Key.Network, p.Key.Chat, p.Key.Receiver, mxid, p.Name, p.Topic, p.AvatarID, p.IsDM, time.Now().UnixMilli())
+	if err != nil {
+		return fmt.Errorf("save portal %s: %w", p.Key, err)
+	}
+	return nil
+}
+
+func (s *store) deletePortal(ctx context.Context, key PortalKey) error {
+	_, err := s.db.Exec(ctx, `DELETE FROM portal WHERE network=$1 AND chat_id=$2 AND receiver=$3`, key.Network, key.Chat, key.Receiver)
+	if err != nil {
+		return fmt.Errorf("delete portal %s: %w", key, err)
+	}
+	return nil
+}
+
+func (s *store) managementRoom(ctx context.Context, user id.UserID) (id.RoomID, error) {
+	var room id.RoomID
+	err := s.db.QueryRow(ctx, `SELECT management_room FROM bridge_user WHERE mxid=$1`, user).Scan(&room)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	} else if err != nil {
+		return "", fmt.Errorf("get management room of %s: %w", user, err)
+	}
+	return room, nil
+}
+
+func (s *store) setManagementRoom(ctx context.Context, user id.UserID, room id.RoomID) error {
+	_, err := s.db.Exec(ctx, `INSERT INTO bridge_user (mxid, management_room) VALUES ($1, $2)
+		ON CONFLICT (mxid) DO UPDATE SET management_room=excluded.management_room`, user, room)
+	if err != nil {
+		return fmt.Errorf("set management room of %s: %w", user, err)
+	}
+	return nil
+}
+
+func (s *store) isManagementRoom(ctx context.Context, room id.RoomID) (id.UserID, error) {
+	var user id.UserID
+	err := s.db.QueryRow(ctx, `SELECT mxid FROM bridge_user WHERE management_room=$1`, room).Scan(&user)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	} else if err != nil {
+		return "", fmt.Errorf("check management room %s: %w", room, err)
+	}
+	return user, nil
+}
+
+func (s *store) saveLogin(ctx context.Context, l *Login) error {
+	meta := string(l.Metadata)
+	if meta == "" {
+		meta = "{}"
+	}
+	_, err := s.db.Exec(ctx, `INSERT INTO login (user_mxid, network, login_id, remote_id, remote_name, metadata) VALUES ($1,$2,$3,$4,$5,$6)
+		ON CONFLICT (user_mxid, network, login_id) DO UPDATE SET remote_id=excluded.remote_id, remote_name=excluded.remote_name, metadata=excluded.metadata`,
+		l.User, l.Network, l.ID, l.RemoteID, l.RemoteName, meta)
+	if err != nil {
+		return fmt.Errorf("save login of %s on %s: %w", l.User, l.Network, err)
+	}
+	return nil
+}
+
+func (s *store) deleteLogin(ctx context.Context, l *Login) error {
+	_, err := s.db.Exec(ctx, `DELETE FROM login WHERE user_mxid=$1 AND network=$2 AND login_id=$3`, l.User, l.Network, l.ID)
+	if err != nil {
+		return fmt.Errorf("delete login of %s on %s: %w", l.User, l.Network, err)
+	}
+	return nil
+}
+
+func (s *store) logins(ctx context.Context) ([]*Login, error) {
+	rows, err := s.db.Query(ctx, `SELECT user_mxid, network, login_id, remote_id, remote_name, metadata FROM login ORDER BY user_mxid`)
+	if err != nil {
+		return nil, fmt.Errorf("list logins: %w", err)
+	}
+	defer rows.Close()
+	var out []*Login
+	for rows.Next() {
+		var l Login
+		var meta string
+		if err := rows.Scan(&l.User, &l.Network, &l.ID, &l.RemoteID, &l.RemoteName, &meta); err != nil {
+			return nil, fmt.Errorf("scan login: %w", err)
+		}
+		l.Metadata = []byte(meta)
+		out = append(out, &l)
+	}
+	return out, rows.Err()
+}
+
+func (s *store) addPendingInvite(ctx context.Context, room id.RoomID, user, inviter id.UserID) error {
+	_, err := s.db.Exec(ctx, `INSERT INTO pending_invite (room_id, user_mxid, inviter, ts) VALUES ($1,$2,$3,$4) ON CONFLICT DO NOTHING`,
+		room, user, inviter, time.Now().UnixMilli())
+	if err != nil {
+		return fmt.Errorf("record invite of %s to %s: %w", user, room, err)
+	}
+	return nil
+}
+
+func (s *store) removePendingInvite(ctx context.Context, room id.RoomID, user id.UserID) error {
+	_, err := s.db.Exec(ctx, `DELETE FROM pending_invite WHERE room_id=$1 AND user_mxid=$2`, room, user)
+	if err != nil {
+		return fmt.Errorf("forget invite of %s to %s: %w", user, room, err)
+	}
+	return nil
+}
+
+type pendingInvite struct {
+	Room    id.RoomID
+	Inviter id.UserID
+}
+
+func (s *store) pendingInvites(ctx context.Context, user id.UserID) ([]pendingInvite, error) {
+	rows, err := s.db.Query(ctx, `SELECT room_id, inviter FROM pending_invite WHERE user_mxid=$1 ORDER BY ts`, user)
+	if err != nil {
+		return nil, fmt.Errorf("list invites of %s: %w", user, err)
+	}
+	defer rows.Close()
+	var out []pendingInvite
+	for rows.Next() {
+		var p pendingInvite
+		if err := rows.Scan(&p.Room, &p.Inviter); err != nil {
+			return nil, fmt.Errorf("scan invite: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+type journalRow struct {
+	seq   int64
+	event *RemoteEvent
+}
+
+func (s *store) journalRemote(ctx context.Context, portal string, data []byte) (int64, error) {
+	var seq int64
+	err := s.db.QueryRow(ctx, `INSERT INTO remote_journal (portal, event) VALUES ($1, $2) RETURNING seq`, portal, string(data)).Scan(&seq)
+	if err != nil {
+		return 0, fmt.Errorf("journal remote event: %w", err)
+	}
+	return seq, nil
+}
+
+func (s *store) unjournalRemote(ctx context.Context, seq int64) error {
+	_, err := s.db.Exec(ctx, `DELETE FROM remote_journal WHERE seq=$1`, seq)
+	if err != nil {
+		return fmt.Errorf("remove remote event %d from journal: %w", seq, err)
+	}
+	return nil
+}
+
+func (s *store) remoteJournal(ctx context.Context) (seqs []int64, data [][]byte, err error) {
+	rows, err := s.db.Query(ctx, `SELECT seq, event FROM remote_journal ORDER BY seq`)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read remote journal: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq int64
+		var ev string
+		if err := rows.Scan(&seq, &ev); err != nil {
+			return nil, nil, fmt.Errorf("scan remote journal: %w", err)
+		}
+		seqs = append(seqs, seq)
+		data = append(data, []byte(ev))
+	}
+	return seqs, data, rows.Err()
+}

@@ -1,0 +1,5 @@
+package main
+
+// The networks that ship: one blank import per adapter. Adapters register
+// themselves with bridge.RegisterKind in init().
+import ()

@@ -1,0 +1,161 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"maunium.net/go/mautrix/event"
+
+	"github.com/isthmus-bridge/isthmus/internal/loopback/remote"
+)
+
+// buildBridge builds the isthmus binary with the loopback network.
+func buildBridge(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "isthmus")
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	cmd := exec.Command("go", "build", "-tags", "loopback", "-o", bin, "./cmd/isthmus")
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "build bridge: %s", out)
+	return bin
+}
+
+// process is the bridge running as its own process, so it can be killed.
+type process struct {
+	t    *testing.T
+	bin  string
+	cfg  string
+	cmd  *exec.Cmd
+	logs *os.File
+}
+
+func (p *process) start() {
+	p.t.Helper()
+	cmd := exec.Command(p.bin, "run", "-c", p.cfg)
+	cmd.Stdout, cmd.Stderr = p.logs, p.logs
+	require.NoError(p.t, cmd.Start())
+	p.cmd = cmd
+}
+
+func (p *process) kill() {
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	_, _ = p.cmd.Process.Wait()
+	p.cmd = nil
+}
+
+// TestCrashLosesAndDuplicatesNothing kills the bridge with SIGKILL in the
+// middle of a two-way stream of messages, restarts it, and checks that
+// every message arrived exactly once and in order on both sides.
+func TestCrashLosesAndDuplicatesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the bridge binary; skipped with -short")
+	}
+	bin := buildBridge(t)
+	w := newWorldNoBridge(t)
+	logs, err := os.Create(filepath.Join(t.TempDir(), "bridge.log"))
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		if t.Failed() {
+			data, _ := os.ReadFile(logs.Name())
+			if dir := os.Getenv("ISTHMUS_KEEP_LOGS"); dir != "" {
+				_ = os.WriteFile(filepath.Join(dir, "crash-bridge.log"), data, 0o644)
+			}
+			lines := strings.Split(string(data), "\n")
+			if len(lines) > 120 {
+				lines = lines[len(lines)-120:]
+			}
+			t.Logf("bridge log tail:\n%s", strings.Join(lines, "\n"))
+		}
+	})
+	p := &process{t: t, bin: bin, cfg: w.configPath, logs: logs}
+	p.start()
+	t.Cleanup(p.kill)
+
+	alice := w.newUser("alice")
+	mgmt := alice.managementRoom()
+	require.Contains(t, alice.command(mgmt, "login loop alice"), "Logged in")
+	room := alice.joinPortal("crash")
+
+	const n = 40
+	var wg sync.WaitGroup
+	killed := make(chan struct{})
+	wg.Add(2)
+	go func() { // Matrix → remote
+		defer wg.Done()
+		for i := 0; i < n; i++ {
+			if i == n/2 {
+				<-killed
+			}
+			// The homeserver accepts these even while the bridge is down.
+			_, err := alice.client.SendText(ctxT(t), room, fmt.Sprintf("mx-%02d", i))
+			assert.NoError(t, err)
+		}
+	}()
+	go func() { // remote → Matrix
+		defer wg.Done()
+		for i := 0; i < n; i++ {
+			if i == n/2 {
+				<-killed
+			}
+			w.remote.Append(remote.Event{Kind: "message", Chat: "crash", Sender: "carol", Text: fmt.Sprintf("rm-%02d", i)})
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	// Kill while both streams are flowing.
+	w.waitRemote("first Matrix messages", func(e remote.Event) bool { return e.Text == "mx-05" })
+	p.kill()
+	close(killed)
+	time.Sleep(300 * time.Millisecond)
+	p.start()
+	wg.Wait()
+
+	var want []string
+	for i := 0; i < n; i++ {
+		want = append(want, fmt.Sprintf("mx-%02d", i))
+	}
+	require.Eventually(t, func() bool {
+		var got []string
+		for _, ev := range w.remote.SentViaAPI() {
+			if strings.HasPrefix(ev.Text, "mx-") {
+				got = append(got, ev.Text)
+			}
+		}
+		return len(got) >= n
+	}, 120*time.Second, 200*time.Millisecond, "Matrix messages did not all arrive")
+	var got []string
+	for _, ev := range w.remote.SentViaAPI() {
+		if strings.HasPrefix(ev.Text, "mx-") {
+			got = append(got, ev.Text)
+		}
+	}
+	assert.Equal(t, want, got, "Matrix → remote: each once, in order")
+
+	want = want[:0]
+	for i := 0; i < n; i++ {
+		want = append(want, fmt.Sprintf("rm-%02d", i))
+	}
+	alice.waitFor(room, "last remote message", func(e *event.Event) bool { return body(e) == fmt.Sprintf("rm-%02d", n-1) })
+	time.Sleep(time.Second) // room for a duplicate to show up, if there were one
+	var gotMx []string
+	for _, b := range alice.messages(room, ghostID("carol")) {
+		if strings.HasPrefix(b, "rm-") {
+			gotMx = append(gotMx, b)
+		}
+	}
+	assert.Equal(t, want, gotMx, "remote → Matrix: each once, in order")
+}
