@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/util/dbutil"
+	"maunium.net/go/mautrix"
 	mauas "maunium.net/go/mautrix/appservice"
 	"maunium.net/go/mautrix/id"
 
@@ -342,6 +343,13 @@ func (br *Bridge) handleQueuedRemote(ctx context.Context, q *queuedRemote) {
 		if ctx.Err() != nil {
 			// Shutting down: the event stays journaled for the next start.
 			return
+		}
+		if ev.Sender.Matrix != "" && errorsIsAny(err, mautrix.MUnknownToken, mautrix.MMissingToken) {
+			// The user's own token stopped working: Validate drops it and
+			// tells them; the retry goes through their ghost.
+			if verr := br.doublePuppets.Validate(ctx, ev.Sender.Matrix); verr != nil {
+				log.Warn().Err(verr).Msg("Dropped a double puppet that stopped working")
+			}
 		}
 		if errors.Is(err, ErrPermanent) || attempt >= 6 {
 			metricRemoteEvents.WithLabelValues("failed").Inc()

@@ -167,6 +167,8 @@ func TestMembershipCrossesBothWays(t *testing.T) {
 func TestPresenceAndTyping(t *testing.T) {
 	w := newWorld(t, "")
 	alice := w.newUser("alice")
+	mgmt := alice.managementRoom()
+	require.Contains(t, alice.command(mgmt, "login loop alice"), "Logged in")
 	room := alice.joinPortal("presence")
 	w.remote.Append(remote.Event{Kind: "message", Chat: "presence", Sender: "frank", Text: "hi"})
 	alice.waitFor(room, "frank", func(e *event.Event) bool { return body(e) == "hi" })
@@ -177,6 +179,49 @@ func TestPresenceAndTyping(t *testing.T) {
 			p, err := alice.client.GetPresence(ctxT(t), ghostID("frank"))
 			return err == nil && p.Presence == event.PresenceUnavailable && p.StatusMsg == "lunch"
 		}, 20*time.Second, 100*time.Millisecond)
+	})
+
+	t.Run("remote typing shows as the ghost typing", func(t *testing.T) {
+		w.remote.Append(remote.Event{Kind: "typing", Chat: "presence", Sender: "frank", Typing: true})
+		require.Eventually(t, func() bool {
+			resp, err := alice.client.SyncRequest(ctxT(t), 0, "", "", false, event.PresenceOnline)
+			if err != nil {
+				return false
+			}
+			for _, evt := range resp.Rooms.Join[room].Ephemeral.Events {
+				if evt.Type == event.EphemeralEventTyping {
+					_ = evt.Content.ParseRaw(evt.Type)
+					for _, u := range evt.Content.AsTyping().UserIDs {
+						if u == ghostID("frank") {
+							return true
+						}
+					}
+				}
+			}
+			return false
+		}, 20*time.Second, 200*time.Millisecond)
+	})
+
+	// Dendrite sends no ephemeral events to appservices; Synapse does, in
+	// "ephemeral" (stable) or "de.sorunome.msc2409.ephemeral".
+	t.Run("Matrix typing reaches the remote side, start and stop", func(t *testing.T) {
+		w.pushRaw(map[string]any{"events": []any{}, "ephemeral": []any{map[string]any{
+			"type": "m.typing", "room_id": room, "content": map[string]any{"user_ids": []id.UserID{alice.id}},
+		}}})
+		w.waitRemote("typing start", func(e remote.Event) bool { return e.Kind == "typing" && e.Sender == "alice" && e.Typing })
+		w.pushRaw(map[string]any{"events": []any{}, "de.sorunome.msc2409.ephemeral": []any{map[string]any{
+			"type": "m.typing", "room_id": room, "content": map[string]any{"user_ids": []id.UserID{}},
+		}}})
+		w.waitRemote("typing stop", func(e remote.Event) bool { return e.Kind == "typing" && e.Sender == "alice" && !e.Typing })
+	})
+
+	t.Run("Matrix presence reaches the remote side", func(t *testing.T) {
+		w.pushRaw(map[string]any{"events": []any{}, "ephemeral": []any{map[string]any{
+			"type": "m.presence", "sender": alice.id, "content": map[string]any{"presence": "unavailable", "status_msg": "in a meeting"},
+		}}})
+		ev := w.waitRemote("presence", func(e remote.Event) bool { return e.Kind == "presence" && e.Sender == "alice" })
+		assert.Equal(t, "unavailable", ev.Presence)
+		assert.Equal(t, "in a meeting", ev.Text)
 	})
 }
 
@@ -236,4 +281,28 @@ func TestRemoteDMInvitesTheUser(t *testing.T) {
 	ev := w.waitRemote("DM reply", func(e remote.Event) bool { return e.Text == "hi gina" })
 	assert.Equal(t, "dm:alice:gina", ev.Chat)
 	assert.Equal(t, "alice", ev.Sender)
+}
+
+func TestDoublePuppetThatStopsWorkingIsDroppedAndTheUserTold(t *testing.T) {
+	w := newWorld(t, "")
+	alice := w.newUser("alice")
+	mgmt := alice.managementRoom()
+	require.Contains(t, alice.command(mgmt, "login loop alice"), "Logged in")
+	// A second device's token, so logging it out leaves the test's client working.
+	_, dpToken := w.hs.Login(t, "alice", "password-alice")
+	require.Contains(t, alice.command(mgmt, "login-matrix "+dpToken), "Double puppeting is on")
+	room := alice.joinPortal("dropped")
+
+	dpClient, err := mautrix.NewClient(w.hs.URL, alice.id, dpToken)
+	require.NoError(t, err)
+	_, err = dpClient.Logout(ctxT(t))
+	require.NoError(t, err)
+
+	w.remote.Append(remote.Event{Kind: "message", Chat: "dropped", Sender: "alice", Text: "after logout"})
+	evt := alice.waitFor(room, "the message", func(e *event.Event) bool { return body(e) == "after logout" })
+	assert.Equal(t, ghostID("alice"), evt.Sender, "delivered through the ghost once the token failed")
+	alice.waitFor(mgmt, "a notice", func(e *event.Event) bool {
+		return e.Sender == botMXID() && strings.Contains(body(e), "no longer used for double puppeting")
+	})
+	assert.Contains(t, alice.command(mgmt, "status"), "Double puppeting is off")
 }

@@ -67,13 +67,13 @@ appservice:
   hs_token: %q
 database: {type: sqlite, uri: %q}
 bridge:
-  permissions: {"*": relay, "%s": user}
+  permissions: {"*": relay, "%s": user, "@mallory:%s": relay}
 %s
 logging: {level: debug, format: json}
 networks:
   loopback:
     - {name: loop, url: %q}
-`, hsURL, dendrite.Domain, listen, listen, asToken, hsToken, dbPath, dendrite.Domain, extra, remoteURL)
+`, hsURL, dendrite.Domain, listen, listen, asToken, hsToken, dbPath, dendrite.Domain, dendrite.Domain, extra, remoteURL)
 }
 
 var asToken, hsToken = token(), token()
