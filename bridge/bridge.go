@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 
@@ -170,6 +171,11 @@ func (br *Bridge) Start(ctx context.Context, opts Options) error {
 	// mautrix creates the bot client lazily without a lock; create it now,
 	// before any concurrent use.
 	br.AS.BotIntent()
+	base := br.AS.HTTPClient.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	br.AS.HTTPClient.Transport = timedTransport{base: base}
 	if err := puppet.Upgrade(ctx, db); err != nil {
 		return err
 	}

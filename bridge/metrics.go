@@ -1,6 +1,10 @@
 package bridge
 
 import (
+	"net/http"
+	"strconv"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -36,3 +40,23 @@ var (
 
 // current is the running bridge for gauge callbacks; one per process.
 var current *Bridge
+
+var metricHomeserverLatency = promauto.NewHistogramVec(prometheus.HistogramOpts{
+	Name:    "isthmus_homeserver_request_seconds",
+	Help:    "Latency of requests to the homeserver by method and outcome.",
+	Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+}, []string{"method", "outcome"})
+
+// timedTransport measures every request the intents make to the homeserver.
+type timedTransport struct{ base http.RoundTripper }
+
+func (t timedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	start := time.Now()
+	resp, err := t.base.RoundTrip(req)
+	outcome := "error"
+	if err == nil {
+		outcome = strconv.Itoa(resp.StatusCode/100) + "xx"
+	}
+	metricHomeserverLatency.WithLabelValues(req.Method, outcome).Observe(time.Since(start).Seconds())
+	return resp, err
+}

@@ -116,3 +116,62 @@ func TestHealthEndpoint(t *testing.T) {
 	assert.Equal(t, "ok", h.Status)
 	assert.NotContains(t, string(data), w.cfg.Appservice.ASToken)
 }
+
+func TestThirdPartyLookups(t *testing.T) {
+	w := newWorld(t, "")
+	get := func(path string) (int, string) {
+		req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://%s%s", w.cfg.Appservice.Listen, path), nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+w.cfg.Appservice.HSToken)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(data)
+	}
+	tests := []struct {
+		name, path string
+		status     int
+		contains   string
+	}{
+		{"the protocol lists the network as an instance", "/_matrix/app/v1/thirdparty/protocol/loopback", 200, `"network_id":"loop"`},
+		{"an unknown protocol is not found", "/_matrix/app/v1/thirdparty/protocol/xmpp", 404, "M_NOT_FOUND"},
+		{"a chat maps to its portal alias", "/_matrix/app/v1/thirdparty/location/loopback?network=loop&chat=general", 200, `"#loop_loop_general:isthmus.test"`},
+		{"a remote user maps to their ghost", "/_matrix/app/v1/thirdparty/user/loopback?network=loop&user=carol", 200, `"@loop_loop_carol:isthmus.test"`},
+		{"a ghost maps back to the remote user", "/_matrix/app/v1/thirdparty/user?userid=@loop_loop_carol:isthmus.test", 200, `"user":"carol"`},
+		{"an alias maps back to the chat", "/_matrix/app/v1/thirdparty/location?alias=%23loop_loop_general:isthmus.test", 200, `"chat":"general"`},
+		{"a user outside the namespace is not found", "/_matrix/app/v1/thirdparty/user?userid=@alice:isthmus.test", 404, "M_NOT_FOUND"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := get(tt.path)
+			assert.Equal(t, tt.status, status, body)
+			assert.Contains(t, body, tt.contains)
+		})
+	}
+}
+
+func TestMetricsEndpoint(t *testing.T) {
+	addr := freeAddr(t)
+	w := newWorld(t, fmt.Sprintf("metrics: {listen: %q}", addr))
+	alice := w.newUser("alice")
+	require.Contains(t, alice.command(alice.managementRoom(), "login loop alice"), "Logged in")
+	room := alice.joinPortal("metrics")
+	w.remote.Append(remote.Event{Kind: "message", Chat: "metrics", Sender: "carol", Text: "count me"})
+	alice.waitFor(room, "message", func(e *event.Event) bool { return body(e) == "count me" })
+	resp, err := http.Get("http://" + addr + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	text := string(data)
+	for _, name := range []string{
+		"isthmus_appservice_transactions_total", "isthmus_remote_events_total", "isthmus_homeserver_request_seconds",
+		"isthmus_sessions", "isthmus_remote_queue_depth",
+	} {
+		assert.True(t, strings.Contains(text, name), "metric %s missing", name)
+	}
+	// Metrics are per process; other tests' bridges may have counted too.
+	assert.Regexp(t, `isthmus_sessions\{network="loop",state="connected"\} [1-9]`, text)
+	assert.Regexp(t, `isthmus_remote_events_total\{outcome="handled"\} [1-9]`, text)
+	assert.False(t, strings.Contains(text, w.cfg.Appservice.ASToken), "no secret in metrics")
+}
