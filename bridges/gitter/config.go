@@ -1,0 +1,126 @@
+package gitter
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/isthmus-bridge/isthmus/bridge"
+	"github.com/isthmus-bridge/isthmus/bridges/gitter/gitterapi"
+)
+
+func init() { bridge.RegisterKind(kind{}) }
+
+// Config is one entry of the networks.gitter list.
+type Config struct {
+	Name      string `yaml:"name"`
+	APIURL    string `yaml:"api_url"`
+	StreamURL string `yaml:"stream_url"`
+	FayeURL   string `yaml:"faye_url"`
+	// Backfill is how many recent messages a room brings into its new
+	// portal, with their original timestamps; 0 means the default (20),
+	// -1 none.
+	Backfill int `yaml:"backfill"`
+	// MaxMemberSync is the largest room whose member list is mirrored as
+	// ghosts (each page costs a call against a 100-a-minute budget);
+	// bigger rooms only get ghosts for people who speak. Default 300.
+	MaxMemberSync int `yaml:"max_member_sync"`
+}
+
+// The public Gitter endpoints, as DESIGN.md's config example has them.
+const (
+	defaultAPIURL    = "https://api.gitter.im/"
+	defaultStreamURL = "https://stream.gitter.im/"
+	defaultFayeURL   = "wss://ws.gitter.im/faye"
+)
+
+var networkName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+
+func (c *Config) setDefaults() {
+	if c.APIURL == "" {
+		c.APIURL = defaultAPIURL
+	}
+	if c.StreamURL == "" {
+		c.StreamURL = defaultStreamURL
+	}
+	if c.FayeURL == "" {
+		c.FayeURL = defaultFayeURL
+	}
+	if c.Backfill == 0 {
+		c.Backfill = 20
+	}
+	if c.MaxMemberSync == 0 {
+		c.MaxMemberSync = 300
+	}
+}
+
+// validate collects every problem of entry i with its key path.
+func (c *Config) validate(i int) []error {
+	path := fmt.Sprintf("networks.gitter[%d]", i)
+	var errs []error
+	if !networkName.MatchString(c.Name) {
+		errs = append(errs, fmt.Errorf("%s.name: %q must be lowercase letters, digits and '-'", path, c.Name))
+	}
+	// The client checks the URLs the same way it will use them.
+	if _, err := gitterapi.New(c.clientOptions(), "check"); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", path, err))
+	}
+	if c.Backfill < -1 || c.Backfill > gitterapi.MaxMessageLimit {
+		errs = append(errs, fmt.Errorf("%s.backfill: %d is not between -1 and %d", path, c.Backfill, gitterapi.MaxMessageLimit))
+	}
+	return errs
+}
+
+func (c *Config) clientOptions() gitterapi.Options {
+	return gitterapi.Options{APIURL: c.APIURL, StreamURL: c.StreamURL, FayeURL: c.FayeURL}
+}
+
+// kind builds Gitter networks from the networks.gitter section.
+type kind struct{}
+
+func (kind) Kind() string { return "gitter" }
+
+// NewNetworks decodes the list strictly and checks all entries at once.
+func (kind) NewNetworks(section []byte, common bridge.CommonConfig) ([]bridge.Network, error) {
+	var cfgs []Config
+	if err := bridge.DecodeSection(section, "gitter", &cfgs); err != nil {
+		return nil, err
+	}
+	var errs []error
+	seen := map[string]bool{}
+	nets := make([]bridge.Network, 0, len(cfgs))
+	for i := range cfgs {
+		c := cfgs[i]
+		c.setDefaults()
+		errs = append(errs, c.validate(i)...)
+		if seen[c.Name] {
+			errs = append(errs, fmt.Errorf("networks.gitter[%d].name: %q is used twice", i, c.Name))
+		}
+		seen[c.Name] = true
+		n, err := newNetwork(c, common.Domain)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("networks.gitter[%d]: %w", i, err))
+			continue
+		}
+		nets = append(nets, n)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return nets, nil
+}
+
+func (kind) ExampleConfig() string {
+	return strings.TrimLeft(`
+# Gitter servers speaking the Gitter v1 API (self-hosted Gitter or
+# compatible). Users log in with "login gitter <personal access token>", or
+# "login <name> <token>" when there are several.
+- name: gitter                       # network name: used in ghost IDs and aliases
+  api_url: "https://api.gitter.im/"
+  stream_url: "https://stream.gitter.im/"
+  faye_url: "wss://ws.gitter.im/faye"
+  backfill: 20                       # recent messages brought into a new portal; -1 for none
+  max_member_sync: 300               # larger rooms only get ghosts for people who speak
+`, "\n")
+}

@@ -1,0 +1,174 @@
+package gitter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"maunium.net/go/mautrix/event"
+
+	"github.com/isthmus-bridge/isthmus/bridge"
+	"github.com/isthmus-bridge/isthmus/bridges/gitter/gitterapi"
+	"github.com/isthmus-bridge/isthmus/bridges/gitter/gittermd"
+)
+
+var (
+	_ bridge.EditHandler       = (*Session)(nil)
+	_ bridge.RedactionHandler  = (*Session)(nil)
+	_ bridge.MembershipHandler = (*Session)(nil)
+	_ bridge.TopicHandler      = (*Session)(nil)
+	_ bridge.PresenceHandler   = (*Session)(nil)
+	_ bridge.ChatMember        = (*Session)(nil)
+	_ bridge.DMStarter         = (*Session)(nil)
+)
+
+// apiErr sorts a Gitter error for the core: a refused token stops the
+// session and, like refusals and missing rooms, is permanent (retrying
+// cannot help); rate limits, 5xx and network errors are retried by the
+// core with backoff.
+func (s *Session) apiErr(ctx context.Context, what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, gitterapi.ErrUnauthorized) {
+		s.revoke(ctx)
+	}
+	var apiErr *gitterapi.APIError
+	if errors.As(err, &apiErr) && !apiErr.Temporary() {
+		return fmt.Errorf("%w: %s: %w", bridge.ErrPermanent, what, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// text is a Matrix message as Gitter markdown: its HTML converted (pills to
+// @username), else its body; reply fallbacks go, since Gitter has no
+// replies to quote them for.
+func (s *Session) text(content *event.MessageEventContent) string {
+	c := *content
+	c.RemoveReplyFallback()
+	formatted := ""
+	if c.Format == event.FormatHTML {
+		formatted = c.FormattedBody
+	}
+	return gittermd.ToGitter(c.Body, formatted, s.net.gitterName)
+}
+
+// HandleMatrixMessage posts a text, notice or emote (emotes as Gitter
+// status messages). Gitter's v1 API has no uploads, so files are refused.
+func (s *Session) HandleMatrixMessage(ctx context.Context, msg *bridge.MatrixMessage) (*bridge.MessageResult, error) {
+	nm := gitterapi.NewMessage{}
+	switch msg.Content.MsgType {
+	case event.MsgText, event.MsgNotice:
+	case event.MsgEmote:
+		nm.Status = true
+	default:
+		return nil, fmt.Errorf("%w: sending %s: %w", bridge.ErrPermanent, msg.Content.MsgType, bridge.ErrNotSupported)
+	}
+	nm.Text = s.text(msg.Content)
+	if msg.ThreadRoot != nil {
+		nm.ParentID = string(msg.ThreadRoot.RemoteID)
+	}
+	m, err := s.client.SendMessage(ctx, string(msg.Portal.Key.Chat), nm)
+	if err != nil {
+		return nil, s.apiErr(ctx, "send message", err)
+	}
+	return &bridge.MessageResult{ID: bridge.MessageID(m.ID), Timestamp: m.Sent.Time}, nil
+}
+
+// HandleMatrixEdit replaces the Gitter message's text (PUT chatMessages).
+func (s *Session) HandleMatrixEdit(ctx context.Context, edit *bridge.MatrixEdit) error {
+	content := edit.Content
+	if content.NewContent != nil {
+		content = content.NewContent
+	}
+	_, err := s.client.UpdateMessage(ctx, string(edit.Portal.Key.Chat), string(edit.Target.RemoteID), s.text(content))
+	return s.apiErr(ctx, "edit message", err)
+}
+
+// HandleMatrixRedaction deletes the message the v1 way: its text emptied.
+// Reactions do not exist on Gitter, so there is nothing else to delete.
+func (s *Session) HandleMatrixRedaction(ctx context.Context, r *bridge.MatrixRedaction) error {
+	if r.Target == nil || r.Target.Kind != "message" {
+		return fmt.Errorf("%w: %w", bridge.ErrPermanent, bridge.ErrNotSupported)
+	}
+	return s.apiErr(ctx, "delete message", s.client.DeleteMessage(ctx, string(r.Portal.Key.Chat), string(r.Target.RemoteID)))
+}
+
+// HandleMatrixMembership mirrors the user's own joins and leaves of group
+// portals; kicking Gitter users is not in the v1 API for us.
+func (s *Session) HandleMatrixMembership(ctx context.Context, m *bridge.MatrixMembership) error {
+	if m.Target != "" {
+		return fmt.Errorf("%w: removing Gitter users: %w", bridge.ErrPermanent, bridge.ErrNotSupported)
+	}
+	if m.Portal.IsDM {
+		return nil // one-to-one rooms cannot be joined or left
+	}
+	room := string(m.Portal.Key.Chat)
+	switch m.Membership {
+	case event.MembershipJoin:
+		if s.InChat(m.Portal.Key.Chat) {
+			return nil
+		}
+		r, err := s.client.JoinRoomByID(ctx, s.me.ID, room)
+		if err != nil {
+			return s.apiErr(ctx, "join room", err)
+		}
+		return s.addRoom(ctx, *r)
+	case event.MembershipLeave:
+		if !s.InChat(m.Portal.Key.Chat) {
+			return nil
+		}
+		if err := s.client.LeaveRoom(ctx, room, s.me.ID); err != nil && !errors.Is(err, gitterapi.ErrNotFound) {
+			return s.apiErr(ctx, "leave room", err)
+		}
+		s.dropRoom(room)
+	}
+	return nil
+}
+
+// HandleMatrixTopic sets the room topic (PUT /v1/rooms/:roomId); Gitter
+// room names are their URIs and cannot change.
+func (s *Session) HandleMatrixTopic(ctx context.Context, portal *bridge.Portal, _ *bridge.User, topic string) error {
+	_, err := s.client.UpdateRoom(ctx, string(portal.Key.Chat), gitterapi.RoomUpdate{Topic: &topic})
+	return s.apiErr(ctx, "set topic", err)
+}
+
+// HandleMatrixPresence tells Gitter whether the user is looking (the
+// "eyeballs" signal of 08.Presence.md), through the session's Faye client.
+func (s *Session) HandleMatrixPresence(ctx context.Context, presence event.Presence, _ string) error {
+	s.mu.Lock()
+	faye := s.faye
+	s.mu.Unlock()
+	if faye == nil {
+		return nil // not connected: Gitter shows the user away anyway
+	}
+	return s.apiErr(ctx, "set presence", s.client.Eyeballs(ctx, faye.ClientID(), presence == event.PresenceOnline))
+}
+
+// GetChatInfo describes a room the session is in.
+func (s *Session) GetChatInfo(ctx context.Context, chat bridge.ChatID) (*bridge.ChatInfo, error) {
+	r, err := s.client.Room(ctx, string(chat))
+	if err != nil {
+		return nil, s.apiErr(ctx, "get room", err)
+	}
+	var members []gitterapi.User
+	if r.UserCount <= s.net.cfg.MaxMemberSync {
+		if members, err = s.client.AllRoomUsers(ctx, r.ID); err != nil {
+			return nil, s.apiErr(ctx, "get members", err)
+		}
+	}
+	return s.chatInfo(*r, members), nil
+}
+
+// StartDM finds the one-to-one room with a Gitter user. The v1 API has no
+// documented way to open a new one, so only existing ones are found.
+func (s *Session) StartDM(_ context.Context, with bridge.RemoteUserID) (bridge.ChatID, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, rs := range s.rooms {
+		if rs.room.OneToOne && rs.room.User != nil && rs.room.User.ID == string(with) {
+			return bridge.ChatID(rs.room.ID), nil
+		}
+	}
+	return "", fmt.Errorf("no one-to-one room with that user on Gitter yet (start it there first): %w", bridge.ErrNotSupported)
+}
