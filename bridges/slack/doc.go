@@ -1,0 +1,27 @@
+// Package slack is the Slack adapter: Matrix users log in with their own
+// Slack credentials (a user token, or a browser session token with its "d"
+// cookie) and the bridge acts as them on Slack, in both directions.
+//
+// Each login is one Session holding an RTM websocket through slack-go. The
+// session turns RTM events into bridge.RemoteEvents (handle_slack.go) and
+// Matrix actions into Web API calls (handle_matrix.go). What it saw last in
+// each conversation is stored (store.go), so that after a dropped socket or
+// a restart it catches up with conversations.history instead of losing
+// what was said meanwhile.
+//
+// IDs: a Slack conversation or user ID is unique within its workspace, and
+// one Matrix user may log into several workspaces, so the bridge-facing IDs
+// are "TEAM-ID" (ChatID "T0123-C0456", RemoteUserID "T0123-U0789") and a
+// login's LoginID is the team ID. DMs and group DMs are portals per
+// receiver; channels are shared by every logged-in user of the workspace.
+//
+// Concurrency: the Network owns the map of logged-in Slack users (for
+// double-puppet attribution and pills) under its mutex. Each Session owns
+// one goroutine that reads RTM events and queues remote events in order;
+// Matrix actions come from the core's portal queues and only use the
+// session's slack-go client, which is safe for concurrent use.
+//
+// Secrets: tokens and cookies live in the login metadata and in the HTTP
+// client that sends them; they are never logged, never put in an error and
+// never in a URL.
+package slack

@@ -1,0 +1,327 @@
+package slack
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/slack-go/slack"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/isthmus-bridge/isthmus/bridge"
+	"github.com/isthmus-bridge/isthmus/bridges/slack/mrkdwn"
+	"github.com/isthmus-bridge/isthmus/bridges/slack/slackemoji"
+)
+
+var (
+	_ bridge.Session          = (*Session)(nil)
+	_ bridge.EditHandler      = (*Session)(nil)
+	_ bridge.RedactionHandler = (*Session)(nil)
+	_ bridge.ReactionHandler  = (*Session)(nil)
+	_ bridge.TypingHandler    = (*Session)(nil)
+	_ bridge.PresenceHandler  = (*Session)(nil)
+	_ bridge.DMStarter        = (*Session)(nil)
+	_ bridge.ChatMember       = (*Session)(nil)
+	_ bridge.ChatInfoGetter   = (*Session)(nil)
+)
+
+func idUser(s string) id.UserID { return id.UserID(s) }
+
+// channelOf returns the Slack conversation ID of a portal of this
+// session's workspace.
+func (s *Session) channelOf(p *bridge.Portal) (string, error) {
+	team, ch, ok := splitKey(string(p.Key.Chat))
+	if !ok || team != s.md.TeamID {
+		return "", fmt.Errorf("%w: %s is not in workspace %s", bridge.ErrPermanent, p.Key.Chat, s.md.TeamName)
+	}
+	return ch, nil
+}
+
+// InChat says whether this login's workspace holds the chat, so a user
+// logged into several workspaces is routed to the right one. It does no
+// I/O: the workspace is in the chat ID.
+func (s *Session) InChat(chat bridge.ChatID) bool {
+	team, _, ok := splitKey(string(chat))
+	return ok && team == s.md.TeamID
+}
+
+// resolver answers the mrkdwn converter's questions for this workspace.
+func (s *Session) resolver(ctx context.Context) *mrkdwn.Resolver {
+	return &mrkdwn.Resolver{
+		User: func(user string) (string, string) {
+			name := user
+			if p := s.profile(ctx, user); p != nil && p.Name != "" {
+				name = p.Name
+			}
+			if mx := s.net.matrixAccount(s.md.TeamID, user); mx != "" {
+				return string(mx), name
+			}
+			return string(s.net.ghost.MXID(string(userKey(s.md.TeamID, user)))), name
+		},
+		Channel: func(ch string) (string, string) {
+			name := ch
+			s.cache.mu.Lock()
+			if c := s.cache.convs[ch]; c != nil && c.Name != "" {
+				name = c.Name
+			}
+			s.cache.mu.Unlock()
+			if p, err := s.net.core.GetPortal(ctx, bridge.PortalKey{Network: networkID, Chat: chatKey(s.md.TeamID, ch)}); err == nil && p != nil && p.MXID != "" {
+				return string(p.MXID), name
+			}
+			return "", name
+		},
+		Emoji: slackemoji.ToUnicode,
+		SlackUser: func(mxid string) string {
+			if remote, ok := s.net.ghost.RemoteID(id.UserID(mxid)); ok {
+				if team, user, ok := splitKey(remote); ok && team == s.md.TeamID {
+					return user
+				}
+				return ""
+			}
+			return s.net.slackAccount(s.md.TeamID, id.UserID(mxid))
+		},
+		SlackChannel: func(room string) string {
+			if !strings.HasPrefix(room, "!") {
+				return ""
+			}
+			p, err := s.net.core.PortalByRoom(ctx, id.RoomID(room))
+			if err != nil || p == nil || p.Key.Receiver != "" {
+				return ""
+			}
+			if team, ch, ok := splitKey(string(p.Key.Chat)); ok && team == s.md.TeamID {
+				return ch
+			}
+			return ""
+		},
+	}
+}
+
+// slackText converts a Matrix message body to mrkdwn.
+func (s *Session) slackText(ctx context.Context, c *event.MessageEventContent) string {
+	if c.Format == event.FormatHTML && c.FormattedBody != "" {
+		return mrkdwn.FromMatrix(c.FormattedBody, s.resolver(ctx))
+	}
+	return mrkdwn.FromMatrixPlain(c.Body)
+}
+
+// HandleMatrixMessage posts a Matrix message as the user
+// (https://api.slack.com/methods/chat.postMessage; m.emote through
+// https://api.slack.com/methods/chat.meMessage; files through the external
+// upload flow, https://api.slack.com/methods/files.getUploadURLExternal).
+// Threads and replies go into the Slack thread of their root.
+func (s *Session) HandleMatrixMessage(ctx context.Context, msg *bridge.MatrixMessage) (*bridge.MessageResult, error) {
+	if s.badState() {
+		return nil, &permanentError{msg: "your Slack login for " + s.md.TeamName + " is no longer valid; log in again"}
+	}
+	ch, err := s.channelOf(msg.Portal)
+	if err != nil {
+		return nil, err
+	}
+	thread := ""
+	switch {
+	case msg.ThreadRoot != nil:
+		thread = string(msg.ThreadRoot.RemoteID)
+	case msg.ReplyTo != nil:
+		thread = string(msg.ReplyTo.RemoteID)
+	}
+	if i := strings.IndexByte(thread, '/'); i > 0 {
+		thread = thread[:i] // a file part: its message's ts
+	}
+	c := msg.Content
+	switch c.MsgType {
+	case event.MsgImage, event.MsgFile, event.MsgVideo, event.MsgAudio:
+		return s.sendFile(ctx, ch, thread, msg)
+	}
+	text := s.slackText(ctx, c)
+	opts := []slack.MsgOption{slack.MsgOptionText(text, false)}
+	if thread != "" {
+		opts = append(opts, slack.MsgOptionTS(thread))
+	}
+	if c.MsgType == event.MsgEmote {
+		opts = append(opts, slack.MsgOptionMeMessage())
+	}
+	_, ts, err := s.api.PostMessageContext(ctx, ch, opts...)
+	if err != nil {
+		return nil, s.checkAuth(ctx, fmt.Errorf("post message: %w", err))
+	}
+	return &bridge.MessageResult{ID: bridge.MessageID(ts), Timestamp: tsTime(ts)}, nil
+}
+
+// sendFile uploads a Matrix file. The bytes come from the Matrix media
+// repo through the URL the core resolved; without one the file is sent as
+// a message naming it rather than not at all.
+func (s *Session) sendFile(ctx context.Context, ch, thread string, msg *bridge.MatrixMessage) (*bridge.MessageResult, error) {
+	c := msg.Content
+	name := firstOf(c.FileName, c.Body, "file")
+	data, err := s.net.downloadMatrixMedia(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	sum, err := s.api.UploadFileContext(ctx, slack.UploadFileParameters{
+		Reader: bytes.NewReader(data), FileSize: len(data), Filename: name, Title: name, Channel: ch, ThreadTimestamp: thread,
+	})
+	if err != nil {
+		return nil, s.checkAuth(ctx, fmt.Errorf("upload file: %w", err))
+	}
+	// The file's message ts is not in the upload answer; the RTM echo
+	// (file_share) carries it and is bridged back once, as the user's.
+	_ = sum
+	return nil, nil
+}
+
+// downloadMatrixMedia fetches an mxc:// file through the homeserver's
+// media API. The core gives sessions no Matrix client, so this needs a
+// media base URL the network was told about (see mediaBaseURL).
+func (n *Network) downloadMatrixMedia(ctx context.Context, c *event.MessageEventContent) ([]byte, error) {
+	if n.mediaBaseURL == "" {
+		return nil, fmt.Errorf("%w: sending files to Slack is not set up on this bridge", bridge.ErrPermanent)
+	}
+	uri, err := c.URL.Parse()
+	if err != nil {
+		return nil, fmt.Errorf("%w: bad media URL", bridge.ErrPermanent)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
+		n.mediaBaseURL+"/_matrix/client/v1/media/download/"+uri.Homeserver+"/"+uri.FileID, nil)
+	if err != nil {
+		return nil, err
+	}
+	if n.mediaToken != "" {
+		req.Header.Set("Authorization", "Bearer "+n.mediaToken)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("download media: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("download media: HTTP %d", resp.StatusCode)
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, 1<<30))
+}
+
+// HandleMatrixEdit sends m.replace as chat.update
+// (https://api.slack.com/methods/chat.update).
+func (s *Session) HandleMatrixEdit(ctx context.Context, edit *bridge.MatrixEdit) error {
+	ch, err := s.channelOf(edit.Portal)
+	if err != nil {
+		return err
+	}
+	text := s.slackText(ctx, edit.Content)
+	s.echoes.add("edit:" + ch + ":" + string(edit.Target.RemoteID) + ":" + text)
+	_, _, _, err = s.api.UpdateMessageContext(ctx, ch, string(edit.Target.RemoteID), slack.MsgOptionText(text, false))
+	return s.checkAuth(ctx, err)
+}
+
+// HandleMatrixRedaction deletes the message with chat.delete
+// (https://api.slack.com/methods/chat.delete).
+func (s *Session) HandleMatrixRedaction(ctx context.Context, r *bridge.MatrixRedaction) error {
+	ch, err := s.channelOf(r.Portal)
+	if err != nil {
+		return err
+	}
+	ts := string(r.Target.RemoteID)
+	if strings.Contains(ts, "/") {
+		return fmt.Errorf("%w: files shared with a message are deleted with the message", bridge.ErrNotSupported)
+	}
+	s.echoes.add("delete:" + ch + ":" + ts)
+	_, _, err = s.api.DeleteMessageContext(ctx, ch, ts)
+	return s.checkAuth(ctx, err)
+}
+
+// HandleMatrixReaction adds a reaction (https://api.slack.com/methods/reactions.add).
+func (s *Session) HandleMatrixReaction(ctx context.Context, r *bridge.MatrixReaction) error {
+	return s.react(ctx, r, true)
+}
+
+// HandleMatrixReactionRemove removes one (https://api.slack.com/methods/reactions.remove).
+func (s *Session) HandleMatrixReactionRemove(ctx context.Context, r *bridge.MatrixReaction) error {
+	return s.react(ctx, r, false)
+}
+
+func (s *Session) react(ctx context.Context, r *bridge.MatrixReaction, add bool) error {
+	ch, err := s.channelOf(r.Portal)
+	if err != nil {
+		return err
+	}
+	name, ok := slackemoji.ReactionName(r.Key)
+	if !ok {
+		return fmt.Errorf("%w: Slack reactions must be emoji, not %q", bridge.ErrPermanent, r.Key)
+	}
+	ref := slack.NewRefToMessage(ch, string(r.Target.RemoteID))
+	if add {
+		err = s.api.AddReactionContext(ctx, name, ref)
+	} else {
+		err = s.api.RemoveReactionContext(ctx, name, ref)
+	}
+	if err != nil && (err.Error() == "already_reacted" || err.Error() == "no_reaction") {
+		return nil // already as wanted: a retry after a crash
+	}
+	return s.checkAuth(ctx, err)
+}
+
+// HandleMatrixTyping sends the RTM typing indicator
+// (https://api.slack.com/rtm, "Typing indicators"). Slack has no "stopped
+// typing": the indicator fades by itself.
+func (s *Session) HandleMatrixTyping(_ context.Context, portal *bridge.Portal, typing bool) error {
+	if !typing {
+		return nil
+	}
+	ch, err := s.channelOf(portal)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	rtm := s.rtm
+	s.mu.Unlock()
+	if rtm == nil {
+		return nil
+	}
+	// SendMessage blocks while slack-go's writer is busy; typing is not
+	// worth holding the ephemeral path for.
+	go rtm.SendMessage(rtm.NewTypingMessage(ch))
+	return nil
+}
+
+// HandleMatrixPresence sets the user's Slack presence
+// (https://api.slack.com/methods/users.setPresence): online is "auto"
+// (Slack decides from activity), anything else "away".
+func (s *Session) HandleMatrixPresence(ctx context.Context, presence event.Presence, _ string) error {
+	p := "away"
+	if presence == event.PresenceOnline {
+		p = "auto"
+	}
+	return s.checkAuth(ctx, s.api.SetUserPresenceContext(ctx, p))
+}
+
+// StartDM opens a DM with a Slack user (https://api.slack.com/methods/conversations.open).
+func (s *Session) StartDM(ctx context.Context, with bridge.RemoteUserID) (bridge.ChatID, error) {
+	team, user, ok := splitKey(string(with))
+	if !ok || team != s.md.TeamID {
+		return "", fmt.Errorf("%w: %s is not in workspace %s", bridge.ErrPermanent, with, s.md.TeamName)
+	}
+	ch, _, _, err := s.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{user}})
+	if err != nil {
+		return "", s.checkAuth(ctx, err)
+	}
+	s.cache.mu.Lock()
+	s.cache.convs[ch.ID] = &convInfo{ID: ch.ID, IM: true, Other: user}
+	s.cache.mu.Unlock()
+	return chatKey(s.md.TeamID, ch.ID), nil
+}
+
+// GetChatInfo describes a conversation when the core creates its portal.
+func (s *Session) GetChatInfo(ctx context.Context, chat bridge.ChatID) (*bridge.ChatInfo, error) {
+	team, ch, ok := splitKey(string(chat))
+	if !ok || team != s.md.TeamID {
+		return nil, fmt.Errorf("%w: %s is not in workspace %s", bridge.ErrPermanent, chat, s.md.TeamName)
+	}
+	c, err := s.conv(ctx, ch)
+	if err != nil {
+		return nil, err
+	}
+	return s.chatInfo(ctx, c)
+}

@@ -1,0 +1,330 @@
+package slack
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+	"maunium.net/go/mautrix/event"
+
+	"github.com/isthmus-bridge/isthmus/bridge"
+	"github.com/isthmus-bridge/isthmus/bridges/slack/mrkdwn"
+	"github.com/isthmus-bridge/isthmus/bridges/slack/slackemoji"
+)
+
+// handleSlackEvent turns one RTM event into remote events. Event shapes
+// are those of https://api.slack.com/events/NAME.
+func (s *Session) handleSlackEvent(ctx context.Context, data any) error {
+	switch ev := data.(type) {
+	case *slack.MessageEvent:
+		c, err := s.conv(ctx, ev.Channel)
+		if err != nil {
+			return err
+		}
+		return s.onMessageEvent(ctx, c, (*slack.Message)(ev))
+	case *slack.ReactionAddedEvent:
+		return s.onReaction(ctx, slack.ReactionEvent(*ev), bridge.RemoteReaction)
+	case *slack.ReactionRemovedEvent:
+		return s.onReaction(ctx, slack.ReactionEvent(*ev), bridge.RemoteReactionRemove)
+	case *slack.UserTypingEvent:
+		if ev.User == s.md.UserID {
+			return nil
+		}
+		c, err := s.conv(ctx, ev.Channel)
+		if err != nil {
+			return err
+		}
+		return s.queue(ctx, &bridge.RemoteEvent{Kind: bridge.RemoteTyping, Portal: s.portalKey(c), Sender: s.sender(ctx, ev.User), Typing: true})
+	case *slack.PresenceChangeEvent:
+		users := ev.Users
+		if ev.User != "" {
+			users = append(users, ev.User)
+		}
+		for _, u := range users {
+			if err := s.onPresence(ctx, u, ev.Presence); err != nil {
+				return err
+			}
+		}
+	case *slack.UserChangeEvent:
+		return s.onProfile(ctx, &ev.User)
+	case *slack.TeamJoinEvent:
+		return s.onProfile(ctx, &ev.User)
+	case *slack.MemberJoinedChannelEvent:
+		return s.onMembership(ctx, ev.Channel, ev.User, bridge.RemoteJoin)
+	case *slack.MemberLeftChannelEvent:
+		return s.onMembership(ctx, ev.Channel, ev.User, bridge.RemoteLeave)
+	case *slack.ChannelRenameEvent:
+		s.cache.mu.Lock()
+		c := s.cache.convs[ev.Channel.ID]
+		if c != nil {
+			c.Name = ev.Channel.Name
+		}
+		s.cache.mu.Unlock()
+		if c == nil {
+			return nil
+		}
+		name := ev.Channel.Name
+		return s.queue(ctx, &bridge.RemoteEvent{Kind: bridge.RemoteChatInfo, Portal: s.portalKey(c), ChatInfo: &bridge.ChatInfo{Name: &name}})
+	case *slack.IMCreatedEvent, *slack.ChannelJoinedEvent, *slack.GroupJoinedEvent:
+		// A new conversation: its portal comes with its first message;
+		// forget any stale cache entry so members are fetched afresh.
+		s.forgetConv(data)
+	}
+	return nil
+}
+
+func (s *Session) forgetConv(data any) {
+	var id string
+	switch ev := data.(type) {
+	case *slack.IMCreatedEvent:
+		id = ev.Channel.ID
+	case *slack.ChannelJoinedEvent:
+		id = ev.Channel.ID
+	case *slack.GroupJoinedEvent:
+		id = ev.Channel.ID
+	}
+	s.cache.mu.Lock()
+	delete(s.cache.convs, id)
+	s.cache.mu.Unlock()
+}
+
+// onMessageEvent handles "message" and its subtypes
+// (https://api.slack.com/events/message): edits and deletions become
+// edits and redactions; join/leave messages are left to the member events
+// that come with them; everything else, including subtypes this code does
+// not know, is bridged as a message so nothing is silently dropped.
+func (s *Session) onMessageEvent(ctx context.Context, c *convInfo, m *slack.Message) error {
+	switch m.SubType {
+	case "message_changed":
+		return s.onEdit(ctx, c, m)
+	case "message_deleted":
+		if s.echoes.take("delete:" + c.ID + ":" + m.DeletedTimestamp) {
+			return nil
+		}
+		return s.queue(ctx, &bridge.RemoteEvent{Kind: bridge.RemoteDelete, Portal: s.portalKey(c),
+			Target: bridge.MessageID(m.DeletedTimestamp), Timestamp: tsTime(m.Timestamp)})
+	case "channel_join", "channel_leave", "group_join", "group_leave", "message_replied":
+		return nil
+	}
+	if m.Hidden {
+		return nil
+	}
+	return s.onMessage(ctx, c, &m.Msg, false)
+}
+
+// onMessage bridges one message (live, caught up or backfilled) and moves
+// the conversation's cursor past it once the core has journaled it.
+func (s *Session) onMessage(ctx context.Context, c *convInfo, m *slack.Msg, history bool) error {
+	if m.Timestamp == "" {
+		return nil
+	}
+	evs := s.messageEvents(ctx, c, m)
+	for _, ev := range evs {
+		if err := s.queue(ctx, ev); err != nil {
+			return err
+		}
+	}
+	if m.ThreadTimestamp != "" && m.ThreadTimestamp != m.Timestamp && !history {
+		// Thread replies are not in conversations.history, so they do not
+		// move the cursor that catch-up reads history from.
+		return nil
+	}
+	// The event is journaled: the cursor must follow even when the
+	// session is being stopped, or a restart would bridge it again.
+	return s.net.setCursor(context.WithoutCancel(ctx), s.user.MXID, s.md.TeamID, c.ID, m.Timestamp)
+}
+
+// messageEvents converts a message: the text, then one event per file.
+// The first part carries the message's ts as its ID, so edits, deletions,
+// reactions and replies find it; files after it get "ts/FILEID".
+func (s *Session) messageEvents(ctx context.Context, c *convInfo, m *slack.Msg) []*bridge.RemoteEvent {
+	key := s.portalKey(c)
+	sender := s.messageSender(ctx, m)
+	ts := tsTime(m.Timestamp)
+	var thread bridge.MessageID
+	if m.ThreadTimestamp != "" && m.ThreadTimestamp != m.Timestamp {
+		thread = bridge.MessageID(m.ThreadTimestamp)
+	}
+	var out []*bridge.RemoteEvent
+	text := messageText(m)
+	if text != "" || len(m.Files) == 0 {
+		conv := mrkdwn.ToMatrix(text, s.resolver(ctx))
+		content := &bridge.Content{MsgType: event.MsgText, Body: conv.Plain, HTML: conv.HTML, ThreadRoot: thread}
+		for _, mx := range conv.Mentions {
+			content.Mentions = append(content.Mentions, idUser(mx))
+		}
+		if m.SubType == "me_message" {
+			content.MsgType = event.MsgEmote
+		}
+		out = append(out, &bridge.RemoteEvent{Kind: bridge.RemoteMessage, Portal: key, Sender: sender,
+			ID: bridge.MessageID(m.Timestamp), Timestamp: ts, Content: content, CreatePortal: true, ChatInfo: s.dmInfo(ctx, c)})
+	}
+	for _, f := range m.Files {
+		id := bridge.MessageID(m.Timestamp)
+		if len(out) > 0 {
+			id = bridge.MessageID(m.Timestamp + "/" + f.ID)
+		}
+		out = append(out, &bridge.RemoteEvent{Kind: bridge.RemoteMessage, Portal: key, Sender: sender, ID: id, Timestamp: ts,
+			Content: &bridge.Content{MsgType: fileMsgType(f.Mimetype), Body: f.Name, ThreadRoot: thread,
+				Media: &bridge.Media{URL: f.URLPrivateDownload, Name: f.Name, MimeType: f.Mimetype, Size: int64(f.Size)}},
+			CreatePortal: true, ChatInfo: s.dmInfo(ctx, c)})
+	}
+	return out
+}
+
+// messageText is the text to show: the message text, or for messages that
+// carry only attachments (bots, unfurls) their fallback text.
+func messageText(m *slack.Msg) string {
+	if m.Text != "" {
+		return m.Text
+	}
+	var parts []string
+	for _, a := range m.Attachments {
+		if t := firstOf(a.Fallback, a.Text, a.Title); t != "" {
+			parts = append(parts, t)
+		}
+	}
+	return strings.Join(parts, "\n")
+}
+
+// messageSender is who a message is from: a person, or a bot by the name
+// it posted under (https://api.slack.com/events/message/bot_message).
+func (s *Session) messageSender(ctx context.Context, m *slack.Msg) bridge.Sender {
+	if m.User != "" {
+		return s.sender(ctx, m.User)
+	}
+	if m.BotID != "" {
+		name := firstOf(m.Username, m.BotID)
+		if m.BotProfile != nil {
+			name = firstOf(m.Username, m.BotProfile.Name, m.BotID)
+		}
+		return bridge.Sender{ID: userKey(s.md.TeamID, m.BotID), Profile: &bridge.Profile{Name: name}}
+	}
+	return bridge.Sender{}
+}
+
+// dmInfo is the chat info a DM portal is created with when its first
+// message arrives.
+func (s *Session) dmInfo(ctx context.Context, c *convInfo) *bridge.ChatInfo {
+	if !c.isDM() {
+		return nil
+	}
+	info, err := s.chatInfo(ctx, c)
+	if err != nil {
+		return &bridge.ChatInfo{IsDM: true}
+	}
+	return info
+}
+
+func fileMsgType(mime string) event.MessageType {
+	switch {
+	case strings.HasPrefix(mime, "image/"):
+		return event.MsgImage
+	case strings.HasPrefix(mime, "video/"):
+		return event.MsgVideo
+	case strings.HasPrefix(mime, "audio/"):
+		return event.MsgAudio
+	}
+	return event.MsgFile
+}
+
+// onEdit bridges message_changed
+// (https://api.slack.com/events/message/message_changed). Slack also sends
+// it when only attachments change (link unfurls); those keep the text and
+// are not edits to anyone reading.
+func (s *Session) onEdit(ctx context.Context, c *convInfo, m *slack.Message) error {
+	cur := m.SubMessage
+	if cur == nil {
+		return nil
+	}
+	if m.PreviousMessage != nil && m.PreviousMessage.Text == cur.Text {
+		return nil
+	}
+	if s.echoes.take("edit:" + c.ID + ":" + cur.Timestamp + ":" + cur.Text) {
+		return nil
+	}
+	user := cur.User
+	if cur.Edited != nil && cur.Edited.User != "" {
+		user = cur.Edited.User
+	}
+	conv := mrkdwn.ToMatrix(messageText(cur), s.resolver(ctx))
+	content := &bridge.Content{MsgType: event.MsgText, Body: conv.Plain, HTML: conv.HTML}
+	for _, mx := range conv.Mentions {
+		content.Mentions = append(content.Mentions, idUser(mx))
+	}
+	editTS := m.Timestamp
+	if cur.Edited != nil && cur.Edited.Timestamp != "" {
+		editTS = cur.Edited.Timestamp
+	}
+	return s.queue(ctx, &bridge.RemoteEvent{Kind: bridge.RemoteEdit, Portal: s.portalKey(c), Sender: s.sender(ctx, user),
+		ID: bridge.MessageID(editTS), Target: bridge.MessageID(cur.Timestamp), Timestamp: tsTime(editTS), Content: content})
+}
+
+// onReaction bridges reaction_added and reaction_removed
+// (https://api.slack.com/events/reaction_added). Reactions to files are
+// not bridged: only messages have portals' message map entries.
+func (s *Session) onReaction(ctx context.Context, ev slack.ReactionEvent, kind bridge.RemoteEventKind) error {
+	if ev.Item.Type != "message" {
+		return nil
+	}
+	c, err := s.conv(ctx, ev.Item.Channel)
+	if err != nil {
+		return err
+	}
+	return s.queue(ctx, &bridge.RemoteEvent{Kind: kind, Portal: s.portalKey(c), Sender: s.sender(ctx, ev.User),
+		Target: bridge.MessageID(ev.Item.Timestamp), Reaction: slackemoji.ReactionKey(ev.Reaction), Timestamp: tsTime(ev.EventTimestamp)})
+}
+
+// onPresence bridges presence_change (https://api.slack.com/events/presence_change):
+// "active" is online; "away" (idle, or no client) is unavailable.
+func (s *Session) onPresence(ctx context.Context, user, presence string) error {
+	state := event.PresenceUnavailable
+	if presence == "active" {
+		state = event.PresenceOnline
+	}
+	return s.queue(ctx, &bridge.RemoteEvent{Kind: bridge.RemotePresence,
+		Portal: bridge.PortalKey{Network: networkID}, Sender: bridge.Sender{ID: userKey(s.md.TeamID, user)},
+		Presence: &bridge.Presence{State: state}})
+}
+
+// onProfile bridges user_change and team_join
+// (https://api.slack.com/events/user_change): the ghost's name and avatar.
+func (s *Session) onProfile(ctx context.Context, u *slack.User) error {
+	p := s.storeProfile(u)
+	return s.queue(ctx, &bridge.RemoteEvent{Kind: bridge.RemoteProfile, Portal: bridge.PortalKey{Network: networkID},
+		Sender: bridge.Sender{ID: userKey(s.md.TeamID, u.ID), Profile: p}})
+}
+
+// onMembership bridges member_joined_channel and member_left_channel
+// (https://api.slack.com/events/member_joined_channel).
+func (s *Session) onMembership(ctx context.Context, channel, user string, kind bridge.RemoteEventKind) error {
+	c, err := s.conv(ctx, channel)
+	if err != nil {
+		return err
+	}
+	s.cache.mu.Lock()
+	c.Members = nil // fetched again when next needed
+	s.cache.mu.Unlock()
+	sender := s.sender(ctx, user)
+	return s.queue(ctx, &bridge.RemoteEvent{Kind: kind, Portal: s.portalKey(c), Sender: sender,
+		Member: &bridge.Member{ID: sender.ID, Matrix: sender.Matrix}, CreatePortal: kind == bridge.RemoteJoin && sender.Matrix != ""})
+}
+
+// tsTime reads a Slack ts ("seconds.micros") as a time; "" is now.
+func tsTime(ts string) time.Time {
+	sec, frac, _ := strings.Cut(ts, ".")
+	s, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil {
+		return time.Now()
+	}
+	us, _ := strconv.ParseInt((frac + "000000")[:6], 10, 64)
+	return time.Unix(s, us*1000)
+}
+
+// slackTS writes a time as a Slack ts, for history bounds.
+func slackTS(t time.Time) string {
+	return fmt.Sprintf("%d.%06d", t.Unix(), t.Nanosecond()/1000)
+}

@@ -1,0 +1,217 @@
+package slack
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"go.mau.fi/util/dbutil"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/isthmus-bridge/isthmus/bridge"
+	"github.com/isthmus-bridge/isthmus/puppet"
+)
+
+//go:embed upgrades/*.sql
+var upgradeFS embed.FS
+
+var upgrades = dbutil.BuildUpgradeTable().WithFSPath(upgradeFS, "upgrades").Finish()
+
+const (
+	networkID     = bridge.NetworkID("slack")
+	ghostTemplate = "slack_{id}"
+	aliasTemplate = "slack_{chat}"
+)
+
+// core is what the adapter needs from the bridge: *bridge.Bridge in
+// production, a recorder in the adapter's own tests.
+type core interface {
+	QueueRemoteEvent(ctx context.Context, ev *bridge.RemoteEvent) error
+	ReportState(ctx context.Context, l *bridge.Login, st bridge.SessionState)
+	GetPortal(ctx context.Context, key bridge.PortalKey) (*bridge.Portal, error)
+	PortalByRoom(ctx context.Context, room id.RoomID) (*bridge.Portal, error)
+}
+
+// Network is the Slack network: every login of every Matrix user, across
+// workspaces.
+type Network struct {
+	cfg   Config
+	ghost *puppet.Namer
+	core  core
+	db    *dbutil.Database
+
+	// mediaBaseURL and mediaToken let sessions download Matrix media to
+	// upload to Slack: the core hands sessions mxc:// URIs but no client
+	// to fetch them (a contract gap), so the adapter uses the homeserver
+	// address and the appservice token from the bridge config.
+	mediaBaseURL string
+	mediaToken   string
+
+	mu sync.Mutex
+	// accounts maps a logged-in Slack account ("TEAM-USER") to its Matrix
+	// user, so what they do in the Slack app is attributed to them.
+	accounts map[bridge.RemoteUserID]id.UserID
+}
+
+var (
+	_ bridge.Network = (*Network)(nil)
+)
+
+// NewNetwork builds the network without I/O.
+func NewNetwork(cfg Config, common bridge.CommonConfig) *Network {
+	namer, err := puppet.NewNamer(ghostTemplate, string(networkID), common.Domain)
+	if err != nil {
+		// The template is a constant that the tests cover.
+		panic(fmt.Sprintf("slack ghost template: %v", err))
+	}
+	return &Network{cfg: cfg, ghost: namer, accounts: map[bridge.RemoteUserID]id.UserID{}}
+}
+
+// Info is constant.
+func (n *Network) Info() bridge.NetworkInfo {
+	return bridge.NetworkInfo{
+		ID:            networkID,
+		Kind:          "slack",
+		DisplayName:   "Slack",
+		GhostTemplate: ghostTemplate,
+		AliasTemplate: aliasTemplate,
+	}
+}
+
+// Start runs the adapter's migrations.
+func (n *Network) Start(ctx context.Context, br *bridge.Bridge) error {
+	n.mediaBaseURL = strings.TrimSuffix(br.Config.Homeserver.Address, "/")
+	n.mediaToken = br.Config.Appservice.ASToken
+	return n.start(ctx, br, br.DB("slack_version", upgrades))
+}
+
+func (n *Network) start(ctx context.Context, c core, db *dbutil.Database) error {
+	n.core, n.db = c, db
+	if err := db.Upgrade(ctx); err != nil {
+		return fmt.Errorf("upgrade slack tables: %w", err)
+	}
+	return nil
+}
+
+// Stop has nothing of its own to stop: the core disconnects every session
+// first.
+func (n *Network) Stop(context.Context) error { return nil }
+
+// metadata is a login's stored metadata.
+type metadata struct {
+	Credentials
+	TeamID   string `json:"team_id"`
+	TeamName string `json:"team_name"`
+	UserID   string `json:"user_id"`
+	UserName string `json:"user_name"`
+}
+
+// ErrUsage is returned for a login command with the wrong arguments.
+var ErrUsage = errors.New("usage: login slack <xoxp-token> | login slack <xoxc-token> <d-cookie>")
+
+// Login checks the credentials with auth.test: "login slack xoxp-…" or
+// "login slack xoxc-… <d cookie>". The login ID is the workspace, so one
+// Matrix user can log into several.
+func (n *Network) Login(ctx context.Context, user *bridge.User, args []string) (*bridge.Login, bridge.Session, error) {
+	var creds Credentials
+	switch {
+	case len(args) == 1 && (strings.HasPrefix(args[0], "xoxp-") || strings.HasPrefix(args[0], "xoxb-")):
+		creds.Token = args[0]
+	case len(args) == 2 && strings.HasPrefix(args[0], "xoxc-"):
+		creds.Token, creds.Cookie = args[0], strings.TrimPrefix(args[1], "d=")
+	default:
+		return nil, nil, ErrUsage
+	}
+	auth, err := newClient(n.cfg, creds).AuthTestContext(ctx)
+	if err != nil {
+		if authError(err) {
+			return nil, nil, fmt.Errorf("%w: Slack refused the credentials (%s)", bridge.ErrPermanent, safeError(err))
+		}
+		return nil, nil, fmt.Errorf("check credentials: %s", safeError(err))
+	}
+	md := metadata{Credentials: creds, TeamID: auth.TeamID, TeamName: auth.Team, UserID: auth.UserID, UserName: auth.User}
+	raw, err := json.Marshal(md)
+	if err != nil {
+		return nil, nil, err
+	}
+	l := &bridge.Login{
+		User:       user.MXID,
+		Network:    networkID,
+		ID:         bridge.LoginID(auth.TeamID),
+		RemoteID:   userKey(auth.TeamID, auth.UserID),
+		RemoteName: auth.User + " on " + auth.Team,
+		Metadata:   raw,
+	}
+	s, err := n.LoadSession(ctx, user, l)
+	if err != nil {
+		return nil, nil, err
+	}
+	return l, s, nil
+}
+
+// LoadSession decodes the stored metadata; Connect does the I/O.
+func (n *Network) LoadSession(_ context.Context, user *bridge.User, l *bridge.Login) (bridge.Session, error) {
+	var md metadata
+	if err := json.Unmarshal(l.Metadata, &md); err != nil {
+		// The error names no field values: the metadata holds the token.
+		return nil, fmt.Errorf("%w: slack login metadata is unreadable", bridge.ErrPermanent)
+	}
+	if md.Token == "" || md.TeamID == "" || md.UserID == "" {
+		return nil, fmt.Errorf("%w: slack login metadata is incomplete", bridge.ErrPermanent)
+	}
+	n.mu.Lock()
+	n.accounts[userKey(md.TeamID, md.UserID)] = user.MXID
+	n.mu.Unlock()
+	return newSession(n, user, l, md), nil
+}
+
+// matrixAccount returns the Matrix user logged in as a Slack account, "".
+func (n *Network) matrixAccount(team, user string) id.UserID {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.accounts[userKey(team, user)]
+}
+
+// slackAccount returns the Slack user ID a Matrix user is logged in as in
+// a workspace, "".
+func (n *Network) slackAccount(team string, mxid id.UserID) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for k, v := range n.accounts {
+		if v == mxid {
+			if t, u, ok := splitKey(string(k)); ok && t == team {
+				return u
+			}
+		}
+	}
+	return ""
+}
+
+// userKey and chatKey make workspace-unique Slack IDs bridge-unique.
+func userKey(team, user string) bridge.RemoteUserID {
+	return bridge.RemoteUserID(team + "-" + user)
+}
+
+func chatKey(team, channel string) bridge.ChatID {
+	return bridge.ChatID(team + "-" + channel)
+}
+
+// splitKey undoes userKey and chatKey.
+func splitKey(key string) (team, id string, ok bool) {
+	return strings.Cut(key, "-")
+}
+
+// safeError is an error's text for users and logs. Slack's own errors are
+// short codes; should any other error ever quote a request, the text is
+// withheld rather than risk a credential in it.
+func safeError(err error) string {
+	msg := err.Error()
+	if strings.Contains(msg, "xox") || strings.Contains(msg, "d=") {
+		return "request failed"
+	}
+	return msg
+}
