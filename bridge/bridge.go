@@ -13,6 +13,7 @@ import (
 	"go.mau.fi/util/dbutil"
 	"maunium.net/go/mautrix"
 	mauas "maunium.net/go/mautrix/appservice"
+	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/isthmus-bridge/isthmus/appservice"
@@ -46,6 +47,7 @@ type Bridge struct {
 	sessions map[id.UserID][]*sessionEntry
 
 	remote   *keyedQueue[*queuedRemote]
+	reaper   *journalReaper
 	typingMu sync.Mutex
 	typing   map[id.RoomID]map[id.UserID]bool
 
@@ -168,6 +170,11 @@ func (br *Bridge) Start(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	if _, ok := br.AS.StateStore.(interface {
+		GetMembership(context.Context, id.RoomID, id.UserID) (event.Membership, error)
+	}); ok {
+		br.AS.StateStore = newMembershipCache(br.AS.StateStore)
+	}
 	// mautrix creates the bot client lazily without a lock; create it now,
 	// before any concurrent use.
 	br.AS.BotIntent()
@@ -194,6 +201,8 @@ func (br *Bridge) Start(ctx context.Context, opts Options) error {
 	}
 	br.doublePuppets.OnDropped = br.doublePuppetDropped
 
+	br.reaper = newJournalReaper(br.store, br.Log)
+	go br.reaper.run(br.ctx)
 	br.remote = newKeyedQueue(br.ctx, opts.RemoteWorkers, opts.RemoteBacklog, br.handleQueuedRemote)
 	if err := br.replayRemoteJournal(ctx); err != nil {
 		return err
@@ -246,6 +255,14 @@ func (br *Bridge) Stop(ctx context.Context) error {
 	}
 	if br.remote != nil {
 		br.remote.wait()
+	}
+	if br.reaper != nil {
+		<-br.reaper.done
+		// Workers that finished after the reaper's last pass.
+		br.reaper.flush(context.WithoutCancel(ctx))
+	}
+	if br.store != nil {
+		br.store.close()
 	}
 	if br.db != nil {
 		if err := br.db.Close(); err != nil {
@@ -306,7 +323,7 @@ func (br *Bridge) replayRemoteJournal(ctx context.Context) error {
 		var ev RemoteEvent
 		if err := json.Unmarshal(data, &ev); err != nil {
 			br.Log.Error().Err(err).Int64("seq", seqs[i]).Msg("Dropping undecodable remote journal entry")
-			_ = br.store.unjournalRemote(ctx, seqs[i])
+			_ = br.store.unjournalRemote(ctx, seqs[i:i+1])
 			continue
 		}
 		br.remote.push(ev.Portal.String(), &queuedRemote{seq: seqs[i], ev: &ev, replayed: true})
@@ -373,9 +390,7 @@ func (br *Bridge) handleQueuedRemote(ctx context.Context, q *queuedRemote) {
 		backoff = min(backoff*2, time.Minute)
 	}
 	if q.seq != 0 {
-		if err := br.store.unjournalRemote(context.WithoutCancel(ctx), q.seq); err != nil {
-			log.Error().Err(err).Msg("Failed to remove handled remote event from journal")
-		}
+		br.reaper.add(q.seq)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"regexp"
+	"sync"
 	"time"
 
 	"go.mau.fi/util/dbutil"
@@ -21,10 +23,98 @@ var upgradeTable = dbutil.BuildUpgradeTable().WithFSPath(upgradeFS, "upgrades").
 // memory, so a second process can later take sessions over.
 type store struct {
 	db *dbutil.Database
+
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt
+
+	// portals caches portal rows by key and by room: they are read for every
+	// event and change rarely. Every write goes to the database first and
+	// then replaces the cached copy; callers get copies, never the cached
+	// struct. (A second process taking over sessions would need this cache
+	// dropped or invalidated.)
+	portalMu  sync.RWMutex
+	portalByK map[PortalKey]Portal
+	roomIndex map[id.RoomID]PortalKey
 }
 
 func newStore(db *dbutil.Database) *store {
-	return &store{db: db.Child("bridge_version", upgradeTable, nil)}
+	return &store{
+		db:        db.Child("bridge_version", upgradeTable, nil),
+		stmts:     map[string]*sql.Stmt{},
+		portalByK: map[PortalKey]Portal{},
+		roomIndex: map[id.RoomID]PortalKey{},
+	}
+}
+
+func (s *store) cachePortal(p *Portal) {
+	s.portalMu.Lock()
+	defer s.portalMu.Unlock()
+	if old, ok := s.portalByK[p.Key]; ok && old.MXID != "" {
+		delete(s.roomIndex, old.MXID)
+	}
+	s.portalByK[p.Key] = *p
+	if p.MXID != "" {
+		s.roomIndex[p.MXID] = p.Key
+	}
+}
+
+func (s *store) uncachePortal(key PortalKey) {
+	s.portalMu.Lock()
+	defer s.portalMu.Unlock()
+	if old, ok := s.portalByK[key]; ok && old.MXID != "" {
+		delete(s.roomIndex, old.MXID)
+	}
+	delete(s.portalByK, key)
+}
+
+func (s *store) cachedPortal(key PortalKey) (*Portal, bool) {
+	s.portalMu.RLock()
+	defer s.portalMu.RUnlock()
+	p, ok := s.portalByK[key]
+	return &p, ok
+}
+
+func (s *store) cachedPortalByRoom(room id.RoomID) (*Portal, bool) {
+	s.portalMu.RLock()
+	defer s.portalMu.RUnlock()
+	key, ok := s.roomIndex[room]
+	if !ok {
+		return nil, false
+	}
+	p := s.portalByK[key]
+	return &p, true
+}
+
+var dollarParam = regexp.MustCompile(`\$(\d+)`)
+
+// stmt returns a prepared statement for a hot query: SQLite spends more
+// time parsing these short statements than running them. The SQL text is
+// the same for both engines; SQLite's "?N" stands for PostgreSQL's "$N".
+func (s *store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if st, ok := s.stmts[query]; ok {
+		return st, nil
+	}
+	text := query
+	if s.db.Dialect == dbutil.SQLite {
+		text = dollarParam.ReplaceAllString(query, "?$1")
+	}
+	st, err := s.db.RawDB.PrepareContext(ctx, text)
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	s.stmts[query] = st
+	return st, nil
+}
+
+func (s *store) close() {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	for _, st := range s.stmts {
+		_ = st.Close()
+	}
+	s.stmts = map[string]*sql.Stmt{}
 }
 
 func (s *store) upgrade(ctx context.Context) error {
@@ -72,8 +162,11 @@ func scanMessage(row dbutil.Scannable) (*Message, error) {
 // insertMessage records a bridged event. It reports false when the remote ID
 // is already mapped in that portal (a duplicate that must not be sent again).
 func (s *store) insertMessage(ctx context.Context, m *Message) (bool, error) {
-	res, err := s.db.Exec(ctx, `INSERT INTO message (`+messageCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) ON CONFLICT DO NOTHING`,
-		m.Portal.Network, m.Portal.Chat, m.Portal.Receiver, m.RemoteID, m.RoomID, m.EventID,
+	st, err := s.stmt(ctx, insertMessageQuery)
+	if err != nil {
+		return false, err
+	}
+	res, err := st.ExecContext(ctx, m.Portal.Network, m.Portal.Chat, m.Portal.Receiver, m.RemoteID, m.RoomID, m.EventID,
 		m.SenderMXID, m.RemoteSender, m.Kind, m.TargetID, m.Timestamp.UnixMilli())
 	if err != nil {
 		return false, fmt.Errorf("insert message %s: %w", m.RemoteID, err)
@@ -82,9 +175,18 @@ func (s *store) insertMessage(ctx context.Context, m *Message) (bool, error) {
 	return n == 1, nil
 }
 
+const (
+	insertMessageQuery   = `INSERT INTO message (` + messageCols + `) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) ON CONFLICT DO NOTHING`
+	messageByRemoteQuery = `SELECT ` + messageCols + ` FROM message WHERE network=$1 AND chat_id=$2 AND receiver=$3 AND remote_id=$4`
+	journalRemoteQuery   = `INSERT INTO remote_journal (portal, event) VALUES ($1, $2) RETURNING seq`
+)
+
 func (s *store) messageByRemoteID(ctx context.Context, key PortalKey, remoteID MessageID) (*Message, error) {
-	m, err := scanMessage(s.db.QueryRow(ctx, `SELECT `+messageCols+` FROM message WHERE network=$1 AND chat_id=$2 AND receiver=$3 AND remote_id=$4`,
-		key.Network, key.Chat, key.Receiver, remoteID))
+	st, err := s.stmt(ctx, messageByRemoteQuery)
+	if err != nil {
+		return nil, err
+	}
+	m, err := scanMessage(st.QueryRowContext(ctx, key.Network, key.Chat, key.Receiver, remoteID))
 	if err != nil {
 		return nil, fmt.Errorf("get message %s: %w", remoteID, err)
 	}
@@ -125,18 +227,30 @@ func scanPortal(row dbutil.Scannable) (*Portal, error) {
 }
 
 func (s *store) portalByKey(ctx context.Context, key PortalKey) (*Portal, error) {
+	if p, ok := s.cachedPortal(key); ok {
+		return p, nil
+	}
 	p, err := scanPortal(s.db.QueryRow(ctx, `SELECT `+portalCols+` FROM portal WHERE network=$1 AND chat_id=$2 AND receiver=$3`,
 		key.Network, key.Chat, key.Receiver))
 	if err != nil {
 		return nil, fmt.Errorf("get portal %s: %w", key, err)
 	}
+	if p != nil {
+		s.cachePortal(p)
+	}
 	return p, nil
 }
 
 func (s *store) portalByRoom(ctx context.Context, room id.RoomID) (*Portal, error) {
+	if p, ok := s.cachedPortalByRoom(room); ok {
+		return p, nil
+	}
 	p, err := scanPortal(s.db.QueryRow(ctx, `SELECT `+portalCols+` FROM portal WHERE mxid=$1`, room))
 	if err != nil {
 		return nil, fmt.Errorf("get portal of %s: %w", room, err)
+	}
+	if p != nil {
+		s.cachePortal(p)
 	}
 	return p, nil
 }
@@ -171,6 +285,7 @@ func (s *store) upsertPortal(ctx context.Context, p *Portal) error {
 	if err != nil {
 		return fmt.Errorf("save portal %s: %w", p.Key, err)
 	}
+	s.cachePortal(p)
 	return nil
 }
 
@@ -179,6 +294,7 @@ func (s *store) deletePortal(ctx context.Context, key PortalKey) error {
 	if err != nil {
 		return fmt.Errorf("delete portal %s: %w", key, err)
 	}
+	s.uncachePortal(key)
 	return nil
 }
 
@@ -300,17 +416,24 @@ type journalRow struct {
 
 func (s *store) journalRemote(ctx context.Context, portal string, data []byte) (int64, error) {
 	var seq int64
-	err := s.db.QueryRow(ctx, `INSERT INTO remote_journal (portal, event) VALUES ($1, $2) RETURNING seq`, portal, string(data)).Scan(&seq)
+	st, err := s.stmt(ctx, journalRemoteQuery)
+	if err != nil {
+		return 0, err
+	}
+	err = st.QueryRowContext(ctx, portal, string(data)).Scan(&seq)
 	if err != nil {
 		return 0, fmt.Errorf("journal remote event: %w", err)
 	}
 	return seq, nil
 }
 
-func (s *store) unjournalRemote(ctx context.Context, seq int64) error {
-	_, err := s.db.Exec(ctx, `DELETE FROM remote_journal WHERE seq=$1`, seq)
+func (s *store) unjournalRemote(ctx context.Context, seqs []int64) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	_, err := s.db.Exec(ctx, `DELETE FROM remote_journal WHERE seq IN (`+inList(seqs)+`)`)
 	if err != nil {
-		return fmt.Errorf("remove remote event %d from journal: %w", seq, err)
+		return fmt.Errorf("remove %d remote events from journal: %w", len(seqs), err)
 	}
 	return nil
 }
