@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 
 	"github.com/slack-go/slack"
@@ -161,46 +159,27 @@ func (s *Session) sendFile(ctx context.Context, ch, thread string, msg *bridge.M
 	if err != nil {
 		return nil, err
 	}
-	sum, err := s.api.UploadFileContext(ctx, slack.UploadFileParameters{
-		Reader: bytes.NewReader(data), FileSize: len(data), Filename: name, Title: name, Channel: ch, ThreadTimestamp: thread,
+	// The three steps of https://api.slack.com/methods/files.getUploadURLExternal
+	// by hand rather than slack-go's UploadFileContext: the file ID must be
+	// known before the upload completes, because completing it sends the
+	// RTM echo (a file_share with this file), which is dropped by file ID.
+	// The upload answer has no message ts to map the Matrix event to.
+	up, err := s.api.GetUploadURLExternalContext(ctx, slack.GetUploadURLExternalParameters{FileName: name, FileSize: len(data)})
+	if err != nil {
+		return nil, s.checkAuth(ctx, fmt.Errorf("upload file: %w", err))
+	}
+	s.echoes.add("file:" + up.FileID)
+	err = s.api.UploadToURL(ctx, slack.UploadToURLParameters{UploadURL: up.UploadURL, Reader: bytes.NewReader(data), Filename: name})
+	if err != nil {
+		return nil, fmt.Errorf("upload file: %w", err)
+	}
+	_, err = s.api.CompleteUploadExternalContext(ctx, slack.CompleteUploadExternalParameters{
+		Files: []slack.FileSummary{{ID: up.FileID, Title: name}}, Channel: ch, ThreadTimestamp: thread,
 	})
 	if err != nil {
 		return nil, s.checkAuth(ctx, fmt.Errorf("upload file: %w", err))
 	}
-	// The file's message ts is not in the upload answer; the RTM echo
-	// (file_share) carries it and is bridged back once, as the user's.
-	_ = sum
 	return nil, nil
-}
-
-// downloadMatrixMedia fetches an mxc:// file through the homeserver's
-// media API. The core gives sessions no Matrix client, so this needs a
-// media base URL the network was told about (see mediaBaseURL).
-func (n *Network) downloadMatrixMedia(ctx context.Context, c *event.MessageEventContent) ([]byte, error) {
-	if n.mediaBaseURL == "" {
-		return nil, fmt.Errorf("%w: sending files to Slack is not set up on this bridge", bridge.ErrPermanent)
-	}
-	uri, err := c.URL.Parse()
-	if err != nil {
-		return nil, fmt.Errorf("%w: bad media URL", bridge.ErrPermanent)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
-		n.mediaBaseURL+"/_matrix/client/v1/media/download/"+uri.Homeserver+"/"+uri.FileID, nil)
-	if err != nil {
-		return nil, err
-	}
-	if n.mediaToken != "" {
-		req.Header.Set("Authorization", "Bearer "+n.mediaToken)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("download media: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("download media: HTTP %d", resp.StatusCode)
-	}
-	return io.ReadAll(io.LimitReader(resp.Body, 1<<30))
 }
 
 // HandleMatrixEdit sends m.replace as chat.update

@@ -112,6 +112,11 @@ func (s *Session) onMessageEvent(ctx context.Context, c *convInfo, m *slack.Mess
 	if m.Hidden {
 		return nil
 	}
+	if len(m.Files) > 0 && m.User == s.md.UserID && s.echoes.take("file:"+m.Files[0].ID) {
+		// Our own upload from Matrix: already there. The cursor still
+		// moves past it.
+		return s.net.setCursor(context.WithoutCancel(ctx), s.user.MXID, s.md.TeamID, c.ID, m.Timestamp)
+	}
 	return s.onMessage(ctx, c, &m.Msg, false)
 }
 

@@ -76,7 +76,7 @@ func (r *recorder) PortalByRoom(_ context.Context, room id.RoomID) (*bridge.Port
 }
 
 // take waits for the first unconsumed event that matches and consumes it.
-func (r *recorder) take(t *testing.T, match func(*bridge.RemoteEvent) bool) *bridge.RemoteEvent {
+func (r *recorder) take(t testing.TB, match func(*bridge.RemoteEvent) bool) *bridge.RemoteEvent {
 	t.Helper()
 	deadline := time.After(15 * time.Second)
 	for {
@@ -133,7 +133,7 @@ func (r *recorder) count() int {
 	return len(r.events)
 }
 
-func (r *recorder) waitState(t *testing.T, kind bridge.SessionStateKind) bridge.SessionState {
+func (r *recorder) waitState(t testing.TB, kind bridge.SessionStateKind) bridge.SessionState {
 	t.Helper()
 	deadline := time.After(15 * time.Second)
 	for {
@@ -188,7 +188,7 @@ type testEnv struct {
 	ctx     context.Context
 }
 
-func newEnv(t *testing.T, tune ...func(*Config)) *testEnv {
+func newEnv(t testing.TB, tune ...func(*Config)) *testEnv {
 	t.Helper()
 	emu := slackemu.New(t, team, "Acme")
 	emu.AddUser(slackemu.User{ID: "U001", Name: "alice", Profile: slackemu.UserProfile{DisplayName: "Alice"}})
@@ -233,7 +233,7 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 
 // login logs a Matrix user in and connects the session; it returns once
 // the session is connected and has synced.
-func (e *testEnv) login(t *testing.T, mxid id.UserID, args ...string) *Session {
+func (e *testEnv) login(t testing.TB, mxid id.UserID, args ...string) *Session {
 	t.Helper()
 	l, sess, err := e.net.Login(e.ctx, &bridge.User{MXID: mxid}, args)
 	require.NoError(t, err)

@@ -55,6 +55,9 @@ type Network struct {
 	// accounts maps a logged-in Slack account ("TEAM-USER") to its Matrix
 	// user, so what they do in the Slack app is attributed to them.
 	accounts map[bridge.RemoteUserID]id.UserID
+	// teams holds a session per workspace, whose credentials fetch the
+	// workspace's files.
+	teams map[string]*Session
 }
 
 var (
@@ -68,7 +71,7 @@ func NewNetwork(cfg Config, common bridge.CommonConfig) *Network {
 		// The template is a constant that the tests cover.
 		panic(fmt.Sprintf("slack ghost template: %v", err))
 	}
-	return &Network{cfg: cfg, ghost: namer, accounts: map[bridge.RemoteUserID]id.UserID{}}
+	return &Network{cfg: cfg, ghost: namer, accounts: map[bridge.RemoteUserID]id.UserID{}, teams: map[string]*Session{}}
 }
 
 // Info is constant.
@@ -163,10 +166,12 @@ func (n *Network) LoadSession(_ context.Context, user *bridge.User, l *bridge.Lo
 	if md.Token == "" || md.TeamID == "" || md.UserID == "" {
 		return nil, fmt.Errorf("%w: slack login metadata is incomplete", bridge.ErrPermanent)
 	}
+	s := newSession(n, user, l, md)
 	n.mu.Lock()
 	n.accounts[userKey(md.TeamID, md.UserID)] = user.MXID
+	n.teams[md.TeamID] = s
 	n.mu.Unlock()
-	return newSession(n, user, l, md), nil
+	return s, nil
 }
 
 // matrixAccount returns the Matrix user logged in as a Slack account, "".

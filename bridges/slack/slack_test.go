@@ -3,6 +3,8 @@ package slack
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -509,4 +511,75 @@ func TestSlackTS(t *testing.T) {
 	t.Run("a malformed ts is now", func(t *testing.T) {
 		assert.WithinDuration(t, time.Now(), tsTime("nope"), time.Second)
 	})
+}
+
+func TestFiles(t *testing.T) {
+	env := newEnv(t)
+	sess := env.login(t, alice, aliceToken)
+	env.core.take(t, kindIs(bridge.RemoteChatInfo))
+
+	t.Run("a Slack file is fetched with the login's credentials", func(t *testing.T) {
+		f := env.emu.AddFile("U002", "notes.txt", []byte("secret plans"))
+		env.emu.PostMessage(env.general, slackemu.Message{Subtype: "file_share", User: "U002", Files: []slackemu.File{f}, Upload: true})
+		ev := env.core.take(t, messageWith("notes.txt"))
+		assert.Equal(t, event.MsgFile, ev.Content.MsgType)
+		data, mime, err := env.net.FetchMedia(env.ctx, ev.Content.Media)
+		require.NoError(t, err)
+		assert.Equal(t, "secret plans", string(data))
+		assert.Equal(t, "text/plain; charset=utf-8", mime)
+
+		_, _, err = env.net.FetchMedia(env.ctx, &bridge.Media{URL: strings.Replace(ev.Content.Media.URL, "T0001-", "T0404-", 1)})
+		assert.ErrorIs(t, err, bridge.ErrPermanent, "no login of that workspace")
+	})
+
+	t.Run("a Matrix image is uploaded to Slack and its echo not bridged back", func(t *testing.T) {
+		hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Authorization") != "Bearer as-token" || r.URL.Path != "/_matrix/client/v1/media/download/example.org/abc" {
+				http.NotFound(w, r)
+				return
+			}
+			_, _ = w.Write([]byte("PNGDATA"))
+		}))
+		t.Cleanup(hs.Close)
+		env.net.mediaBaseURL, env.net.mediaToken = hs.URL, "as-token"
+		portal := &bridge.Portal{Key: bridge.PortalKey{Network: "slack", Chat: "T0001-C0GENERAL"}}
+		c := &event.MessageEventContent{MsgType: event.MsgImage, Body: "pic.png", URL: "mxc://example.org/abc"}
+		_, err := sess.HandleMatrixMessage(env.ctx, &bridge.MatrixMessage{Portal: portal, Content: c})
+		require.NoError(t, err)
+		msgs := env.emu.Messages(env.general)
+		last := msgs[len(msgs)-1]
+		require.Len(t, last.Files, 1)
+		assert.Equal(t, "pic.png", last.Files[0].Name)
+		data, ok := env.emu.FileData(last.Files[0].ID)
+		require.True(t, ok)
+		assert.Equal(t, "PNGDATA", string(data))
+		env.core.none(t, 300*time.Millisecond, messageWith("pic.png"))
+	})
+
+	t.Run("without a homeserver to fetch from, a file fails for good", func(t *testing.T) {
+		env.net.mediaBaseURL = ""
+		portal := &bridge.Portal{Key: bridge.PortalKey{Network: "slack", Chat: "T0001-C0GENERAL"}}
+		_, err := sess.HandleMatrixMessage(env.ctx, &bridge.MatrixMessage{Portal: portal,
+			Content: &event.MessageEventContent{MsgType: event.MsgFile, Body: "a.bin", URL: "mxc://example.org/abc"}})
+		assert.ErrorIs(t, err, bridge.ErrPermanent)
+	})
+}
+
+// BenchmarkSlackToCore measures the adapter alone: messages posted in the
+// emulator until the recording core has them all queued, through RTM,
+// profile lookups, the mrkdwn conversion and the cursor writes.
+func BenchmarkSlackToCore(b *testing.B) {
+	env := newEnv(b)
+	env.login(b, alice, aliceToken)
+	env.core.take(b, kindIs(bridge.RemoteChatInfo))
+	before := env.core.count()
+	b.ResetTimer()
+	for range b.N {
+		env.emu.Post(env.general, "U002", "*bench* message with <@U001>", "")
+	}
+	for env.core.count() < before+b.N {
+		time.Sleep(100 * time.Microsecond)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }

@@ -239,8 +239,7 @@ func (s *Server) filesCompleteUploadExternal(c caller, p url.Values) any {
 		f.User = c.user.ID
 		f.Mimetype = mimeOf(f.Name)
 		f.Filetype = strings.TrimPrefix(path.Ext(f.Name), ".")
-		f.URLPrivate = s.srv.URL + "/files-pri/" + f.ID + "/" + url.PathEscape(f.Name)
-		f.URLPrivateDownload = f.URLPrivate + "?download=1"
+		f.URLPrivate, f.URLPrivateDownload = s.privateURLs(f.ID, f.Name)
 		done = append(done, f.File)
 	}
 	if ch := p.Get("channel_id"); ch != "" {
@@ -269,10 +268,18 @@ func (s *Server) AddFile(user, name string, data []byte) File {
 		ID: id, Name: name, Title: name, Size: len(data), User: user, Created: time.Now().Unix(),
 		Mimetype: mimeOf(name), Filetype: strings.TrimPrefix(path.Ext(name), "."),
 	}}
-	f.URLPrivate = s.srv.URL + "/files-pri/" + id + "/" + url.PathEscape(name)
-	f.URLPrivateDownload = f.URLPrivate + "?download=1"
+	f.URLPrivate, f.URLPrivateDownload = s.privateURLs(id, name)
 	s.files[id] = f
 	return f.File
+}
+
+// privateURLs are a file's url_private and url_private_download, with the
+// path shape Slack uses ("/files-pri/TEAM-FILE/name", as in the example
+// of https://api.slack.com/types/file), so clients can tell the workspace
+// from the URL as they can with Slack's.
+func (s *Server) privateURLs(id, name string) (string, string) {
+	u := s.srv.URL + "/files-pri/" + s.team.ID + "-" + id + "/" + url.PathEscape(name)
+	return u, u + "?download=1"
 }
 
 // FileData returns the bytes of an uploaded file.
@@ -291,7 +298,8 @@ func (s *Server) FileData(id string) ([]byte, bool) {
 // token of a workspace member (or the d cookie for xoxc- tokens); without
 // it the answer is not the file.
 func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
-	id, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/files-pri/"), "/")
+	teamFile, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/files-pri/"), "/")
+	_, id, _ := strings.Cut(teamFile, "-")
 	if _, errCode := s.authenticate(r, url.Values{}); errCode != "" {
 		http.Error(w, "sign in", http.StatusForbidden)
 		return
