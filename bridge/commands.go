@@ -171,11 +171,11 @@ func cmdLogin(ctx context.Context, cc *commandContext) error {
 		cc.reply("Usage: `login <network> ...`. Networks: %s", cc.br.networkList())
 		return nil
 	}
-	nid := NetworkID(cc.args[0])
-	ne, ok := cc.br.networks[nid]
+	nid, ok := cc.br.resolveNetwork(cc.args[0])
 	if !ok {
-		return fmt.Errorf("%w %q (configured: %s)", ErrUnknownNetwork, nid, cc.br.networkList())
+		return fmt.Errorf("%w %q (configured: %s)", ErrUnknownNetwork, cc.args[0], cc.br.networkList())
 	}
+	ne := cc.br.networks[nid]
 	// The login message holds a secret: redact it so it does not stay in
 	// the room's history.
 	if _, err := cc.br.AS.BotIntent().RedactEvent(ctx, cc.room, cc.evt.ID, mautrix.ReqRedact{Reason: "contains credentials"}); err != nil {
@@ -201,6 +201,30 @@ func cmdLogin(ctx context.Context, cc *commandContext) error {
 	return nil
 }
 
+// resolveNetwork finds a network by what a user typed: its ID, or
+// "<kind>:<name>", or a kind that has exactly one network.
+func (br *Bridge) resolveNetwork(name string) (NetworkID, bool) {
+	if _, ok := br.networks[NetworkID(name)]; ok {
+		return NetworkID(name), true
+	}
+	if kind, id, ok := strings.Cut(name, ":"); ok {
+		if ne, ok := br.networks[NetworkID(id)]; ok && ne.info.Kind == kind {
+			return ne.info.ID, true
+		}
+		return "", false
+	}
+	var found []NetworkID
+	for _, nid := range br.netOrder {
+		if br.networks[nid].info.Kind == name {
+			found = append(found, nid)
+		}
+	}
+	if len(found) == 1 {
+		return found[0], true
+	}
+	return "", false
+}
+
 func (br *Bridge) networkList() string {
 	var nets []string
 	for _, nid := range br.netOrder {
@@ -218,12 +242,26 @@ func cmdLogout(ctx context.Context, cc *commandContext) error {
 		cc.reply("Usage: `logout <network>[:<login>]`")
 		return nil
 	}
-	nid, loginID, _ := strings.Cut(cc.args[0], ":")
-	entries := cc.br.userSessions(cc.user.MXID, NetworkID(nid))
+	name, loginID := cc.args[0], ""
+	nid, ok := cc.br.resolveNetwork(name)
+	if !ok {
+		// "<network>:<login>" picks one login (a Slack workspace).
+		var n string
+		n, loginID, _ = strings.Cut(name, ":")
+		if nid, ok = cc.br.resolveNetwork(n); !ok {
+			return fmt.Errorf("%w %q (configured: %s)", ErrUnknownNetwork, name, cc.br.networkList())
+		}
+	}
+	entries := cc.br.userSessions(cc.user.MXID, nid)
 	var done int
 	for _, e := range entries {
 		if loginID != "" && string(e.login.ID) != loginID {
 			continue
+		}
+		if lh, ok := e.sess.(LogoutHandler); ok {
+			if err := lh.LogoutRemote(ctx); err != nil {
+				zerolog.Ctx(ctx).Warn().Err(err).Msg("Adapter logout failed")
+			}
 		}
 		_ = e.sess.Disconnect(ctx)
 		cc.br.removeSession(e.login)

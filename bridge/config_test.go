@@ -108,3 +108,30 @@ func TestPermissionsPreferTheMostSpecificEntry(t *testing.T) {
 		assert.Equal(t, want, ps.For(user), user)
 	}
 }
+
+func TestResolveNetworkAcceptsWhatUsersType(t *testing.T) {
+	br := &Bridge{networks: map[NetworkID]*networkEntry{}}
+	for _, n := range []NetworkInfo{{ID: "libera", Kind: "irc"}, {ID: "oftc", Kind: "irc"}, {ID: "gitter", Kind: "gitter"}, {ID: "work", Kind: "slack"}} {
+		br.networks[n.ID] = &networkEntry{info: n}
+		br.netOrder = append(br.netOrder, n.ID)
+	}
+	tests := []struct {
+		typed string
+		want  NetworkID
+		ok    bool
+	}{
+		{"libera", "libera", true},
+		{"irc:oftc", "oftc", true},
+		{"gitter", "gitter", true},
+		{"gitter:gitter", "gitter", true},
+		{"slack", "work", true},
+		{"irc", "", false},
+		{"irc:gitter", "", false},
+		{"matrix", "", false},
+	}
+	for _, tt := range tests {
+		got, ok := br.resolveNetwork(tt.typed)
+		assert.Equal(t, tt.ok, ok, tt.typed)
+		assert.Equal(t, tt.want, got, tt.typed)
+	}
+}

@@ -17,6 +17,48 @@ func (br *Bridge) HandleEphemeral(ctx context.Context, evt *event.Event) {
 		br.matrixTyping(ctx, evt)
 	case event.EphemeralEventPresence:
 		br.matrixPresence(ctx, evt)
+	case event.EphemeralEventReceipt:
+		br.matrixReceipts(ctx, evt)
+	}
+}
+
+// matrixReceipts sends read receipts of users with a session as remote
+// read markers, for bridged messages only.
+func (br *Bridge) matrixReceipts(ctx context.Context, evt *event.Event) {
+	_ = evt.Content.ParseRaw(evt.Type)
+	receipts := evt.Content.AsReceipt()
+	if receipts == nil {
+		return
+	}
+	portal, err := br.store.portalByRoom(ctx, evt.RoomID)
+	if err != nil || portal == nil {
+		return
+	}
+	for eventID, byType := range *receipts {
+		for _, users := range byType {
+			for user := range users {
+				if _, _, ghost := br.ghostOf(user); ghost || user == br.AS.BotMXID() {
+					continue
+				}
+				e := br.sessionFor(user, portal.Key)
+				if e == nil {
+					continue
+				}
+				rh, ok := e.sess.(ReadReceiptHandler)
+				if !ok {
+					continue
+				}
+				msg, err := br.store.messageByEventID(ctx, eventID)
+				if err != nil || msg == nil {
+					continue
+				}
+				rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				if err := rh.HandleMatrixReadReceipt(rctx, portal, msg); err != nil {
+					zerolog.Ctx(ctx).Debug().Err(err).Msg("Failed to send read receipt")
+				}
+				cancel()
+			}
+		}
 	}
 }
 

@@ -138,6 +138,27 @@ func (br *Bridge) ghostMXID(nid NetworkID, remote RemoteUserID) id.UserID {
 	return br.networks[nid].ghosts.MXID(string(remote))
 }
 
+// GhostMXID is the Matrix ID of a remote user's ghost ("" for an ID that
+// cannot be named); adapters use it to turn mentions into pills. No I/O.
+func (br *Bridge) GhostMXID(nid NetworkID, remote RemoteUserID) id.UserID {
+	ne, ok := br.networks[nid]
+	if !ok {
+		return ""
+	}
+	return ne.ghosts.MXID(string(remote))
+}
+
+// GhostRemoteID is the reverse of GhostMXID: the remote user behind a
+// ghost of that network, for turning pills back into mentions. No I/O.
+func (br *Bridge) GhostRemoteID(nid NetworkID, user id.UserID) (RemoteUserID, bool) {
+	ne, ok := br.networks[nid]
+	if !ok {
+		return "", false
+	}
+	remote, ok := ne.ghosts.RemoteID(user)
+	return RemoteUserID(remote), ok
+}
+
 func (br *Bridge) avatarFetcher(nid NetworkID, p *Profile) func(ctx context.Context) ([]byte, string, error) {
 	if p.AvatarID == "" {
 		return nil
@@ -275,7 +296,7 @@ func (br *Bridge) matrixContent(ctx context.Context, portal *Portal, intent *mau
 		content.Format = event.FormatHTML
 		content.FormattedBody = c.HTML
 	}
-	content.Mentions = &event.Mentions{UserIDs: c.Mentions}
+	content.Mentions = &event.Mentions{UserIDs: c.Mentions, Room: c.MentionsRoom}
 	if c.ThreadRoot != "" {
 		if root, err := br.store.messageByRemoteID(ctx, portal.Key, c.ThreadRoot); err != nil {
 			return nil, err

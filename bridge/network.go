@@ -117,6 +117,21 @@ type TopicHandler interface {
 	HandleMatrixTopic(ctx context.Context, portal *Portal, sender *User, topic string) error
 }
 
+// ReadReceiptHandler sends the user's Matrix read receipts (from ephemeral
+// events) as read markers on the remote side. It must not block long.
+type ReadReceiptHandler interface {
+	Session
+	HandleMatrixReadReceipt(ctx context.Context, portal *Portal, upTo *Message) error
+}
+
+// LogoutHandler is told when the user logs out with "logout", before the
+// login is deleted, so the adapter can revoke remotely (only when asked) and
+// drop its own rows for that login.
+type LogoutHandler interface {
+	Session
+	LogoutRemote(ctx context.Context) error
+}
+
 // DMStarter opens a DM with a remote user when a Matrix user invites that
 // user's ghost to a new room. It returns the remote chat to bind the room to.
 type DMStarter interface {

@@ -66,7 +66,9 @@ type Content struct {
 	ThreadRoot MessageID `json:"thread_root,omitempty"`
 	// Mentions are Matrix users the message mentions (m.mentions).
 	Mentions []id.UserID `json:"mentions,omitempty"`
-	Media    *Media      `json:"media,omitempty"`
+	// MentionsRoom is set for @room-style mentions (@here, @channel, @/all).
+	MentionsRoom bool   `json:"mentions_room,omitempty"`
+	Media        *Media `json:"media,omitempty"`
 }
 
 // Media is an attachment the core downloads and uploads to the media repo.

@@ -215,6 +215,17 @@ func TestPresenceAndTyping(t *testing.T) {
 		w.waitRemote("typing stop", func(e remote.Event) bool { return e.Kind == "typing" && e.Sender == "alice" && !e.Typing })
 	})
 
+	t.Run("a Matrix read receipt becomes a remote read marker", func(t *testing.T) {
+		hi := w.waitRemote("frank's message", func(e remote.Event) bool { return e.Text == "hi" && e.Sender == "frank" })
+		mx := alice.waitFor(room, "frank", func(e *event.Event) bool { return body(e) == "hi" })
+		w.pushRaw(map[string]any{"events": []any{}, "ephemeral": []any{map[string]any{
+			"type": "m.receipt", "room_id": room,
+			"content": map[string]any{mx.ID.String(): map[string]any{"m.read": map[string]any{alice.id.String(): map[string]any{"ts": time.Now().UnixMilli()}}}},
+		}}})
+		ev := w.waitRemote("read marker", func(e remote.Event) bool { return e.Kind == "read_marker" && e.Sender == "alice" })
+		assert.Equal(t, hi.ID, ev.Target)
+	})
+
 	t.Run("Matrix presence reaches the remote side", func(t *testing.T) {
 		w.pushRaw(map[string]any{"events": []any{}, "ephemeral": []any{map[string]any{
 			"type": "m.presence", "sender": alice.id, "content": map[string]any{"presence": "unavailable", "status_msg": "in a meeting"},

@@ -113,3 +113,8 @@ func (s *Session) HandleMatrixMembership(ctx context.Context, m *bridge.MatrixMe
 func (s *Session) StartDM(_ context.Context, with bridge.RemoteUserID) (bridge.ChatID, error) {
 	return bridge.ChatID(dmChat(s.me(), string(with))), nil
 }
+
+func (s *Session) HandleMatrixReadReceipt(ctx context.Context, portal *bridge.Portal, upTo *bridge.Message) error {
+	_, err := s.net.act(ctx, remote.Event{Kind: "read_marker", Chat: string(portal.Key.Chat), Sender: s.me(), Target: string(upTo.RemoteID)})
+	return err
+}
