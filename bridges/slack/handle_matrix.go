@@ -304,3 +304,32 @@ func (s *Session) GetChatInfo(ctx context.Context, chat bridge.ChatID) (*bridge.
 	}
 	return s.chatInfo(ctx, c)
 }
+
+// HandleMatrixReadReceipt moves the user's read marker in Slack
+// (https://api.slack.com/methods/conversations.mark) to the message they
+// read up to in Matrix.
+func (s *Session) HandleMatrixReadReceipt(ctx context.Context, portal *bridge.Portal, upTo *bridge.Message) error {
+	if upTo == nil {
+		return nil
+	}
+	ch, err := s.channelOf(portal)
+	if err != nil {
+		return err
+	}
+	ts, _, _ := strings.Cut(string(upTo.RemoteID), "/")
+	return s.checkAuth(ctx, s.api.MarkConversationContext(ctx, ch, ts))
+}
+
+// LogoutRemote is called when the user logs out of this workspace. It
+// revokes nothing on Slack (the user may still use the token elsewhere);
+// it forgets the account and the login's cursors, so a later login starts
+// with a fresh sync rather than a catch-up over the gap.
+func (s *Session) LogoutRemote(ctx context.Context) error {
+	s.net.mu.Lock()
+	delete(s.net.accounts, userKey(s.md.TeamID, s.md.UserID))
+	if s.net.teams[s.md.TeamID] == s {
+		delete(s.net.teams, s.md.TeamID)
+	}
+	s.net.mu.Unlock()
+	return s.net.dropCursors(ctx, s.user.MXID, s.md.TeamID)
+}

@@ -583,3 +583,29 @@ func BenchmarkSlackToCore(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
+
+func TestReadReceiptsAndLogout(t *testing.T) {
+	env := newEnv(t)
+	sess := env.login(t, alice, aliceToken)
+	env.core.take(t, kindIs(bridge.RemoteChatInfo))
+	portal := &bridge.Portal{Key: bridge.PortalKey{Network: "slack", Chat: "T0001-C0GENERAL"}}
+
+	t.Run("a read receipt marks the conversation read up to that message", func(t *testing.T) {
+		ts := env.emu.Post(env.general, "U002", "read me", "")
+		require.NoError(t, sess.HandleMatrixReadReceipt(env.ctx, portal, &bridge.Message{RemoteID: bridge.MessageID(ts + "/F1")}))
+		calls := env.emu.CallsTo("conversations.mark")
+		require.Len(t, calls, 1)
+		assert.Equal(t, ts, calls[0].Params["ts"])
+		assert.Equal(t, "C0GENERAL", calls[0].Params["channel"])
+	})
+
+	t.Run("logout forgets the account and the cursors but revokes nothing", func(t *testing.T) {
+		require.NoError(t, sess.LogoutRemote(env.ctx))
+		assert.Empty(t, env.net.matrixAccount(team, "U001"))
+		cursors, err := env.net.cursors(env.ctx, alice, team)
+		require.NoError(t, err)
+		assert.Empty(t, cursors)
+		_, _, err = env.net.Login(env.ctx, &bridge.User{MXID: alice}, []string{aliceToken})
+		assert.NoError(t, err, "the token still works on Slack")
+	})
+}

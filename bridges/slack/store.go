@@ -56,3 +56,8 @@ func (n *Network) cursors(ctx context.Context, user id.UserID, team string) (map
 	}
 	return out, rows.Err()
 }
+
+func (n *Network) dropCursors(ctx context.Context, user id.UserID, team string) error {
+	_, err := n.db.Exec(ctx, `DELETE FROM slack_cursor WHERE user_mxid=$1 AND team_id=$2`, user, team)
+	return err
+}
