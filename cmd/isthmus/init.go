@@ -70,8 +70,8 @@ metrics:
   # Prometheus metrics, e.g. "127.0.0.1:9100"; empty = off.
   listen: ""
 
-# One section per network kind.
-networks: {}
+# One section per network kind; uncomment and edit the ones you use.
+networks:
 {{- range .Examples}}
 {{.}}
 {{- end}}
@@ -92,7 +92,7 @@ func cmdInit(configPath, regPath string, force bool, stdout, stderr io.Writer) i
 	var examples []string
 	for _, k := range bridge.Kinds() {
 		if ex := k.ExampleConfig(); ex != "" {
-			examples = append(examples, commentOut(ex))
+			examples = append(examples, commentOut(exampleSection(k.Kind(), ex)))
 		}
 	}
 	var buf bytes.Buffer
@@ -130,10 +130,25 @@ func cmdInit(configPath, regPath string, force bool, stdout, stderr io.Writer) i
 	return exitOK
 }
 
-func commentOut(section string) string {
-	lines := strings.Split(strings.TrimRight(section, "\n"), "\n")
+// exampleSection puts an adapter's example under its kind's key, whether
+// or not the adapter wrote the key itself.
+func exampleSection(kind, ex string) string {
+	ex = strings.TrimRight(ex, "\n")
+	if strings.HasPrefix(ex, kind+":") {
+		return ex
+	}
+	lines := strings.Split(ex, "\n")
 	for i, l := range lines {
-		lines[i] = "# " + l
+		lines[i] = "  " + l
+	}
+	return kind + ":\n" + strings.Join(lines, "\n")
+}
+
+// commentOut comments a section out, indented under "networks:".
+func commentOut(section string) string {
+	lines := strings.Split(section, "\n")
+	for i, l := range lines {
+		lines[i] = "  # " + l
 	}
 	return strings.Join(lines, "\n")
 }

@@ -99,3 +99,24 @@ func TestUsageErrors(t *testing.T) {
 	assert.Equal(t, exitOK, code)
 	assert.Contains(t, out, "isthmus ")
 }
+
+func TestEveryNetworkExampleInInitIsAValidConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "config.yaml")
+	require.Equal(t, exitOK, run([]string{"init", "-c", cfgPath}, &bytes.Buffer{}, &bytes.Buffer{}))
+	data, err := os.ReadFile(cfgPath)
+	require.NoError(t, err)
+	text := string(data)
+	head, examples, ok := strings.Cut(text, "\nnetworks:\n")
+	require.True(t, ok)
+	var lines []string
+	for _, l := range strings.Split(examples, "\n") {
+		lines = append(lines, strings.Replace(l, "  # ", "  ", 1))
+	}
+	uncommented := head + "\nnetworks:\n" + strings.Join(lines, "\n")
+	cfg, err := bridge.ParseConfig([]byte(uncommented))
+	require.NoError(t, err, uncommented)
+	_, err = bridge.BuildNetworks(cfg)
+	require.NoError(t, err, "the adapters' own examples must decode strictly")
+	assert.Len(t, cfg.Networks, len(bridge.Kinds()), "every shipped kind has an example")
+}

@@ -2,4 +2,7 @@ package main
 
 // The networks that ship: one blank import per adapter. Adapters register
 // themselves with bridge.RegisterKind in init().
-import ()
+import (
+	_ "github.com/isthmus-bridge/isthmus/bridges/gitter"
+	_ "github.com/isthmus-bridge/isthmus/bridges/slack"
+)
