@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -291,14 +290,6 @@ func (br *Bridge) matrixRedaction(ctx context.Context, portal *Portal, sender *U
 		return err
 	}
 	return br.store.deleteMessage(ctx, target.EventID)
-}
-
-func splitReactionID(rid MessageID) (target MessageID, key string) {
-	parts := strings.Split(string(rid), "\x00")
-	if len(parts) != 4 {
-		return "", ""
-	}
-	return MessageID(parts[1]), parts[3]
 }
 
 func (br *Bridge) matrixTopic(ctx context.Context, portal *Portal, sender *User, evt *event.Event) error {

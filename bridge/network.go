@@ -63,6 +63,11 @@ type Session interface {
 	// queue (one at a time per portal) and may block on network I/O.
 	// An error wrapping ErrPermanent is reported to the sender at once;
 	// other errors are retried with backoff.
+	//
+	// The same event may be handed over again after a crash or a failed
+	// attempt (delivery is at least once up to here): where the network
+	// has an idempotency key, pass msg.Event.ID as it; the same holds for
+	// every Handle* method below.
 	HandleMatrixMessage(ctx context.Context, msg *MatrixMessage) (*MessageResult, error)
 }
 

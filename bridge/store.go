@@ -4,9 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -209,8 +211,20 @@ func (s *store) deleteMessage(ctx context.Context, eventID id.EventID) error {
 	return nil
 }
 
+// reactionRemoteID names a reaction in the message map. It is JSON so any
+// remote ID or key fits, and PostgreSQL text cannot hold the NUL byte a
+// plainer separator would need.
 func reactionRemoteID(target MessageID, sender RemoteUserID, key string) MessageID {
-	return MessageID("reaction\x00" + string(target) + "\x00" + string(sender) + "\x00" + key)
+	data, _ := json.Marshal([]string{string(target), string(sender), key})
+	return MessageID("reaction:" + string(data))
+}
+
+func splitReactionID(rid MessageID) (target MessageID, key string) {
+	var parts []string
+	if json.Unmarshal([]byte(strings.TrimPrefix(string(rid), "reaction:")), &parts) != nil || len(parts) != 3 {
+		return "", ""
+	}
+	return MessageID(parts[0]), parts[2]
 }
 
 const portalCols = `network, chat_id, receiver, COALESCE(mxid, ''), name, topic, avatar_id, is_dm`

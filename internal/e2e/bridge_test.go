@@ -12,10 +12,20 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/isthmus-bridge/isthmus/internal/loopback/remote"
+	"github.com/isthmus-bridge/isthmus/storage"
 )
 
 func TestMessagesCrossBothWays(t *testing.T) {
-	w := newWorld(t, "")
+	for _, typ := range []storage.Type{storage.SQLite, storage.Postgres} {
+		t.Run("on "+string(typ), func(t *testing.T) {
+			w := newWorldOn(t, typ)
+			w.startBridge()
+			messagesCrossBothWays(t, w)
+		})
+	}
+}
+
+func messagesCrossBothWays(t *testing.T, w *world) {
 	alice := w.newUser("alice")
 	room := alice.joinPortal("general")
 

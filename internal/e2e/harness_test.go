@@ -25,6 +25,8 @@ import (
 	_ "github.com/isthmus-bridge/isthmus/internal/loopback"
 	"github.com/isthmus-bridge/isthmus/internal/loopback/remote"
 	"github.com/isthmus-bridge/isthmus/internal/testground/dendrite"
+	"github.com/isthmus-bridge/isthmus/storage"
+	"github.com/isthmus-bridge/isthmus/storage/storagetest"
 )
 
 // world is one test's homeserver, remote network and bridge.
@@ -56,7 +58,7 @@ func token() string {
 
 // configText is a bridge config for the test world; the homeserver address
 // is filled in once Dendrite runs.
-func configText(listen, hsURL, dbPath, remoteURL, extra string) string {
+func configText(listen, hsURL, dbYAML, remoteURL, extra string) string {
 	return fmt.Sprintf(`homeserver: {address: %q, domain: %s}
 appservice:
   listen: %q
@@ -65,7 +67,7 @@ appservice:
   bot: {localpart: isthmusbot, displayname: Isthmus}
   as_token: %q
   hs_token: %q
-database: {type: sqlite, uri: %q}
+database: %s
 bridge:
   permissions: {"*": relay, "%s": user, "@mallory:%s": relay}
 %s
@@ -73,7 +75,7 @@ logging: {level: debug, format: json}
 networks:
   loopback:
     - {name: loop, url: %q}
-`, hsURL, dendrite.Domain, listen, listen, asToken, hsToken, dbPath, dendrite.Domain, dendrite.Domain, extra, remoteURL)
+`, hsURL, dendrite.Domain, listen, listen, asToken, hsToken, dbYAML, dendrite.Domain, dendrite.Domain, extra, remoteURL)
 }
 
 var asToken, hsToken = token(), token()
@@ -88,8 +90,14 @@ func newWorld(t *testing.T, bridgeExtra string) *world {
 }
 
 // newWorldNoBridge starts the remote network and Dendrite and writes the
-// bridge config, leaving the bridge to the test.
+// bridge config (SQLite), leaving the bridge to the test.
 func newWorldNoBridge(t *testing.T, bridgeExtra ...string) *world {
+	t.Helper()
+	return newWorldOn(t, storage.SQLite, bridgeExtra...)
+}
+
+// newWorldOn is newWorldNoBridge with the bridge on the given database.
+func newWorldOn(t *testing.T, typ storage.Type, bridgeExtra ...string) *world {
 	t.Helper()
 	extra := strings.Join(bridgeExtra, "\n")
 	w := &world{t: t, remote: remote.New()}
@@ -98,7 +106,12 @@ func newWorldNoBridge(t *testing.T, bridgeExtra ...string) *world {
 	listen := freeAddr(t)
 	w.configPath = filepath.Join(dir, "config.yaml")
 	// First pass: the registration only needs the bridge's own address.
-	text := configText(listen, "http://127.0.0.1:1", filepath.Join(dir, "isthmus.db"), w.remote.URL, extra)
+	dbCfg := storagetest.Config(t, typ)
+	if typ == storage.SQLite {
+		dbCfg.URI = filepath.Join(dir, "isthmus.db")
+	}
+	dbYAML := fmt.Sprintf("{type: %s, uri: %q}", dbCfg.Type, dbCfg.URI)
+	text := configText(listen, "http://127.0.0.1:1", dbYAML, w.remote.URL, extra)
 	cfg, err := bridge.ParseConfig([]byte(text))
 	require.NoError(t, err)
 	nets, err := bridge.BuildNetworks(cfg)
