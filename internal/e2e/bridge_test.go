@@ -167,6 +167,19 @@ func TestMembershipCrossesBothWays(t *testing.T) {
 		})
 	})
 
+	t.Run("a remote kick removes the ghost with the reason", func(t *testing.T) {
+		w.remote.Append(remote.Event{Kind: "join", Chat: "lobby", Sender: "erin"})
+		alice.waitFor(room, "erin joins", func(e *event.Event) bool {
+			return e.GetStateKey() == ghostID("erin").String() && e.Content.AsMember().Membership == event.MembershipJoin
+		})
+		w.remote.Append(remote.Event{Kind: "kick", Chat: "lobby", Sender: "carol", Member: "erin", Text: "spam"})
+		kick := alice.waitFor(room, "erin kicked", func(e *event.Event) bool {
+			return e.GetStateKey() == ghostID("erin").String() && e.Content.AsMember().Membership == event.MembershipLeave
+		})
+		assert.NotEqual(t, ghostID("erin"), kick.Sender, "a kick, not a leave")
+		assert.Contains(t, kick.Content.AsMember().Reason, "carol", "the bot names the remote kicker")
+	})
+
 	t.Run("leaving the portal parts the remote channel", func(t *testing.T) {
 		_, err := alice.client.LeaveRoom(ctxT(t), room)
 		require.NoError(t, err)
