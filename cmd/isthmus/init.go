@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/template"
 
@@ -112,6 +113,10 @@ func cmdInit(configPath, regPath string, force bool, stdout, stderr io.Writer) i
 	}
 	reg, err := registrationYAML(cfg)
 	if err != nil {
+		fmt.Fprintf(stderr, "isthmus init: %v\n", err)
+		return exitRuntime
+	}
+	if err := os.MkdirAll(filepath.Dir(configPath), 0o700); err != nil {
 		fmt.Fprintf(stderr, "isthmus init: %v\n", err)
 		return exitRuntime
 	}
