@@ -99,7 +99,9 @@ networks:
 	bot := id.NewUserID("isthmusbot", dendrite.Domain)
 	mgmt, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "trusted_private_chat", IsDirect: true, Invite: []id.UserID{bot}})
 	require.NoError(t, err)
-	waitFor(t, alice, mgmt.RoomID, func(evt *event.Event) bool { return evt.Sender == bot && strings.Contains(body(evt), "management room") })
+	waitFor(t, alice, mgmt.RoomID, func(evt *event.Event) bool {
+		return evt.Sender == bot && strings.Contains(body(evt), "management room")
+	})
 
 	_, err = alice.SendText(ctx, mgmt.RoomID, "login slack xoxp-e2e-alice")
 	require.NoError(t, err)

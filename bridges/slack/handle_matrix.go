@@ -325,6 +325,11 @@ func (s *Session) HandleMatrixReadReceipt(ctx context.Context, portal *bridge.Po
 // it forgets the account and the login's cursors, so a later login starts
 // with a fresh sync rather than a catch-up over the gap.
 func (s *Session) LogoutRemote(ctx context.Context) error {
+	// Stop first: a live event handled after the cursors are dropped
+	// would write one again.
+	if err := s.Disconnect(ctx); err != nil {
+		return err
+	}
 	s.net.mu.Lock()
 	delete(s.net.accounts, userKey(s.md.TeamID, s.md.UserID))
 	if s.net.teams[s.md.TeamID] == s {
