@@ -16,15 +16,17 @@ import (
 )
 
 var (
-	_ bridge.Session          = (*Session)(nil)
-	_ bridge.EditHandler      = (*Session)(nil)
-	_ bridge.RedactionHandler = (*Session)(nil)
-	_ bridge.ReactionHandler  = (*Session)(nil)
-	_ bridge.TypingHandler    = (*Session)(nil)
-	_ bridge.PresenceHandler  = (*Session)(nil)
-	_ bridge.DMStarter        = (*Session)(nil)
-	_ bridge.ChatMember       = (*Session)(nil)
-	_ bridge.ChatInfoGetter   = (*Session)(nil)
+	_ bridge.Session            = (*Session)(nil)
+	_ bridge.EditHandler        = (*Session)(nil)
+	_ bridge.RedactionHandler   = (*Session)(nil)
+	_ bridge.ReactionHandler    = (*Session)(nil)
+	_ bridge.TypingHandler      = (*Session)(nil)
+	_ bridge.PresenceHandler    = (*Session)(nil)
+	_ bridge.DMStarter          = (*Session)(nil)
+	_ bridge.ChatMember         = (*Session)(nil)
+	_ bridge.ChatInfoGetter     = (*Session)(nil)
+	_ bridge.ReadReceiptHandler = (*Session)(nil)
+	_ bridge.LogoutHandler      = (*Session)(nil)
 )
 
 func idUser(s string) id.UserID { return id.UserID(s) }

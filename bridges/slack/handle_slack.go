@@ -157,7 +157,7 @@ func (s *Session) messageEvents(ctx context.Context, c *convInfo, m *slack.Msg) 
 	text := messageText(m)
 	if text != "" || len(m.Files) == 0 {
 		conv := mrkdwn.ToMatrix(text, s.resolver(ctx))
-		content := &bridge.Content{MsgType: event.MsgText, Body: conv.Plain, HTML: conv.HTML, ThreadRoot: thread}
+		content := &bridge.Content{MsgType: event.MsgText, Body: conv.Plain, HTML: conv.HTML, ThreadRoot: thread, MentionsRoom: conv.RoomMention}
 		for _, mx := range conv.Mentions {
 			content.Mentions = append(content.Mentions, idUser(mx))
 		}
@@ -256,7 +256,7 @@ func (s *Session) onEdit(ctx context.Context, c *convInfo, m *slack.Message) err
 		user = cur.Edited.User
 	}
 	conv := mrkdwn.ToMatrix(messageText(cur), s.resolver(ctx))
-	content := &bridge.Content{MsgType: event.MsgText, Body: conv.Plain, HTML: conv.HTML}
+	content := &bridge.Content{MsgType: event.MsgText, Body: conv.Plain, HTML: conv.HTML, MentionsRoom: conv.RoomMention}
 	for _, mx := range conv.Mentions {
 		content.Mentions = append(content.Mentions, idUser(mx))
 	}

@@ -159,6 +159,12 @@ func TestSlackToMatrix(t *testing.T) {
 		assert.Equal(t, ts, slackTS(ev.Timestamp), "the original time is kept")
 	})
 
+	t.Run("@here and @channel mention the room", func(t *testing.T) {
+		env.emu.Post(env.general, "U002", "<!here> standup", "")
+		ev := env.core.take(t, messageWith("@room standup"))
+		assert.True(t, ev.Content.MentionsRoom)
+	})
+
 	t.Run("what the user says in the Slack app is theirs on Matrix", func(t *testing.T) {
 		env.emu.Post(env.general, "U001", "from my phone", "")
 		ev := env.core.take(t, messageWith("from my phone"))
