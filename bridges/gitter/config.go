@@ -82,7 +82,7 @@ type kind struct{}
 func (kind) Kind() string { return "gitter" }
 
 // NewNetworks decodes the list strictly and checks all entries at once.
-func (kind) NewNetworks(section []byte, common bridge.CommonConfig) ([]bridge.Network, error) {
+func (kind) NewNetworks(section []byte, _ bridge.CommonConfig) ([]bridge.Network, error) {
 	var cfgs []Config
 	if err := bridge.DecodeSection(section, "gitter", &cfgs); err != nil {
 		return nil, err
@@ -98,12 +98,7 @@ func (kind) NewNetworks(section []byte, common bridge.CommonConfig) ([]bridge.Ne
 			errs = append(errs, fmt.Errorf("networks.gitter[%d].name: %q is used twice", i, c.Name))
 		}
 		seen[c.Name] = true
-		n, err := newNetwork(c, common.Domain)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("networks.gitter[%d]: %w", i, err))
-			continue
-		}
-		nets = append(nets, n)
+		nets = append(nets, newNetwork(c))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

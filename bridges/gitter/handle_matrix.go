@@ -13,13 +13,15 @@ import (
 )
 
 var (
-	_ bridge.EditHandler       = (*Session)(nil)
-	_ bridge.RedactionHandler  = (*Session)(nil)
-	_ bridge.MembershipHandler = (*Session)(nil)
-	_ bridge.TopicHandler      = (*Session)(nil)
-	_ bridge.PresenceHandler   = (*Session)(nil)
-	_ bridge.ChatMember        = (*Session)(nil)
-	_ bridge.DMStarter         = (*Session)(nil)
+	_ bridge.EditHandler        = (*Session)(nil)
+	_ bridge.RedactionHandler   = (*Session)(nil)
+	_ bridge.MembershipHandler  = (*Session)(nil)
+	_ bridge.TopicHandler       = (*Session)(nil)
+	_ bridge.PresenceHandler    = (*Session)(nil)
+	_ bridge.ChatMember         = (*Session)(nil)
+	_ bridge.DMStarter          = (*Session)(nil)
+	_ bridge.ReadReceiptHandler = (*Session)(nil)
+	_ bridge.LogoutHandler      = (*Session)(nil)
 )
 
 // apiErr sorts a Gitter error for the core: a refused token stops the
@@ -171,4 +173,37 @@ func (s *Session) StartDM(_ context.Context, with bridge.RemoteUserID) (bridge.C
 		}
 	}
 	return "", fmt.Errorf("no one-to-one room with that user on Gitter yet (start it there first): %w", bridge.ErrNotSupported)
+}
+
+// HandleMatrixReadReceipt marks the room read on Gitter up to the message
+// the user read in Matrix. Gitter marks messages one by one (POST
+// unreadItems with their IDs, 05.User-resource.md "Mark Unread Items"),
+// so the unread list is read first and the IDs up to that message sent.
+func (s *Session) HandleMatrixReadReceipt(ctx context.Context, portal *bridge.Portal, upTo *bridge.Message) error {
+	room := string(portal.Key.Chat)
+	msgID, news := s.readUpTo(room, string(upTo.RemoteID), false)
+	if !news {
+		return nil
+	}
+	items, err := s.client.UnreadItems(ctx, s.me.ID, room)
+	if err != nil {
+		return s.apiErr(ctx, "list unread items", err)
+	}
+	var ids []string
+	for _, id := range items.Chat {
+		if id <= msgID {
+			ids = append(ids, id)
+		}
+	}
+	return s.apiErr(ctx, "mark read", s.client.MarkRead(ctx, s.me.ID, room, ids))
+}
+
+// LogoutRemote stops the session and forgets the login's stream positions.
+// Gitter has no call to revoke a token (02.Authentication.md only hands
+// them out), so the token is simply never used again.
+func (s *Session) LogoutRemote(ctx context.Context) error {
+	if err := s.Disconnect(ctx); err != nil {
+		return err
+	}
+	return s.net.store.forget(ctx, s.user.MXID)
 }

@@ -3,7 +3,9 @@ package gitter
 import (
 	"context"
 	"encoding/json"
+	"regexp"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/event"
@@ -120,7 +122,10 @@ func (s *Session) content(m *gitterapi.Message) *bridge.Content {
 		}
 		return gittermd.Pill{MXID: s.net.ghostOrUser(uid), Name: name}, true
 	})
-	c := &bridge.Content{MsgType: event.MsgText, Body: conv.Body, HTML: conv.HTML, Mentions: conv.Mentions}
+	c := &bridge.Content{
+		MsgType: event.MsgText, Body: conv.Body, HTML: conv.HTML,
+		Mentions: conv.Mentions, MentionsRoom: mentionsAll(m),
+	}
 	if m.Status {
 		c.MsgType = event.MsgEmote
 	}
@@ -128,6 +133,21 @@ func (s *Session) content(m *gitterapi.Message) *bridge.Content {
 		c.ThreadRoot = bridge.MessageID(m.ParentID)
 	}
 	return c
+}
+
+// allMention is Gitter's mention of everyone in a room, "@/all" (room
+// admins may use it). The stored docs do not describe it; servers list it
+// in mentions with userIds instead of a userId (see gitterapi.Mention), so
+// both the text and the mention list are looked at.
+var allMention = regexp.MustCompile(`(^|[^\w@/])@/all\b`)
+
+func mentionsAll(m *gitterapi.Message) bool {
+	for _, mn := range m.Mentions {
+		if strings.EqualFold(strings.TrimPrefix(mn.ScreenName, "/"), "all") && mn.UserID == "" {
+			return true
+		}
+	}
+	return allMention.MatchString(m.Text)
 }
 
 func (s *Session) portalKey(r gitterapi.Room) bridge.PortalKey {
@@ -275,21 +295,56 @@ func (s *Session) onRoomListChange(ctx context.Context, ev gitterapi.FayeEvent) 
 			Member: &bridge.Member{ID: bridge.RemoteUserID(s.me.ID), Matrix: s.user.MXID},
 		})
 	case gitterapi.OpUpdate, gitterapi.OpPatch:
-		old, ok := s.room(r.ID)
-		if !ok {
-			return nil
-		}
-		if r.Name == "" {
-			r.Name = old.Name
-		}
-		s.mu.Lock()
-		if rs, ok := s.rooms[r.ID]; ok {
-			rs.room.Topic, rs.room.Name = r.Topic, r.Name
-		}
-		s.mu.Unlock()
-		return s.queue(ctx, &bridge.RemoteEvent{Kind: bridge.RemoteChatInfo, Portal: s.portalKey(old), ChatInfo: chatInfo(r, nil)})
+		return s.onRoomChange(ctx, r, ev.Model)
 	}
 	return nil
+}
+
+// onRoomChange applies an update (the whole room) or a patch (only the
+// fields that changed, as gitterHQ/realtime-client's live collections
+// apply them) of one of the user's rooms: a new name or topic updates the
+// portal, and no unread items left means the user read the room on Gitter,
+// which becomes their read marker in Matrix.
+func (s *Session) onRoomChange(ctx context.Context, r gitterapi.Room, model json.RawMessage) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(model, &fields); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	rs, ok := s.rooms[r.ID]
+	if !ok {
+		s.mu.Unlock()
+		return nil
+	}
+	old := rs.room
+	changed := false
+	if _, ok := fields["name"]; ok && r.Name != "" && r.Name != old.Name {
+		rs.room.Name, changed = r.Name, true
+	}
+	if _, ok := fields["topic"]; ok && r.Topic != old.Topic {
+		rs.room.Topic, changed = r.Topic, true
+	}
+	now := rs.room
+	s.mu.Unlock()
+	if changed {
+		if err := s.queue(ctx, &bridge.RemoteEvent{Kind: bridge.RemoteChatInfo, Portal: s.portalKey(now), ChatInfo: chatInfo(now, nil)}); err != nil {
+			return err
+		}
+	}
+	if _, ok := fields["unreadItems"]; !ok || r.UnreadItems != 0 {
+		return nil
+	}
+	upTo, ok := s.readUpTo(r.ID, "", true)
+	if !ok {
+		return nil
+	}
+	return s.queue(ctx, &bridge.RemoteEvent{
+		Kind:      bridge.RemoteReadMarker,
+		Portal:    s.portalKey(now),
+		Sender:    bridge.Sender{ID: bridge.RemoteUserID(s.me.ID), Matrix: s.user.MXID},
+		Target:    bridge.MessageID(upTo),
+		Timestamp: time.Now(),
+	})
 }
 
 func (s *Session) onMemberChange(ctx context.Context, roomID string, ev gitterapi.FayeEvent) error {

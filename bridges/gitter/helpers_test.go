@@ -16,6 +16,7 @@ import (
 	"github.com/isthmus-bridge/isthmus/bridge"
 	"github.com/isthmus-bridge/isthmus/bridges/gitter/gitterapi"
 	"github.com/isthmus-bridge/isthmus/bridges/gitter/gitteremu"
+	"github.com/isthmus-bridge/isthmus/puppet"
 	"github.com/isthmus-bridge/isthmus/storage"
 	"github.com/isthmus-bridge/isthmus/storage/storagetest"
 )
@@ -23,7 +24,8 @@ import (
 // recorder stands in for the core: it keeps every event and state a
 // session reports.
 type recorder struct {
-	db *dbutil.Database
+	db    *dbutil.Database
+	namer *puppet.Namer
 
 	mu     sync.Mutex
 	events []*bridge.RemoteEvent
@@ -55,6 +57,15 @@ func (r *recorder) ReportState(_ context.Context, _ *bridge.Login, st bridge.Ses
 
 func (r *recorder) DB(versionTable string, upgrades dbutil.UpgradeTable) *dbutil.Database {
 	return r.db.Child(versionTable, upgrades, nil)
+}
+
+func (r *recorder) GhostMXID(_ bridge.NetworkID, remote bridge.RemoteUserID) id.UserID {
+	return r.namer.MXID(string(remote))
+}
+
+func (r *recorder) GhostRemoteID(_ bridge.NetworkID, user id.UserID) (bridge.RemoteUserID, bool) {
+	remote, ok := r.namer.RemoteID(user)
+	return bridge.RemoteUserID(remote), ok
 }
 
 func (r *recorder) eventsOf(kind bridge.RemoteEventKind) []*bridge.RemoteEvent {
@@ -130,12 +141,13 @@ func newFixture(t *testing.T, db *dbutil.Database, cfg Config) *fixture {
 	cfg.Name = "gitter"
 	cfg.APIURL, cfg.StreamURL, cfg.FayeURL = f.emu.APIURL(), f.emu.StreamURL(), f.emu.FayeURL()
 	cfg.setDefaults()
-	n, err := newNetwork(cfg, "example.org")
+	n := newNetwork(cfg)
+	namer, err := puppet.NewNamer(ghostTemplate, cfg.Name, "example.org")
 	require.NoError(t, err)
 	n.minBackoff, n.maxBackoff = 5*time.Millisecond, 50*time.Millisecond
 	n.clientTweak = func(o *gitterapi.Options) { o.RetryBase = time.Millisecond; o.StreamIdle = time.Second }
 	f.net = n
-	f.core = &recorder{db: db}
+	f.core = &recorder{db: db, namer: namer}
 	f.logs = &syncBuffer{}
 	log := zerolog.New(f.logs).Level(zerolog.TraceLevel)
 	ctx, cancel := context.WithCancel(log.WithContext(context.Background()))
@@ -167,7 +179,7 @@ func (f *fixture) waitConnected(t *testing.T) {
 	}, 5*time.Second, 2*time.Millisecond, "session never connected")
 }
 
-func (f *fixture) ghost(u gitterapi.User) id.UserID { return f.net.namer.MXID(u.ID) }
+func (f *fixture) ghost(u gitterapi.User) id.UserID { return f.core.namer.MXID(u.ID) }
 
 func eventually(t *testing.T, cond func() bool, msg string) {
 	t.Helper()

@@ -15,7 +15,6 @@ import (
 
 	"github.com/isthmus-bridge/isthmus/bridge"
 	"github.com/isthmus-bridge/isthmus/bridges/gitter/gitterapi"
-	"github.com/isthmus-bridge/isthmus/puppet"
 )
 
 // core is what the adapter needs from *bridge.Bridge. Tests put a recorder
@@ -25,6 +24,10 @@ type core interface {
 	QueueRemoteEvent(ctx context.Context, ev *bridge.RemoteEvent) error
 	ReportState(ctx context.Context, l *bridge.Login, st bridge.SessionState)
 	DB(versionTable string, upgrades dbutil.UpgradeTable) *dbutil.Database
+	// GhostMXID and GhostRemoteID map Gitter users to ghosts and back,
+	// for pills; they do no I/O.
+	GhostMXID(nid bridge.NetworkID, remote bridge.RemoteUserID) id.UserID
+	GhostRemoteID(nid bridge.NetworkID, user id.UserID) (bridge.RemoteUserID, bool)
 }
 
 // Templates always carry the network name, so several Gitter servers can
@@ -38,9 +41,6 @@ const (
 type Network struct {
 	cfg  Config
 	info bridge.NetworkInfo
-	// namer makes the same ghost IDs as the core, from the same template:
-	// the adapter needs them for pills, and the contract has no accessor.
-	namer *puppet.Namer
 
 	core  core
 	store *store
@@ -64,11 +64,7 @@ var (
 	_ bridge.ChatInfoGetter = (*Session)(nil)
 )
 
-func newNetwork(cfg Config, domain string) (*Network, error) {
-	namer, err := puppet.NewNamer(ghostTemplate, cfg.Name, domain)
-	if err != nil {
-		return nil, err
-	}
+func newNetwork(cfg Config) *Network {
 	display := "Gitter"
 	if cfg.Name != "gitter" {
 		display = "Gitter (" + cfg.Name + ")"
@@ -82,12 +78,11 @@ func newNetwork(cfg Config, domain string) (*Network, error) {
 			GhostTemplate: ghostTemplate,
 			AliasTemplate: aliasTemplate,
 		},
-		namer:      namer,
 		minBackoff: time.Second,
 		maxBackoff: 2 * time.Minute,
 		sessions:   map[id.UserID]*Session{},
 		usernames:  map[string]string{},
-	}, nil
+	}
 }
 
 // Info does no I/O.
@@ -243,10 +238,11 @@ func (n *Network) rememberUser(u gitterapi.User) {
 // gitterName maps a Matrix user in a pill to a Gitter username: a ghost
 // whose username we have seen, or a logged-in user.
 func (n *Network) gitterName(mxid id.UserID) (string, bool) {
+	remote, ghost := n.core.GhostRemoteID(n.info.ID, mxid)
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if remote, ok := n.namer.RemoteID(mxid); ok {
-		name, ok := n.usernames[remote]
+	if ghost {
+		name, ok := n.usernames[string(remote)]
 		return name, ok
 	}
 	if s := n.sessions[mxid]; s != nil {
@@ -260,5 +256,5 @@ func (n *Network) ghostOrUser(gitterID string) id.UserID {
 	if mxid := n.matrixUserOf(gitterID); mxid != "" {
 		return mxid
 	}
-	return n.namer.MXID(gitterID)
+	return n.core.GhostMXID(n.info.ID, bridge.RemoteUserID(gitterID))
 }

@@ -40,6 +40,10 @@ type roomState struct {
 	// last is the newest message ID handed to the core; IDs sort in time
 	// order, so anything at or below it was seen (or is an edit).
 	last string
+	// read is the newest message known read by the user, on either side:
+	// a receipt from Matrix or a marker from Gitter at or below it is an
+	// echo of the other and goes no further.
+	read string
 }
 
 func (n *Network) newSession(user *bridge.User, login *bridge.Login, client *gitterapi.Client, me gitterapi.User) *Session {
@@ -329,6 +333,26 @@ func (s *Session) advance(ctx context.Context, roomID, msgID string) error {
 	}
 	s.mu.Unlock()
 	return s.net.store.setPosition(ctx, s.user.MXID, roomID, msgID)
+}
+
+// readUpTo records that the user read a room up to msgID and reports
+// whether that is news. With remote true the position is the room's last
+// message (Gitter says "all read", not up to where).
+func (s *Session) readUpTo(roomID, msgID string, remote bool) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rs, ok := s.rooms[roomID]
+	if !ok {
+		return "", false
+	}
+	if remote {
+		msgID = rs.last
+	}
+	if msgID == "" || msgID <= rs.read {
+		return "", false
+	}
+	rs.read = msgID
+	return msgID, true
 }
 
 func (s *Session) queue(ctx context.Context, ev *bridge.RemoteEvent) error {

@@ -189,8 +189,13 @@ func (s *Server) getUserRooms(w http.ResponseWriter, r *http.Request, me string)
 }
 
 // postRooms joins a room by URI (03.Rooms-resource.md, "Join a room": the
-// user is added if the room exists). Unknown URIs get 404; the emulator
-// does not create rooms from GitHub orgs.
+// user is added if the room exists). A URI that is a username opens the
+// one-to-one room with that user, creating it if needed: the stored docs
+// do not say so, but gitterHQ/docs pull request 34 documents it ("If the
+// supplied URI is that of a gitter user (e.g., /someuser), the API will
+// create a one-to-one room") and Gitteroid/GitterJavaSDK issue 41 uses it
+// to message users. Unknown URIs get 404; the emulator does not create
+// rooms from GitHub orgs.
 func (s *Server) postRooms(w http.ResponseWriter, r *http.Request, me string) {
 	var body struct {
 		URI string `json:"uri"`
@@ -207,6 +212,10 @@ func (s *Server) postRooms(w http.ResponseWriter, r *http.Request, me string) {
 			writeJSON(w, http.StatusOK, s.roomView(rm, me))
 			return
 		}
+	}
+	if other := s.userByName(strings.TrimPrefix(body.URI, "/")); other != nil && other.ID != me {
+		writeJSON(w, http.StatusOK, s.roomView(s.oneToOne(me, other.ID), me))
+		return
 	}
 	httpError(w, http.StatusNotFound)
 }
@@ -489,15 +498,7 @@ func (s *Server) postUnread(w http.ResponseWriter, r *http.Request, me string, r
 		httpError(w, http.StatusBadRequest)
 		return
 	}
-	for _, id := range body.Chat {
-		delete(rm.unread[me], id)
-		if rm.message(id) != nil {
-			if rm.readers[id] == nil {
-				rm.readers[id] = map[string]bool{}
-			}
-			rm.readers[id][me] = true
-		}
-	}
+	s.markRead(rm, me, body.Chat)
 	writeJSON(w, http.StatusOK, map[string]bool{"success": true})
 }
 

@@ -3,6 +3,7 @@ package gitteremu
 import (
 	"fmt"
 	"html"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -193,6 +194,34 @@ func (s *Server) AddOneToOne(a, b string) gitterapi.Room {
 	return s.roomView(r, a)
 }
 
+// oneToOne finds the one-to-one room of two users, or creates it and
+// tells both their room lists, as a room joined on Gitter would.
+func (s *Server) oneToOne(a, b string) *room {
+	for _, id := range s.order {
+		if r := s.rooms[id]; r.OneToOne && r.isMember(a) && r.isMember(b) {
+			return r
+		}
+	}
+	r := &room{Room: gitterapi.Room{ID: s.newID(), OneToOne: true, GithubType: gitterapi.RoomOneToOne}}
+	s.addRoom(r, []string{a, b})
+	for _, m := range r.members {
+		s.publishFaye(gitterapi.UserRoomsChannel(m), gitterapi.FayeEvent{Operation: gitterapi.OpCreate, Model: mustJSON(s.roomView(r, m))})
+	}
+	return r
+}
+
+// OneToOneOf returns the one-to-one room of two users, if they have one.
+func (s *Server) OneToOneOf(a, b string) (gitterapi.Room, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range s.order {
+		if r := s.rooms[id]; r.OneToOne && r.isMember(a) && r.isMember(b) {
+			return s.roomView(r, a), true
+		}
+	}
+	return gitterapi.Room{}, false
+}
+
 func (s *Server) addRoom(r *room, memberIDs []string) {
 	r.unread = map[string]map[string]bool{}
 	r.readers = map[string]map[string]bool{}
@@ -366,6 +395,40 @@ func (s *Server) SetPresence(roomID, userID string, in bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.publishPresence(roomID, userID, in)
+}
+
+// ReadAll marks every message of a room read for userID, as opening the
+// room in a Gitter client does.
+func (s *Server) ReadAll(roomID, userID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.rooms[roomID]
+	s.markRead(r, userID, slices.Collect(maps.Keys(r.unread[userID])))
+}
+
+// markRead marks messages read for a user and, when that changed their
+// unread count, patches the room in their room list with the new counts.
+// Gitter's clients keep that list live over Faye and watch unreadItems
+// change on it (gitterHQ/realtime-client: lib/room-collection.js listens
+// to /v1/user/:userId/rooms, lib/live-collection.js applies "patch"
+// operations to the rooms it holds).
+func (s *Server) markRead(r *room, userID string, ids []string) {
+	before := len(r.unread[userID])
+	for _, id := range ids {
+		delete(r.unread[userID], id)
+		if r.message(id) != nil {
+			if r.readers[id] == nil {
+				r.readers[id] = map[string]bool{}
+			}
+			r.readers[id][userID] = true
+		}
+	}
+	if len(r.unread[userID]) == before {
+		return
+	}
+	v := s.roomView(r, userID)
+	patch := map[string]any{"id": r.ID, "unreadItems": v.UnreadItems, "mentions": v.Mentions}
+	s.publishFaye(gitterapi.UserRoomsChannel(userID), gitterapi.FayeEvent{Operation: gitterapi.OpPatch, Model: mustJSON(patch)})
 }
 
 // Messages returns a room's messages, oldest first, deleted ones included

@@ -1,0 +1,116 @@
+package gitter
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/isthmus-bridge/isthmus/bridge"
+	"github.com/isthmus-bridge/isthmus/bridges/gitter/gitterapi"
+)
+
+func TestReadMarkers(t *testing.T) {
+	f := newFixture(t, nil, Config{Backfill: -1})
+	s := f.login(t)
+	portal := &bridge.Portal{Key: bridge.PortalKey{Network: "gitter", Chat: bridge.ChatID(f.room.ID)}}
+	var msgs []gitterapi.Message
+	for _, text := range []string{"one", "two", "three"} {
+		msgs = append(msgs, f.emu.Post(f.room.ID, f.bob.ID, text))
+	}
+	eventually(t, func() bool { return len(f.core.eventsOf(bridge.RemoteMessage)) == 3 }, "three messages")
+	receipt := func(m gitterapi.Message) error {
+		return s.HandleMatrixReadReceipt(f.ctx, portal, &bridge.Message{Portal: portal.Key, RemoteID: bridge.MessageID(m.ID)})
+	}
+	unreadCalls := func() int {
+		n := 0
+		for _, r := range f.emu.Requests() {
+			if r.Path == "/v1/user/"+f.alice.ID+"/rooms/"+f.room.ID+"/unreadItems" {
+				n++
+			}
+		}
+		return n
+	}
+
+	t.Run("a Matrix receipt marks read on Gitter up to that message", func(t *testing.T) {
+		require.NoError(t, receipt(msgs[1]))
+		assert.Equal(t, []string{msgs[2].ID}, f.emu.Unread(f.room.ID, f.alice.ID))
+	})
+	t.Run("a receipt for an older message asks Gitter nothing", func(t *testing.T) {
+		before := unreadCalls()
+		require.NoError(t, receipt(msgs[0]))
+		assert.Equal(t, before, unreadCalls())
+	})
+	t.Run("Gitter's echo of a Matrix receipt is no new read marker", func(t *testing.T) {
+		require.NoError(t, receipt(msgs[2]))
+		assert.Empty(t, f.emu.Unread(f.room.ID, f.alice.ID))
+		time.Sleep(50 * time.Millisecond)
+		assert.Empty(t, f.core.eventsOf(bridge.RemoteReadMarker))
+	})
+	t.Run("reading the room on Gitter becomes the user's read marker", func(t *testing.T) {
+		last := f.emu.Post(f.room.ID, f.bob.ID, "four")
+		eventually(t, func() bool { return len(f.core.eventsOf(bridge.RemoteMessage)) == 4 }, "fourth message")
+		f.emu.ReadAll(f.room.ID, f.alice.ID)
+		eventually(t, func() bool { return len(f.core.eventsOf(bridge.RemoteReadMarker)) == 1 }, "read marker")
+		ev := f.core.eventsOf(bridge.RemoteReadMarker)[0]
+		assert.Equal(t, bridge.MessageID(last.ID), ev.Target)
+		assert.Equal(t, f.user.MXID, ev.Sender.Matrix, "the marker is the user's own, for their double puppet")
+		assert.Equal(t, bridge.ChatID(f.room.ID), ev.Portal.Chat)
+	})
+	t.Run("a patch of unread counts leaves the topic alone", func(t *testing.T) {
+		for _, ev := range f.core.eventsOf(bridge.RemoteChatInfo)[2:] {
+			assert.NotEqual(t, "", *ev.ChatInfo.Topic, "a patch without a topic emptied it")
+		}
+		assert.Equal(t, "Acme talk", f.emu.Room(f.room.ID, f.alice.ID).Topic)
+		assert.Len(t, f.core.eventsOf(bridge.RemoteChatInfo), 2, "no chat info for a patch of counters")
+	})
+}
+
+func TestRoomMentions(t *testing.T) {
+	f := newFixture(t, nil, Config{Backfill: -1})
+	f.login(t)
+	cases := []struct {
+		name string
+		text string
+		want bool
+	}{
+		{"@/all mentions the whole room", "@/all meeting now", true},
+		{"@/all inside a sentence mentions the whole room", "hey @/all, look", true},
+		{"a plain @name does not", "hi @alice", false},
+		{"an address that ends in /all does not", "see http://x.org/@/all", false},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f.emu.Post(f.room.ID, f.bob.ID, tc.text)
+			eventually(t, func() bool { return len(f.core.eventsOf(bridge.RemoteMessage)) == i+1 }, "message")
+			ev := f.core.eventsOf(bridge.RemoteMessage)[i]
+			assert.Equal(t, tc.want, ev.Content.MentionsRoom)
+		})
+	}
+}
+
+func TestLogoutForgetsTheLogin(t *testing.T) {
+	f := newFixture(t, nil, Config{Backfill: -1})
+	s := f.login(t)
+	f.emu.Post(f.room.ID, f.bob.ID, "hello")
+	eventually(t, func() bool { return len(f.core.eventsOf(bridge.RemoteMessage)) == 1 }, "message")
+	pos, err := f.net.store.position(f.ctx, f.user.MXID, f.room.ID)
+	require.NoError(t, err)
+	require.NotEmpty(t, pos)
+
+	require.NoError(t, s.LogoutRemote(f.ctx))
+	t.Run("the session stops following Gitter", func(t *testing.T) {
+		eventually(t, func() bool { return f.emu.StreamCount() == 0 }, "streams closed")
+		assert.Empty(t, f.net.sessionList())
+	})
+	t.Run("the login's stream positions are gone", func(t *testing.T) {
+		pos, err := f.net.store.position(f.ctx, f.user.MXID, f.room.ID)
+		require.NoError(t, err)
+		assert.Empty(t, pos)
+	})
+	t.Run("logging out twice is harmless", func(t *testing.T) {
+		assert.NoError(t, s.LogoutRemote(context.Background()))
+	})
+}
