@@ -401,6 +401,14 @@ func cmdUnlink(ctx context.Context, cc *commandContext) error {
 	if err := cc.br.store.deletePortal(ctx, p.Key); err != nil {
 		return err
 	}
+	// Clients show the bridge from this state; empty it so the room no
+	// longer claims to be bridged.
+	stateKey, _ := cc.br.bridgeInfo(p)
+	for _, t := range []event.Type{event.StateBridge, event.StateHalfShotBridge} {
+		if _, err := cc.br.AS.BotIntent().SendStateEvent(ctx, p.MXID, t, stateKey, map[string]any{}); err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to clear bridge info")
+		}
+	}
 	cc.reply("Unlinked %s from %s.", p.MXID, p.Key)
 	return nil
 }

@@ -548,6 +548,11 @@ func (br *Bridge) remoteChatInfo(ctx context.Context, portal *Portal, ev *Remote
 		}
 		portal.Topic, changed = *info.Topic, true
 	}
+	if info.AvatarID != "" && info.AvatarID != portal.AvatarID {
+		if err := br.setPortalAvatar(ctx, portal, info); err != nil {
+			return err
+		}
+	}
 	if info.PowerLevels != nil {
 		if err := br.syncPowerLevels(ctx, portal, info.PowerLevels); err != nil {
 			return err

@@ -87,7 +87,6 @@ func (br *Bridge) ensurePortalRoom(ctx context.Context, key PortalKey, info *Cha
 		if info.Topic != nil {
 			p.Topic = *info.Topic
 		}
-		p.AvatarID = info.AvatarID
 		p.IsDM = p.IsDM || info.IsDM
 	}
 	room, err := br.createPortalRoom(ctx, p, info)
@@ -97,6 +96,12 @@ func (br *Bridge) ensurePortalRoom(ctx context.Context, key PortalKey, info *Cha
 	p.MXID = room
 	if err := br.store.upsertPortal(ctx, p); err != nil {
 		return nil, err
+	}
+	if info != nil && info.AvatarID != "" {
+		// A missing picture must not cost the portal.
+		if err := br.setPortalAvatar(ctx, p, info); err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to set portal avatar")
+		}
 	}
 	zerolog.Ctx(ctx).Info().Str("room_id", room.String()).Str("portal", key.String()).Msg("Created portal room")
 	return p, nil
@@ -211,3 +216,26 @@ func isAliasInUse(err error) bool {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// setPortalAvatar uploads the chat's avatar and sets it on the room when its
+// ID differs from the one last set.
+func (br *Bridge) setPortalAvatar(ctx context.Context, p *Portal, info *ChatInfo) error {
+	if info.AvatarID == "" || info.AvatarID == p.AvatarID {
+		return nil
+	}
+	fetch := br.avatarFetcher(p.Key.Network, &Profile{AvatarID: info.AvatarID, AvatarURL: info.AvatarURL})
+	data, mime, err := fetch(ctx)
+	if err != nil {
+		return fmt.Errorf("fetch chat avatar: %w", err)
+	}
+	bot := br.AS.BotIntent()
+	up, err := bot.UploadMedia(ctx, mautrix.ReqUploadMedia{ContentBytes: data, ContentType: mime, FileName: "avatar"})
+	if err != nil {
+		return fmt.Errorf("upload chat avatar: %w", err)
+	}
+	if _, err := bot.SetRoomAvatar(ctx, p.MXID, up.ContentURI); err != nil {
+		return fmt.Errorf("set chat avatar: %w", err)
+	}
+	p.AvatarID = info.AvatarID
+	return br.store.upsertPortal(ctx, p)
+}

@@ -94,10 +94,13 @@ type Presence struct {
 
 // ChatInfo describes a remote chat. Nil pointer fields mean "unchanged".
 type ChatInfo struct {
-	Name     *string `json:"name,omitempty"`
-	Topic    *string `json:"topic,omitempty"`
-	AvatarID string  `json:"avatar_id,omitempty"`
-	IsDM     bool    `json:"is_dm,omitempty"`
+	Name  *string `json:"name,omitempty"`
+	Topic *string `json:"topic,omitempty"`
+	// AvatarID names the chat's avatar ("" = unchanged); the image is
+	// fetched from AvatarURL, or through AvatarFetcher, only when it changes.
+	AvatarID  string `json:"avatar_id,omitempty"`
+	AvatarURL string `json:"avatar_url,omitempty"`
+	IsDM      bool   `json:"is_dm,omitempty"`
 	// Members, when not nil, is the whole member list: ghosts not in it leave.
 	Members []Sender `json:"members,omitempty"`
 	// Invite lists Matrix users with a session in this chat, invited when

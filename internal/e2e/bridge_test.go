@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -339,4 +342,53 @@ func TestDoublePuppetThatStopsWorkingIsDroppedAndTheUserTold(t *testing.T) {
 		return e.Sender == botMXID() && strings.Contains(body(e), "no longer used for double puppeting")
 	})
 	assert.Contains(t, alice.command(mgmt, "status"), "Double puppeting is off")
+}
+
+// png is a 1×1 PNG.
+var png = []byte{0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+	0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+	0x89, 0x00, 0x00, 0x00, 0x0a, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x00, 0x01, 0x00, 0x00,
+	0x05, 0x00, 0x01, 0x0d, 0x0a, 0x2d, 0xb4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae,
+	0x42, 0x60, 0x82}
+
+func TestAvatarsAndChatInfo(t *testing.T) {
+	var fetches atomic.Int32
+	img := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		w.Header().Set("Content-Type", "image/png")
+		_, _ = w.Write(png)
+	}))
+	t.Cleanup(img.Close)
+	w := newWorld(t, "")
+	alice := w.newUser("alice")
+	room := alice.joinPortal("pictures")
+
+	t.Run("a ghost's avatar is uploaded once and set", func(t *testing.T) {
+		w.remote.Append(remote.Event{Kind: "profile", Sender: "hana", Name: "Hana", Avatar: img.URL + "/hana.png"})
+		w.remote.Append(remote.Event{Kind: "message", Chat: "pictures", Sender: "hana", Text: "see my face"})
+		alice.waitFor(room, "hana", func(e *event.Event) bool { return body(e) == "see my face" })
+		resp, err := alice.client.GetAvatarURL(ctxT(t), ghostID("hana"))
+		require.NoError(t, err)
+		require.False(t, resp.IsEmpty(), "the ghost has an avatar")
+		data, err := alice.client.DownloadBytes(ctxT(t), resp)
+		require.NoError(t, err)
+		assert.Equal(t, png, data)
+		w.remote.Append(remote.Event{Kind: "profile", Sender: "hana", Name: "Hana", Avatar: img.URL + "/hana.png"})
+		w.remote.Append(remote.Event{Kind: "message", Chat: "pictures", Sender: "hana", Text: "same face"})
+		alice.waitFor(room, "hana again", func(e *event.Event) bool { return body(e) == "same face" })
+		assert.Equal(t, int32(1), fetches.Load(), "an unchanged avatar is not fetched again")
+	})
+
+	t.Run("the chat's name, topic and avatar reach the room", func(t *testing.T) {
+		w.remote.Append(remote.Event{Kind: "chat_info", Chat: "pictures", Sender: "hana", Name: "Pictures!", Text: "post photos here", Avatar: img.URL + "/room.png"})
+		alice.waitFor(room, "topic", func(e *event.Event) bool {
+			return e.Type == event.StateTopic && e.Content.AsTopic().Topic == "post photos here"
+		})
+		alice.waitFor(room, "name", func(e *event.Event) bool {
+			return e.Type == event.StateRoomName && e.Content.AsRoomName().Name == "Pictures!"
+		})
+		alice.waitFor(room, "avatar", func(e *event.Event) bool {
+			return e.Type == event.StateRoomAvatar && e.Content.AsRoomAvatar().URL != ""
+		})
+	})
 }

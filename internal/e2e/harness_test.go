@@ -69,13 +69,13 @@ appservice:
   hs_token: %q
 database: %s
 bridge:
-  permissions: {"*": relay, "%s": user, "@mallory:%s": relay}
+  permissions: {"*": relay, "%s": user, "@mallory:%s": relay, "@admin:%s": admin}
 %s
 logging: {level: debug, format: json}
 networks:
   loopback:
     - {name: loop, url: %q}
-`, hsURL, dendrite.Domain, listen, listen, asToken, hsToken, dbYAML, dendrite.Domain, dendrite.Domain, extra, remoteURL)
+`, hsURL, dendrite.Domain, listen, listen, asToken, hsToken, dbYAML, dendrite.Domain, dendrite.Domain, dendrite.Domain, extra, remoteURL)
 }
 
 var asToken, hsToken = token(), token()

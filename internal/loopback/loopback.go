@@ -222,13 +222,13 @@ func (n *Network) convert(rev remote.Event) *bridge.RemoteEvent {
 		ev.Member = &bridge.Member{ID: bridge.RemoteUserID(m), Matrix: n.matrixUser(m)}
 		ev.CreatePortal = ev.Kind == bridge.RemoteJoin
 	case bridge.RemoteProfile:
-		ev.Sender.Profile = &bridge.Profile{Name: rev.Name}
+		ev.Sender.Profile = &bridge.Profile{Name: rev.Name, AvatarID: rev.Avatar, AvatarURL: rev.Avatar}
 	case bridge.RemotePresence:
 		ev.Presence = &bridge.Presence{State: event.Presence(rev.Presence), Status: rev.Text}
 	case bridge.RemoteTyping:
 		ev.Typing = rev.Typing
 	case bridge.RemoteChatInfo:
-		ev.ChatInfo = &bridge.ChatInfo{Name: nilIfEmpty(rev.Name), Topic: nilIfEmpty(rev.Text)}
+		ev.ChatInfo = &bridge.ChatInfo{Name: nilIfEmpty(rev.Name), Topic: nilIfEmpty(rev.Text), AvatarID: rev.Avatar, AvatarURL: rev.Avatar}
 	}
 	if ev.Kind == bridge.RemoteMessage && rev.Name != "" {
 		ev.Sender.Profile = &bridge.Profile{Name: rev.Name}

@@ -28,6 +28,7 @@ type Event struct {
 	Reaction string `json:"reaction,omitempty"`
 	Member   string `json:"member,omitempty"`
 	Name     string `json:"name,omitempty"`
+	Avatar   string `json:"avatar,omitempty"` // an image URL (profile and chat_info)
 	Presence string `json:"presence,omitempty"`
 	Typing   bool   `json:"typing,omitempty"`
 	DM       bool   `json:"dm,omitempty"`
