@@ -71,7 +71,11 @@ func (br *Bridge) handleRemoteEvent(ctx context.Context, ev *RemoteEvent) error 
 		if err != nil {
 			return err
 		}
-		_, err = intent.UserTyping(ctx, portal.MXID, ev.Typing, 30*time.Second)
+		timeout := ev.TypingTimeout
+		if timeout <= 0 {
+			timeout = 30 * time.Second
+		}
+		_, err = intent.UserTyping(ctx, portal.MXID, ev.Typing, timeout)
 		return err
 	case RemoteChatInfo:
 		return br.remoteChatInfo(ctx, portal, ev)
@@ -315,7 +319,16 @@ func (br *Bridge) matrixContent(ctx context.Context, portal *Portal, intent *mau
 		}
 	}
 	if c.Media != nil {
-		data, mime, err := httpGet(ctx, c.Media.URL)
+		var (
+			data []byte
+			mime string
+			err  error
+		)
+		if mf, ok := br.networks[portal.Key.Network].net.(MediaFetcher); ok {
+			data, mime, err = mf.FetchMedia(ctx, c.Media)
+		} else {
+			data, mime, err = httpGet(ctx, c.Media.URL)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -658,4 +671,33 @@ func (br *Bridge) remoteReadMarker(ctx context.Context, portal *Portal, ev *Remo
 		return err
 	}
 	return dp.MarkRead(ctx, portal.MXID, target.EventID)
+}
+
+// DownloadMedia fetches Matrix media (an mxc:// URI) for an adapter to send
+// on, so adapters never talk to the homeserver themselves.
+func (br *Bridge) DownloadMedia(ctx context.Context, uri id.ContentURIString) ([]byte, error) {
+	parsed, err := uri.Parse()
+	if err != nil {
+		return nil, fmt.Errorf("%w: bad media URI %q", ErrPermanent, uri)
+	}
+	data, err := br.AS.BotIntent().DownloadBytes(ctx, parsed)
+	if err != nil {
+		return nil, fmt.Errorf("download %s: %w", uri, err)
+	}
+	return data, nil
+}
+
+// RecordRemoteID maps a Matrix message to its remote ID when the adapter
+// learns the ID only after HandleMatrixMessage returned (a Slack file
+// upload answers with a file; its message arrives later). Edits, redactions
+// and reactions of that message then reach the remote side, and its echo is
+// recognised. It reports false when the remote ID was already mapped.
+func (br *Bridge) RecordRemoteID(ctx context.Context, msg *MatrixMessage, remoteID MessageID, ts time.Time) (bool, error) {
+	if remoteID == "" {
+		return false, fmt.Errorf("%w: empty remote ID", ErrPermanent)
+	}
+	return br.store.insertMessage(ctx, &Message{
+		Portal: msg.Portal.Key, RemoteID: remoteID, RoomID: msg.Portal.MXID, EventID: msg.Event.ID,
+		SenderMXID: msg.Sender.MXID, Kind: kindMessage, Timestamp: timeOr(ts, msg.Event.Timestamp),
+	})
 }

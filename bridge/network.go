@@ -182,6 +182,14 @@ type AvatarFetcher interface {
 	FetchAvatar(ctx context.Context, avatarID string) (data []byte, mime string, err error)
 }
 
+// MediaFetcher (on a Network) downloads message attachments that need the
+// network's credentials (Slack's url_private). Without it the core fetches
+// Media.URL with a plain GET.
+type MediaFetcher interface {
+	Network
+	FetchMedia(ctx context.Context, media *Media) (data []byte, mime string, err error)
+}
+
 // User is a Matrix user the bridge knows.
 type User struct {
 	MXID           id.UserID

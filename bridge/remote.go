@@ -125,7 +125,10 @@ type RemoteEvent struct {
 	Member    *Member         `json:"member,omitempty"`
 	Presence  *Presence       `json:"presence,omitempty"`
 	Typing    bool            `json:"typing,omitempty"`
-	ChatInfo  *ChatInfo       `json:"chat_info,omitempty"`
+	// TypingTimeout is how long typing lasts without a new event (networks
+	// with no "stopped typing", like Slack); zero means 30 s.
+	TypingTimeout time.Duration `json:"typing_timeout,omitempty"`
+	ChatInfo      *ChatInfo     `json:"chat_info,omitempty"`
 	// CreatePortal allows this event to create the portal room when it does
 	// not exist yet (messages and invites usually do; leaves never).
 	CreatePortal bool `json:"create_portal,omitempty"`

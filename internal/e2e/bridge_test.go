@@ -392,3 +392,38 @@ func TestAvatarsAndChatInfo(t *testing.T) {
 		})
 	})
 }
+
+func TestFilesCrossBothWays(t *testing.T) {
+	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/png")
+		_, _ = w.Write(png)
+	}))
+	t.Cleanup(files.Close)
+	w := newWorld(t, "")
+	alice := w.newUser("alice")
+	mgmt := alice.managementRoom()
+	require.Contains(t, alice.command(mgmt, "login loop alice"), "Logged in")
+	room := alice.joinPortal("files")
+
+	t.Run("a remote attachment is uploaded to the media repo", func(t *testing.T) {
+		w.remote.Append(remote.Event{Kind: "message", Chat: "files", Sender: "ivan", Text: "dot.png", File: files.URL + "/dot.png"})
+		evt := alice.waitFor(room, "file", func(e *event.Event) bool { return body(e) == "dot.png" })
+		c := evt.Content.AsMessage()
+		assert.Equal(t, event.MsgFile, c.MsgType)
+		uri, err := c.URL.Parse()
+		require.NoError(t, err)
+		data, err := alice.client.DownloadBytes(ctxT(t), uri)
+		require.NoError(t, err)
+		assert.Equal(t, png, data)
+	})
+
+	t.Run("a Matrix file reaches the remote side through the core", func(t *testing.T) {
+		up, err := alice.client.UploadBytes(ctxT(t), []byte("hello file"), "text/plain")
+		require.NoError(t, err)
+		_, err = alice.client.SendMessageEvent(ctxT(t), room, event.EventMessage, &event.MessageEventContent{
+			MsgType: event.MsgFile, Body: "note.txt", URL: up.ContentURI.CUString(),
+		})
+		require.NoError(t, err)
+		w.waitRemote("file", func(e remote.Event) bool { return e.Text == "file note.txt (10 bytes)" })
+	})
+}

@@ -210,6 +210,10 @@ func (n *Network) convert(rev remote.Event) *bridge.RemoteEvent {
 	switch ev.Kind {
 	case bridge.RemoteMessage, bridge.RemoteEdit:
 		ev.Content = &bridge.Content{MsgType: event.MsgText, Body: rev.Text}
+		if rev.File != "" {
+			ev.Content.MsgType = event.MsgFile
+			ev.Content.Media = &bridge.Media{URL: rev.File, Name: rev.Text}
+		}
 		ev.CreatePortal = true
 		if rev.Kind == "edit" {
 			ev.ID = ""

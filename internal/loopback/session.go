@@ -2,6 +2,7 @@ package loopback
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"maunium.net/go/mautrix/event"
@@ -50,6 +51,15 @@ func (s *Session) HandleMatrixMessage(ctx context.Context, msg *bridge.MatrixMes
 	text := msg.Content.Body
 	if msg.Content.MsgType == event.MsgEmote {
 		text = "/me " + text
+	}
+	if msg.Content.URL != "" {
+		// The loopback network has no file store: it gets a description of
+		// what the core downloaded for it.
+		data, err := s.net.br.DownloadMedia(ctx, msg.Content.URL)
+		if err != nil {
+			return nil, err
+		}
+		text = fmt.Sprintf("file %s (%d bytes)", msg.Content.Body, len(data))
 	}
 	ev := remote.Event{Kind: kind, Chat: string(msg.Portal.Key.Chat), Sender: s.me(), Text: text, DM: msg.Portal.IsDM,
 		// The Matrix event ID makes a retry after a crash harmless.

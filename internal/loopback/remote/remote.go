@@ -29,6 +29,7 @@ type Event struct {
 	Member   string `json:"member,omitempty"`
 	Name     string `json:"name,omitempty"`
 	Avatar   string `json:"avatar,omitempty"` // an image URL (profile and chat_info)
+	File     string `json:"file,omitempty"`   // an attachment's URL (messages)
 	Presence string `json:"presence,omitempty"`
 	Typing   bool   `json:"typing,omitempty"`
 	DM       bool   `json:"dm,omitempty"`
