@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v2"
+	yaml3 "gopkg.in/yaml.v3"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/isthmus-bridge/isthmus/appservice"
@@ -147,78 +148,109 @@ func ParseConfig(data []byte) (*Config, error) {
 	return cfg, nil
 }
 
-var yamlLineErr = regexp.MustCompile(`line (\d+): (.*)`)
-
-// describeYAMLError turns yaml.v2's errors ("line 3: field adress not found
-// in type bridge.HomeserverConfig") into ones that name the key path, which
-// is what an operator searches for in the reference.
+// describeYAMLError explains a strict-decoding failure with the line and
+// key path of every bad key and value, which is what an operator searches
+// for in the reference. yaml.v2 (our decoder) knows lines but not paths,
+// and custom unmarshalers (the enums) know neither, so the document is
+// walked again with yaml.v3's node tree, which keeps lines.
 func describeYAMLError(data []byte, err error, root reflect.Type) []string {
-	var tree yaml.MapSlice
-	unknown := map[string]string{}
-	if yaml.Unmarshal(data, &tree) == nil {
-		findUnknownKeys(tree, root, "", unknown)
+	var doc yaml3.Node
+	var problems []string
+	if yaml3.Unmarshal(data, &doc) == nil && len(doc.Content) == 1 {
+		checkNode(doc.Content[0], root, "", &problems)
 	}
-	var msgs []string
-	var te *yaml.TypeError
-	raw := []string{err.Error()}
-	if errors.As(err, &te) {
-		raw = te.Errors
+	if len(problems) == 0 {
+		problems = append(problems, err.Error())
 	}
-	for _, m := range raw {
-		match := yamlLineErr.FindStringSubmatch(m)
-		if match == nil {
-			msgs = append(msgs, m)
-			continue
-		}
-		line, detail := match[1], match[2]
-		if f, ok := strings.CutPrefix(detail, "field "); ok {
-			name, _, _ := strings.Cut(f, " not found")
-			if path, ok := unknown[name]; ok {
-				msgs = append(msgs, fmt.Sprintf("line %s: unknown key %q", line, path))
-				continue
-			}
-		}
-		msgs = append(msgs, fmt.Sprintf("line %s: %s", line, detail))
-	}
-	return msgs
+	return problems
 }
 
-// findUnknownKeys walks the generic YAML tree beside the struct type and
-// records the full path of every key the struct does not have.
-func findUnknownKeys(node any, t reflect.Type, path string, out map[string]string) {
+func checkNode(node *yaml3.Node, t reflect.Type, path string, out *[]string) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	ms, ok := node.(yaml.MapSlice)
-	if !ok {
-		return
+	if node.Kind == yaml3.AliasNode && node.Alias != nil {
+		node = node.Alias
 	}
-	switch t.Kind() {
-	case reflect.Struct:
+	bad := func(format string, args ...any) {
+		*out = append(*out, fmt.Sprintf("line %d: %s: %s", node.Line, nonEmptyPath(path), fmt.Sprintf(format, args...)))
+	}
+	// Leaves (enums, numbers, booleans, durations): decode the value alone
+	// with the real decoder and report its complaint.
+	if node.Kind == yaml3.ScalarNode || reflect.PointerTo(t).Implements(yamlUnmarshaler) {
+		raw, merr := yaml3.Marshal(node)
+		if merr != nil {
+			return
+		}
+		if uerr := yaml.UnmarshalStrict(raw, reflect.New(t).Interface()); uerr != nil {
+			if node.Kind == yaml3.ScalarNode || !strings.Contains(uerr.Error(), "line ") {
+				bad("%s", innerYAMLError.ReplaceAllString(uerr.Error(), ""))
+				return
+			}
+		} else if node.Kind == yaml3.ScalarNode {
+			return
+		}
+	}
+	switch {
+	case t.Kind() == reflect.Struct && node.Kind == yaml3.MappingNode:
 		fields := map[string]reflect.Type{}
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
 			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "-" {
+				continue
+			}
 			if name == "" {
 				name = strings.ToLower(f.Name)
 			}
 			fields[name] = f.Type
 		}
-		for _, item := range ms {
-			key := fmt.Sprint(item.Key)
-			sub := joinPath(path, key)
-			ft, ok := fields[key]
-			if !ok {
-				out[key] = sub
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(node.Content); i += 2 {
+			k, v := node.Content[i], node.Content[i+1]
+			sub := joinPath(path, k.Value)
+			if seen[k.Value] {
+				*out = append(*out, fmt.Sprintf("line %d: %s: key set twice", k.Line, sub))
 				continue
 			}
-			findUnknownKeys(item.Value, ft, sub, out)
+			seen[k.Value] = true
+			ft, ok := fields[k.Value]
+			if !ok {
+				*out = append(*out, fmt.Sprintf("line %d: unknown key %q", k.Line, sub))
+				continue
+			}
+			checkNode(v, ft, sub, out)
 		}
-	case reflect.Map:
-		for _, item := range ms {
-			findUnknownKeys(item.Value, t.Elem(), joinPath(path, fmt.Sprint(item.Key)), out)
+	case t.Kind() == reflect.Map && node.Kind == yaml3.MappingNode:
+		for i := 0; i+1 < len(node.Content); i += 2 {
+			checkNode(node.Content[i+1], t.Elem(), joinPath(path, node.Content[i].Value), out)
+		}
+	case t.Kind() == reflect.Slice && node.Kind == yaml3.SequenceNode:
+		for i, item := range node.Content {
+			checkNode(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), out)
+		}
+	case t.Kind() != reflect.Struct && t.Kind() != reflect.Map && t.Kind() != reflect.Slice && t.Kind() != reflect.Interface:
+		if node.Kind != yaml3.ScalarNode {
+			bad("wrong shape (want a single value)")
+		}
+	case t.Kind() == reflect.Struct || t.Kind() == reflect.Map || t.Kind() == reflect.Slice:
+		if node.Kind != yaml3.ScalarNode || node.Tag != "!!null" {
+			bad("wrong shape (want a %s)", map[reflect.Kind]string{reflect.Struct: "mapping", reflect.Map: "mapping", reflect.Slice: "list"}[t.Kind()])
 		}
 	}
+}
+
+// innerYAMLError is the decoder's own framing of an error about a value
+// decoded alone (its line 1 is not the file's line).
+var innerYAMLError = regexp.MustCompile(`^(yaml: unmarshal errors:\s*)?(line \d+: )?`)
+
+var yamlUnmarshaler = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+
+func nonEmptyPath(p string) string {
+	if p == "" {
+		return "(top level)"
+	}
+	return p
 }
 
 func joinPath(path, key string) string {

@@ -53,12 +53,22 @@ func TestParseConfigErrors(t *testing.T) {
 		{
 			name:    "a bad permission level quotes the bad value",
 			edit:    func(s string) string { return strings.Replace(s, `"*": relay`, `"*": superuser`, 1) },
-			wantErr: []string{`"superuser"`, `"admin"`},
+			wantErr: []string{`line 12: bridge.permissions.*: invalid value "superuser"`, `"admin"`},
 		},
 		{
 			name:    "a bad log format quotes the bad value",
 			edit:    func(s string) string { return strings.Replace(s, "format: pretty", "format: xml", 1) },
-			wantErr: []string{`"xml"`},
+			wantErr: []string{`line 14: logging.format: invalid value "xml"`},
+		},
+		{
+			name:    "a list where one value belongs is named with its path",
+			edit:    func(s string) string { return strings.Replace(s, `metrics: {listen: ""}`, `metrics: {listen: [a, b]}`, 1) },
+			wantErr: []string{"line 15: metrics.listen: wrong shape"},
+		},
+		{
+			name:    "a key given twice is refused",
+			edit:    func(s string) string { return s + "logging: {level: debug}\n" },
+			wantErr: []string{"logging: key set twice"},
 		},
 		{
 			name:    "placeholder tokens are refused",
