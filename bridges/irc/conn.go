@@ -1,0 +1,464 @@
+package irc
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/isthmus-bridge/isthmus/bridges/irc/ircproto"
+)
+
+// connConfig says how to open one connection. Password and SASL are
+// secrets: the config is never logged.
+type connConfig struct {
+	addr       string
+	tls        bool
+	skipVerify bool
+	reg        ircproto.Registration
+	sasl       *ircproto.SASLConfig
+	caps       []string
+	// altNick returns the nick to try after the server refused tried
+	// during registration; "" gives up.
+	altNick     func(tried string, attempt int) string
+	linesPerSec float64
+	lineBurst   int
+	// pingInterval is how long a silent connection waits before sending
+	// PING; twice that without anything read closes it.
+	pingInterval    time.Duration
+	registerTimeout time.Duration
+	// handler runs on the reader goroutine for every line from 001 on,
+	// in order. It may block; the server's PINGs wait meanwhile.
+	handler func(c *Conn, m *ircproto.Message)
+	ident   *identServer
+	log     zerolog.Logger
+}
+
+// Conn is one registered IRC connection. Its reader goroutine owns the
+// capability negotiator; everything other goroutines read (nick, ISUPPORT,
+// enabled caps) is behind mu or swapped whole.
+type Conn struct {
+	cfg    *connConfig
+	nc     net.Conn
+	bucket *tokenBucket
+	wmu    sync.Mutex
+
+	mu       sync.Mutex
+	nick     string
+	userhost string // user@host from RPL_WELCOME, for the prefix length
+	caps     map[string]bool
+	account  string
+
+	// isupport is replaced, never changed in place, so readers may use
+	// what they loaded without a lock.
+	isupport atomic.Pointer[ircproto.ISupport]
+
+	registered chan struct{} // closed at RPL_WELCOME
+	ready      chan struct{} // closed at the end of the MOTD, once ISUPPORT is in
+	readyOnce  sync.Once
+	done       chan struct{}
+	closeOnce  sync.Once
+	err        error // why the connection ended; set before done closes
+	closeText  string
+
+	lastRead  atomic.Int64 // unix nanoseconds
+	pingTimer *time.Timer
+}
+
+// dial connects, registers and returns once the server sent RPL_WELCOME.
+func dial(ctx context.Context, cfg *connConfig) (*Conn, error) {
+	d := net.Dialer{Timeout: 30 * time.Second, KeepAlive: 5 * time.Minute}
+	nc, err := d.DialContext(ctx, "tcp", cfg.addr)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", cfg.addr, err)
+	}
+	if cfg.ident != nil {
+		cfg.ident.add(nc, cfg.reg.Username)
+	}
+	if cfg.tls {
+		host, _, _ := net.SplitHostPort(cfg.addr)
+		tc := tls.Client(nc, &tls.Config{ServerName: host, InsecureSkipVerify: cfg.skipVerify, MinVersion: tls.VersionTLS12}) //nolint:gosec // skip-verify is an explicit test option
+		if err := tc.HandshakeContext(ctx); err != nil {
+			cfg.ident.remove(nc)
+			_ = nc.Close()
+			return nil, fmt.Errorf("TLS handshake with %s: %w", cfg.addr, err)
+		}
+		nc = tc
+	}
+	c := &Conn{
+		cfg:        cfg,
+		nc:         nc,
+		bucket:     newTokenBucket(cfg.linesPerSec, cfg.lineBurst),
+		nick:       cfg.reg.Nick,
+		registered: make(chan struct{}),
+		ready:      make(chan struct{}),
+		done:       make(chan struct{}),
+	}
+	c.isupport.Store(ircproto.NewISupport())
+	// The timer exists, stopped, before any goroutine may touch it.
+	c.pingTimer = time.AfterFunc(time.Hour, c.keepalive)
+	c.pingTimer.Stop()
+	c.lastRead.Store(time.Now().UnixNano())
+	caps := ircproto.NewCapNegotiator(ircproto.CapConfig{Want: cfg.caps, SASL: cfg.sasl})
+	// Lines starts the negotiator, so it runs before the reader owns it.
+	lines, err := cfg.reg.Lines(caps)
+	if err != nil {
+		c.closeWith(err)
+		return nil, err
+	}
+	go c.readLoop(caps)
+	for _, m := range lines {
+		if err := c.writeNow(m); err != nil {
+			return nil, err
+		}
+	}
+	timeout := cfg.registerTimeout
+	if timeout == 0 {
+		timeout = 60 * time.Second
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-c.ready:
+		c.pingTimer.Reset(c.pingInterval())
+		return c, nil
+	case <-c.done:
+		return nil, c.err
+	case <-ctx.Done():
+		c.closeWith(ctx.Err())
+		return nil, ctx.Err()
+	case <-timer.C:
+		c.closeWith(ErrRegisterTimeout)
+		return nil, ErrRegisterTimeout
+	}
+}
+
+func (c *Conn) pingInterval() time.Duration {
+	if c.cfg.pingInterval > 0 {
+		return c.cfg.pingInterval
+	}
+	return 90 * time.Second
+}
+
+// maxLineBytes bounds what the reader accepts: tags plus a line.
+const maxLineBytes = ircproto.MaxTagBytes + 4096
+
+func (c *Conn) readLoop(caps *ircproto.CapNegotiator) {
+	// A small buffer: most lines fit, and an idle puppet should cost as
+	// little as possible. Longer lines are gathered in readLine.
+	r := bufio.NewReaderSize(c.nc, 512)
+	attempt := 0
+	for {
+		line, err := readLine(r)
+		if err != nil {
+			if c.closeText != "" {
+				err = classifyClose(c.closeText)
+			} else if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+				err = ErrServerClosed
+			}
+			c.closeWith(err)
+			return
+		}
+		c.lastRead.Store(time.Now().UnixNano())
+		m, err := c.isupport.Load().Limits().Parse(line)
+		if err != nil {
+			if !errors.Is(err, ircproto.ErrEmptyLine) {
+				c.cfg.log.Debug().Err(err).Msg("Dropping unparsable IRC line")
+			}
+			continue
+		}
+		if err := ircproto.CheckParams(m); err != nil {
+			c.cfg.log.Debug().Err(err).Str("command", m.Command).Msg("Dropping IRC line with too few parameters")
+			continue
+		}
+		if c.cfg.log.GetLevel() <= zerolog.TraceLevel {
+			c.cfg.log.Trace().Str("line", m.Redacted()).Msg("IRC <-")
+		}
+		switch m.Command {
+		case "PING":
+			_ = c.writeNow(ircproto.NewMessage("PONG", m.Params...))
+			continue
+		case "PONG":
+			continue
+		case "ERROR":
+			c.closeText = m.Trailing()
+			continue
+		case ircproto.RPL_ISUPPORT:
+			is := c.isupport.Load().Clone()
+			is.Apply(m)
+			c.isupport.Store(is)
+		case "NICK":
+			c.mu.Lock()
+			if c.isupport.Load().EqualFold(m.Nick(), c.nick) {
+				c.nick = m.Params[0]
+			}
+			c.mu.Unlock()
+		case ircproto.RPL_ENDOFMOTD, ircproto.ERR_NOMOTD:
+			c.markReady()
+		case "CAP":
+			out, _ := caps.Handle(m)
+			c.writeAll(out)
+			c.mu.Lock()
+			c.caps = enabledSet(caps)
+			c.mu.Unlock()
+			continue
+		}
+		if !c.isRegistered() {
+			if c.handleRegistration(caps, m, &attempt) {
+				return
+			}
+			if m.Command != ircproto.RPL_WELCOME {
+				continue
+			}
+		}
+		if c.cfg.handler != nil {
+			c.cfg.handler(c, m)
+		}
+	}
+}
+
+func enabledSet(caps *ircproto.CapNegotiator) map[string]bool {
+	out := map[string]bool{}
+	for _, name := range caps.EnabledCaps() {
+		out[name] = true
+	}
+	return out
+}
+
+// handleRegistration runs CAP/SASL and nick fallback until RPL_WELCOME. It
+// returns true when the connection was closed.
+func (c *Conn) handleRegistration(caps *ircproto.CapNegotiator, m *ircproto.Message, attempt *int) bool {
+	out, err := caps.Handle(m)
+	if err != nil {
+		_ = c.writeNow(ircproto.NewMessage("QUIT", "authentication failed"))
+		c.closeWith(err)
+		return true
+	}
+	c.writeAll(out)
+	switch m.Command {
+	case ircproto.RPL_WELCOME:
+		c.mu.Lock()
+		c.nick = m.Params[0]
+		if i := strings.LastIndexByte(m.Trailing(), '!'); i >= 0 {
+			c.userhost = m.Trailing()[i+1:]
+		}
+		c.caps = enabledSet(caps)
+		c.account = caps.Account()
+		c.mu.Unlock()
+		close(c.registered)
+		// Servers send ISUPPORT and the MOTD right after the welcome; one
+		// without a MOTD end is taken as ready a little later.
+		time.AfterFunc(5*time.Second, c.markReady)
+	case ircproto.ERR_NICKNAMEINUSE, ircproto.ERR_ERRONEUSNICKNAME, ircproto.ERR_NICKCOLLISION, ircproto.ERR_UNAVAILRESOURCE:
+		*attempt++
+		tried := m.Params[1]
+		next := ""
+		if c.cfg.altNick != nil && *attempt <= 10 {
+			next = c.cfg.altNick(tried, *attempt)
+		}
+		if next == "" {
+			c.closeWith(fmt.Errorf("%w: %s (%s)", ErrNickUnavailable, tried, m.Trailing()))
+			return true
+		}
+		c.mu.Lock()
+		c.nick = next
+		c.mu.Unlock()
+		_ = c.writeNow(ircproto.NewMessage("NICK", next))
+	case ircproto.ERR_PASSWDMISMATCH:
+		c.closeWith(&serverError{kind: ErrBadPassword, text: m.Trailing()})
+		return true
+	case ircproto.ERR_YOUREBANNEDCREEP:
+		c.closeText = m.Trailing()
+		c.closeWith(&serverError{kind: ErrBanned, text: m.Trailing()})
+		return true
+	}
+	return false
+}
+
+// readLine reads one line of any length up to maxLineBytes; longer lines
+// are skipped whole so they cannot desynchronise the stream.
+func readLine(r *bufio.Reader) (string, error) {
+	line, err := r.ReadSlice('\n')
+	if err == nil {
+		return string(line), nil
+	}
+	if !errors.Is(err, bufio.ErrBufferFull) {
+		return "", err
+	}
+	buf := append([]byte(nil), line...)
+	for {
+		line, err = r.ReadSlice('\n')
+		if len(buf) < maxLineBytes {
+			buf = append(buf, line...)
+		}
+		if err == nil {
+			if len(buf) >= maxLineBytes {
+				return "", nil // too long: parsed as empty and dropped
+			}
+			return string(buf), nil
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return "", err
+		}
+	}
+}
+
+func (c *Conn) markReady() {
+	c.readyOnce.Do(func() { close(c.ready) })
+}
+
+func (c *Conn) isRegistered() bool {
+	select {
+	case <-c.registered:
+		return true
+	default:
+		return false
+	}
+}
+
+// keepalive pings a silent server and closes a dead connection.
+func (c *Conn) keepalive() {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	silent := time.Since(time.Unix(0, c.lastRead.Load()))
+	interval := c.pingInterval()
+	switch {
+	case silent >= 2*interval:
+		c.closeWith(ErrPingTimeout)
+		return
+	case silent >= interval:
+		_ = c.writeNow(ircproto.NewMessage("PING", "isthmus"))
+		c.pingTimer.Reset(interval)
+	default:
+		c.pingTimer.Reset(interval - silent)
+	}
+}
+
+// Send queues one line behind the connection's token bucket. It blocks
+// until the line is written, ctx ends or the connection closes.
+func (c *Conn) Send(ctx context.Context, m *ircproto.Message) error {
+	data, err := m.Bytes()
+	if err != nil {
+		return fmt.Errorf("build %s: %w", m.Command, err)
+	}
+	select {
+	case <-c.done:
+		return fmt.Errorf("%w: %w", ErrNotConnected, c.err)
+	default:
+	}
+	if err := c.bucket.wait(ctx); err != nil {
+		return err
+	}
+	return c.write(data, m)
+}
+
+// writeNow writes past the token bucket, for protocol replies (PONG, CAP)
+// that must not wait behind chat lines.
+func (c *Conn) writeNow(m *ircproto.Message) error {
+	data, err := m.Bytes()
+	if err != nil {
+		return fmt.Errorf("build %s: %w", m.Command, err)
+	}
+	return c.write(data, m)
+}
+
+func (c *Conn) writeAll(ms []*ircproto.Message) {
+	for _, m := range ms {
+		_ = c.writeNow(m)
+	}
+}
+
+func (c *Conn) write(data []byte, m *ircproto.Message) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.cfg.log.GetLevel() <= zerolog.TraceLevel {
+		c.cfg.log.Trace().Str("line", m.Redacted()).Msg("IRC ->")
+	}
+	_ = c.nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	if _, err := c.nc.Write(data); err != nil {
+		c.closeWith(err)
+		return fmt.Errorf("%w: %w", ErrNotConnected, err)
+	}
+	return nil
+}
+
+// Close sends QUIT with reason and closes the connection.
+func (c *Conn) Close(reason string) {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	if reason != "" {
+		_ = c.writeNow(ircproto.NewMessage("QUIT", reason))
+	}
+	c.closeWith(ErrClosed)
+}
+
+func (c *Conn) closeWith(err error) {
+	c.closeOnce.Do(func() {
+		c.err = err
+		c.pingTimer.Stop()
+		c.cfg.ident.remove(c.nc)
+		_ = c.nc.Close()
+		close(c.done)
+	})
+}
+
+// Done is closed when the connection ends; Err then says why.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err is why the connection ended, nil while it is up.
+func (c *Conn) Err() error {
+	select {
+	case <-c.done:
+		return c.err
+	default:
+		return nil
+	}
+}
+
+// Nick is the nick the server knows us by.
+func (c *Conn) Nick() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nick
+}
+
+// ISupport is the server's RPL_ISUPPORT; callers must not change it.
+func (c *Conn) ISupport() *ircproto.ISupport { return c.isupport.Load() }
+
+// HasCap reports whether a capability is enabled.
+func (c *Conn) HasCap(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.caps[name]
+}
+
+// IsMe reports whether nick is this connection's nick.
+func (c *Conn) IsMe(nick string) bool {
+	return c.ISupport().EqualFold(nick, c.Nick())
+}
+
+// prefixLen is the longest "nick!user@host" the server may put in front
+// of our lines. The host can change (cloaks, CHGHOST), so the host part
+// is always counted at its maximum.
+func (c *Conn) prefixLen() int {
+	c.mu.Lock()
+	nick, uh := c.nick, c.userhost
+	c.mu.Unlock()
+	user, _, _ := strings.Cut(uh, "@")
+	return max(len(nick), c.ISupport().NickLen()) + 1 + max(len(user), 11) + 1 + ircproto.MaxHostLen
+}

@@ -1,0 +1,67 @@
+package irc
+
+import (
+	"errors"
+	"strings"
+)
+
+var (
+	// ErrBanned means the server refused us: K-line, G-line, Z-line or
+	// ERR_YOUREBANNEDCREEP. Reconnecting soon would only make it worse.
+	ErrBanned = errors.New("banned from the IRC server")
+	// ErrKilled means an IRC operator or services disconnected us.
+	ErrKilled = errors.New("killed by an IRC operator")
+	// ErrBadPassword means the server password (PASS) was refused.
+	ErrBadPassword = errors.New("server password refused")
+	// ErrNickUnavailable means every nick we tried during registration
+	// was taken or refused.
+	ErrNickUnavailable = errors.New("no usable nick")
+	// ErrRegisterTimeout means the server accepted the connection but did
+	// not finish registration in time.
+	ErrRegisterTimeout = errors.New("registration timed out")
+	// ErrPingTimeout means the server stopped answering.
+	ErrPingTimeout = errors.New("ping timeout")
+	// ErrServerClosed means the server closed the connection (ERROR, or
+	// the socket closing) for a reason not listed above.
+	ErrServerClosed = errors.New("connection closed by the server")
+	// ErrClosed means we closed the connection ourselves.
+	ErrClosed = errors.New("connection closed")
+	// ErrNotConnected means an action needs a connection that is not up.
+	ErrNotConnected = errors.New("not connected to IRC")
+	// ErrChannelRefused means the server would not let us join a channel
+	// (banned, invite only, wrong key, full).
+	ErrChannelRefused = errors.New("cannot join channel")
+	// ErrTooManyPuppets means limits.max_puppets is reached.
+	ErrTooManyPuppets = errors.New("too many IRC connections")
+)
+
+// serverError is why a server closed a connection: a sentinel above and
+// the server's own words, which are shown to the user.
+type serverError struct {
+	kind error
+	text string
+}
+
+func (e *serverError) Error() string {
+	if e.text == "" {
+		return e.kind.Error()
+	}
+	return e.kind.Error() + ": " + e.text
+}
+
+func (e *serverError) Unwrap() error { return e.kind }
+
+// classifyClose reads an ERROR line's text. Servers word kills and bans
+// differently, but all say "killed" or name the line type.
+func classifyClose(text string) error {
+	lower := strings.ToLower(text)
+	kind := ErrServerClosed
+	switch {
+	case strings.Contains(lower, "k-line"), strings.Contains(lower, "g-line"), strings.Contains(lower, "z-line"),
+		strings.Contains(lower, "k:line"), strings.Contains(lower, "banned"):
+		kind = ErrBanned
+	case strings.Contains(lower, "killed"):
+		kind = ErrKilled
+	}
+	return &serverError{kind: kind, text: text}
+}
