@@ -427,3 +427,21 @@ func TestFilesCrossBothWays(t *testing.T) {
 		w.waitRemote("file", func(e remote.Event) bool { return e.Text == "file note.txt (10 bytes)" })
 	})
 }
+
+func TestUndeliverableMessageIsReportedToTheSender(t *testing.T) {
+	w := newWorld(t, "")
+	alice := w.newUser("alice")
+	mgmt := alice.managementRoom()
+	require.Contains(t, alice.command(mgmt, "login loop alice"), "Logged in")
+	room := alice.joinPortal("refused")
+	w.remote.Refuse("alice")
+	_, err := alice.client.SendText(ctxT(t), room, "will bounce")
+	require.NoError(t, err)
+	notice := alice.waitFor(room, "a notice", func(e *event.Event) bool {
+		return e.Sender == botMXID() && strings.Contains(body(e), "not delivered")
+	})
+	assert.Contains(t, body(notice), "403")
+	for _, ev := range w.remote.Log() {
+		assert.NotEqual(t, "will bounce", ev.Text)
+	}
+}

@@ -289,7 +289,12 @@ func (n *Network) call(ctx context.Context, method, path string, body, out any) 
 	if resp.StatusCode != http.StatusOK {
 		var b bytes.Buffer
 		_, _ = b.ReadFrom(resp.Body)
-		return fmt.Errorf("loopback %s %s: HTTP %d: %s", method, path, resp.StatusCode, strings.TrimSpace(b.String()))
+		err := fmt.Errorf("loopback %s %s: HTTP %d: %s", method, path, resp.StatusCode, strings.TrimSpace(b.String()))
+		if resp.StatusCode >= 400 && resp.StatusCode < 500 {
+			// Asking again will not change the remote's mind.
+			err = fmt.Errorf("%w: %w", bridge.ErrPermanent, err)
+		}
+		return err
 	}
 	if out != nil {
 		return json.NewDecoder(resp.Body).Decode(out)

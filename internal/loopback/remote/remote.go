@@ -50,12 +50,13 @@ type Server struct {
 	wake   chan struct{}
 	names  map[string]string
 	txns   map[string]Event
+	refuse map[string]bool
 	srv    *httptest.Server
 }
 
 // New starts a remote network on a free loopback port; Close stops it.
 func New() *Server {
-	s := &Server{wake: make(chan struct{}), names: map[string]string{}, txns: map[string]Event{}}
+	s := &Server{wake: make(chan struct{}), names: map[string]string{}, txns: map[string]Event{}, refuse: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /events", s.serveEvents)
 	mux.HandleFunc("POST /act", s.serveAct)
@@ -63,6 +64,14 @@ func New() *Server {
 	s.srv = httptest.NewServer(mux)
 	s.URL = s.srv.URL
 	return s
+}
+
+// Refuse makes every later act of a user fail with 403, as when the remote
+// side has banned them.
+func (s *Server) Refuse(user string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refuse[user] = true
 }
 
 // Close stops the server.
@@ -155,8 +164,11 @@ func (s *Server) serveAct(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sender and kind are required", http.StatusBadRequest)
 		return
 	}
-	if ev.Sender == "nobody" {
-		http.Error(w, "no such user", http.StatusForbidden)
+	s.mu.Lock()
+	refused := s.refuse[ev.Sender]
+	s.mu.Unlock()
+	if ev.Sender == "nobody" || refused {
+		http.Error(w, "not allowed to post", http.StatusForbidden)
 		return
 	}
 	ev.ViaAPI = true
