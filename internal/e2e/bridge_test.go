@@ -445,3 +445,25 @@ func TestUndeliverableMessageIsReportedToTheSender(t *testing.T) {
 		assert.NotEqual(t, "will bounce", ev.Text)
 	}
 }
+
+func TestMatrixUserStartsADMWithAGhost(t *testing.T) {
+	w := newWorld(t, "")
+	alice := w.newUser("alice")
+	mgmt := alice.managementRoom()
+	require.Contains(t, alice.command(mgmt, "login loop alice"), "Logged in")
+	// zed has never been seen: the homeserver asks the bridge whether the
+	// ghost exists (a user query), and the bridge registers it.
+	resp, err := alice.client.CreateRoom(ctxT(t), &mautrix.ReqCreateRoom{
+		Preset: "trusted_private_chat", IsDirect: true, Invite: []id.UserID{ghostID("zed")},
+	})
+	require.NoError(t, err)
+	alice.waitFor(resp.RoomID, "zed joins", func(e *event.Event) bool {
+		return e.Type == event.StateMember && e.GetStateKey() == ghostID("zed").String() && e.Content.AsMember().Membership == event.MembershipJoin
+	})
+	_, err = alice.client.SendText(ctxT(t), resp.RoomID, "hi zed")
+	require.NoError(t, err)
+	ev := w.waitRemote("DM", func(e remote.Event) bool { return e.Text == "hi zed" })
+	assert.Equal(t, "dm:alice:zed", ev.Chat)
+	w.remote.Append(remote.Event{Kind: "message", Chat: "dm:alice:zed", Sender: "zed", Text: "hi alice", DM: true})
+	alice.waitFor(resp.RoomID, "zed's answer in the same room", func(e *event.Event) bool { return body(e) == "hi alice" })
+}
