@@ -178,10 +178,11 @@ func (br *Bridge) Start(ctx context.Context, opts Options) error {
 	// mautrix creates the bot client lazily without a lock; create it now,
 	// before any concurrent use.
 	br.AS.BotIntent()
-	base := br.AS.HTTPClient.Transport
-	if base == nil {
-		base = http.DefaultTransport
-	}
+	// Every portal worker talks to the homeserver at once; Go's default of
+	// two idle connections per host would close and re-dial constantly.
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	base.MaxIdleConns = 256
+	base.MaxIdleConnsPerHost = 128
 	br.AS.HTTPClient.Transport = timedTransport{base: base}
 	if err := puppet.Upgrade(ctx, db); err != nil {
 		return err

@@ -46,6 +46,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case p == "/_matrix/client/versions":
 		write(w, map[string]any{"versions": []string{"v1.11"}})
+	case p == "/_fakehs/sent":
+		write(w, map[string]any{"sent": s.sent.Load()})
 	case strings.HasSuffix(p, "/register"):
 		write(w, map[string]any{"user_id": "@x:fake"})
 	case strings.HasSuffix(p, "/createRoom"):
