@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -359,6 +361,11 @@ func (br *Bridge) handleQueuedRemote(ctx context.Context, q *queuedRemote) {
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
 		err := br.handleRemoteEvent(ctx, ev)
+		if err != nil && homeserverDown(err) {
+			// An outage is not the event's fault: wait it out however long
+			// it lasts instead of using up the event's attempts.
+			attempt--
+		}
 		metricRemoteDuration.Observe(time.Since(start).Seconds())
 		if err == nil {
 			metricRemoteEvents.WithLabelValues("handled").Inc()
@@ -393,6 +400,21 @@ func (br *Bridge) handleQueuedRemote(ctx context.Context, q *queuedRemote) {
 	if q.seq != 0 {
 		br.reaper.add(q.seq)
 	}
+}
+
+// homeserverDown says whether an error means the homeserver could not be
+// reached or answered with a server error, rather than refusing the event.
+func homeserverDown(err error) bool {
+	var httpErr mautrix.HTTPError
+	if errors.As(err, &httpErr) {
+		if httpErr.Response == nil {
+			return true // no answer at all: connection refused, reset, timeout
+		}
+		code := httpErr.Response.StatusCode
+		return code >= 500 || code == http.StatusTooManyRequests
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr) || errors.Is(err, syscall.ECONNREFUSED)
 }
 
 // reportRemoteFailure tells the people concerned that a remote message

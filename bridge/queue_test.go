@@ -2,14 +2,18 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"maunium.net/go/mautrix"
 )
 
 func TestKeyedQueueKeepsOrderPerKeyAndRunsKeysInParallel(t *testing.T) {
@@ -76,5 +80,26 @@ func TestKeyedQueueBlocksThePusherWhenFull(t *testing.T) {
 	case <-pushed:
 	case <-time.After(5 * time.Second):
 		t.Fatal("push never returned after the backlog drained")
+	}
+}
+
+func TestHomeserverDownTellsOutagesFromRefusals(t *testing.T) {
+	resp := func(code int) *http.Response { return &http.Response{StatusCode: code} }
+	tests := []struct {
+		name string
+		err  error
+		down bool
+	}{
+		{"no answer at all is an outage", mautrix.HTTPError{WrappedError: syscall.ECONNREFUSED}, true},
+		{"a refused connection is an outage", fmt.Errorf("send: %w", syscall.ECONNREFUSED), true},
+		{"a 502 is an outage", mautrix.HTTPError{Response: resp(502)}, true},
+		{"rate limiting is waited out", mautrix.HTTPError{Response: resp(429)}, true},
+		{"a 403 is a refusal", mautrix.HTTPError{Response: resp(403), RespError: &mautrix.RespError{ErrCode: "M_FORBIDDEN"}}, false},
+		{"a plain error is not an outage", errors.New("bad content"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.down, homeserverDown(fmt.Errorf("wrapped: %w", tt.err)))
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -466,4 +467,32 @@ func TestMatrixUserStartsADMWithAGhost(t *testing.T) {
 	assert.Equal(t, "dm:alice:zed", ev.Chat)
 	w.remote.Append(remote.Event{Kind: "message", Chat: "dm:alice:zed", Sender: "zed", Text: "hi alice", DM: true})
 	alice.waitFor(resp.RoomID, "zed's answer in the same room", func(e *event.Event) bool { return body(e) == "hi alice" })
+}
+
+func TestHomeserverOutageLosesNothing(t *testing.T) {
+	w := newWorld(t, "")
+	alice := w.newUser("alice")
+	room := alice.joinPortal("outage")
+	w.remote.Append(remote.Event{Kind: "message", Chat: "outage", Sender: "carol", Text: "before"})
+	alice.waitFor(room, "before", func(e *event.Event) bool { return body(e) == "before" })
+
+	w.hs.Stop(t)
+	var want []string
+	for i := 0; i < 10; i++ {
+		text := fmt.Sprintf("during-%d", i)
+		want = append(want, text)
+		w.remote.Append(remote.Event{Kind: "message", Chat: "outage", Sender: "carol", Text: text})
+	}
+	// Longer than the bridge's first backoffs, so it has failed a few times.
+	time.Sleep(4 * time.Second)
+	w.hs.Restart(t)
+
+	alice.waitFor(room, "the last one", func(e *event.Event) bool { return body(e) == "during-9" })
+	var got []string
+	for _, b := range alice.messages(room, ghostID("carol")) {
+		if strings.HasPrefix(b, "during-") {
+			got = append(got, b)
+		}
+	}
+	assert.Equal(t, want, got, "every message once, in order")
 }
