@@ -114,3 +114,63 @@ func TestLogoutForgetsTheLogin(t *testing.T) {
 		assert.NoError(t, s.LogoutRemote(context.Background()))
 	})
 }
+
+func TestStartDM(t *testing.T) {
+	f := newFixture(t, nil, Config{Backfill: -1})
+	carol, _ := f.emu.AddUser("carol", "Carol C")
+	f.emu.Join(f.room.ID, carol.ID)
+	stranger, _ := f.emu.AddUser("stranger", "Never Seen")
+	s := f.login(t)
+	eventually(t, func() bool { _, ok := f.net.username(carol.ID); return ok }, "carol's username learnt from the room")
+	infos := len(f.core.eventsOf(bridge.RemoteChatInfo))
+
+	t.Run("a user with a one-to-one room gets that room", func(t *testing.T) {
+		chat, err := s.StartDM(f.ctx, bridge.RemoteUserID(f.bob.ID))
+		require.NoError(t, err)
+		assert.Equal(t, bridge.ChatID(f.dm.ID), chat)
+	})
+	var chat bridge.ChatID
+	t.Run("a user without one gets a new one-to-one room on Gitter", func(t *testing.T) {
+		var err error
+		chat, err = s.StartDM(f.ctx, bridge.RemoteUserID(carol.ID))
+		require.NoError(t, err)
+		r, ok := f.emu.OneToOneOf(f.alice.ID, carol.ID)
+		require.True(t, ok)
+		assert.Equal(t, bridge.ChatID(r.ID), chat)
+		assert.True(t, s.InChat(chat))
+	})
+	t.Run("the new room makes no portal of its own, the Matrix room is its portal", func(t *testing.T) {
+		time.Sleep(100 * time.Millisecond) // Faye's news of the new room
+		assert.Len(t, f.core.eventsOf(bridge.RemoteChatInfo), infos)
+	})
+	t.Run("messages in the new room are followed as the user's DM", func(t *testing.T) {
+		f.emu.Post(string(chat), carol.ID, "hi alice")
+		eventually(t, func() bool {
+			for _, ev := range f.core.eventsOf(bridge.RemoteMessage) {
+				if ev.Portal.Chat == chat {
+					return ev.Portal.Receiver == string(f.user.MXID) && ev.Content.Body == "hi alice"
+				}
+			}
+			return false
+		}, "carol's DM")
+	})
+	t.Run("asking again gives the same room", func(t *testing.T) {
+		again, err := s.StartDM(f.ctx, bridge.RemoteUserID(carol.ID))
+		require.NoError(t, err)
+		assert.Equal(t, chat, again)
+	})
+	t.Run("the user's own account is refused", func(t *testing.T) {
+		_, err := s.StartDM(f.ctx, bridge.RemoteUserID(f.alice.ID))
+		assert.ErrorIs(t, err, bridge.ErrNotSupported)
+	})
+	t.Run("a user whose username the bridge never saw is refused with the reason", func(t *testing.T) {
+		_, err := s.StartDM(f.ctx, bridge.RemoteUserID(stranger.ID))
+		require.ErrorIs(t, err, bridge.ErrNotSupported)
+		assert.Contains(t, err.Error(), "cannot look users up by ID")
+		_, ok := f.emu.OneToOneOf(f.alice.ID, stranger.ID)
+		assert.False(t, ok)
+		notices := f.core.noticeList()
+		require.NotEmpty(t, notices, "told in the management room too")
+		assert.Contains(t, notices[len(notices)-1], "cannot look users up by ID")
+	})
+}

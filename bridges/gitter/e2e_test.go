@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
@@ -63,6 +64,45 @@ func TestWithDendrite(t *testing.T) {
 	})
 	require.NotEmpty(t, groupRoom)
 
+	t.Run("inviting a Gitter user's ghost to a new room opens a one-to-one room with them", func(t *testing.T) {
+		resp, err := alice.client.CreateRoom(alice.ctx(), &mautrix.ReqCreateRoom{
+			Preset: "trusted_private_chat", IsDirect: true, Invite: []id.UserID{w.ghost(carol)},
+		})
+		require.NoError(t, err)
+		require.Eventually(t, func() bool {
+			return alice.membership(resp.RoomID, w.ghost(carol)) == event.MembershipJoin
+		}, 20*time.Second, 50*time.Millisecond, "the ghost did not accept")
+		_, err = alice.client.SendText(alice.ctx(), resp.RoomID, "hello carol")
+		require.NoError(t, err)
+		var oneToOne gitterapi.Room
+		require.Eventually(t, func() bool {
+			var ok bool
+			oneToOne, ok = w.emu.OneToOneOf(aliceG.ID, carol.ID)
+			return ok
+		}, 20*time.Second, 20*time.Millisecond, "no one-to-one room on Gitter")
+		m := w.waitGitter(oneToOne.ID, "alice's first DM", func(m gitterapi.Message) bool { return m.Text == "hello carol" })
+		assert.Equal(t, aliceG.ID, m.FromUser.ID)
+		w.emu.Post(oneToOne.ID, carol.ID, "hi alice")
+		e := alice.waitFor(resp.RoomID, "carol's answer", func(e *event.Event) bool { return text(e) == "hi alice" })
+		assert.Equal(t, w.ghost(carol), e.Sender)
+	})
+	t.Run("inviting a ghost Gitter cannot open a chat with is refused with the reason", func(t *testing.T) {
+		frank, _ := w.emu.AddUser("frank", "Frank F") // shares no room with alice
+		w.queryUser(w.ghost(frank))
+		resp, err := alice.client.CreateRoom(alice.ctx(), &mautrix.ReqCreateRoom{
+			Preset: "trusted_private_chat", IsDirect: true, Invite: []id.UserID{w.ghost(frank)},
+		})
+		require.NoError(t, err)
+		require.Eventually(t, func() bool {
+			return alice.membership(resp.RoomID, w.ghost(frank)) == event.MembershipLeave
+		}, 20*time.Second, 50*time.Millisecond, "the ghost did not refuse")
+		// The reason also goes with the rejection, which Dendrite drops.
+		notice := alice.waitFor(mgmt, "the refusal", func(e *event.Event) bool { return strings.Contains(text(e), "Gitter chat with") })
+		assert.Contains(t, text(notice), "cannot look users up by ID")
+		_, ok := w.emu.OneToOneOf(aliceG.ID, frank.ID)
+		assert.False(t, ok)
+	})
+
 	var fromBob gitterapi.Message
 	var fromBobMX *event.Event
 	t.Run("a Gitter message appears from the sender's ghost with their display name", func(t *testing.T) {
@@ -70,9 +110,10 @@ func TestWithDendrite(t *testing.T) {
 		fromBobMX = alice.waitFor(groupRoom, "bob's message", func(e *event.Event) bool { return text(e) == "hello from *Gitter*" })
 		assert.Equal(t, w.ghost(bob), fromBobMX.Sender)
 		assert.Equal(t, "hello from <em>Gitter</em>", fromBobMX.Content.AsMessage().FormattedBody)
-		name, err := alice.client.GetDisplayName(alice.ctx(), w.ghost(bob))
+		profile, err := alice.client.GetProfile(alice.ctx(), w.ghost(bob))
 		require.NoError(t, err)
-		assert.Equal(t, "Bob B", name.DisplayName)
+		assert.Equal(t, "Bob B", profile.DisplayName)
+		assert.False(t, profile.AvatarURL.IsEmpty(), "the Gitter avatar became the ghost's")
 	})
 
 	t.Run("mentions become pills and pills mentions", func(t *testing.T) {

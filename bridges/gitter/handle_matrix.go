@@ -162,17 +162,77 @@ func (s *Session) GetChatInfo(ctx context.Context, chat bridge.ChatID) (*bridge.
 	return s.chatInfo(*r, members), nil
 }
 
-// StartDM finds the one-to-one room with a Gitter user. The v1 API has no
-// documented way to open a new one, so only existing ones are found.
-func (s *Session) StartDM(_ context.Context, with bridge.RemoteUserID) (bridge.ChatID, error) {
+// StartDM finds or opens the one-to-one room with a Gitter user, for a
+// Matrix user who invited their ghost to a new room. Joining a room by URI
+// (POST /v1/rooms, 03.Rooms-resource.md "Join a room") opens the one-to-one
+// room when the URI is a username: the stored docs leave that out, but
+// gitterHQ/docs pull request 34 describes it and Gitteroid/GitterJavaSDK
+// issue 41 relies on it. The v1 API cannot look a user up by ID, so the
+// user must be one the bridge has seen (in a shared room or a message).
+// The room is followed without a portal of its own: the core binds it to
+// the room the user made as soon as this returns.
+//
+// A refusal is also told in the management room: the core puts it in the
+// reason of the ghost's invite rejection, which some homeservers drop
+// (Dendrite v0.13.8 does).
+func (s *Session) StartDM(ctx context.Context, with bridge.RemoteUserID) (bridge.ChatID, error) {
+	chat, err := s.startDM(ctx, with)
+	if err != nil {
+		who := string(with)
+		if name, ok := s.net.username(who); ok {
+			who = "@" + name
+		}
+		s.net.core.Notify(ctx, s.user.MXID, fmt.Sprintf("Could not open a Gitter chat with %s: %v", who, err))
+	}
+	return chat, err
+}
+
+func (s *Session) startDM(ctx context.Context, with bridge.RemoteUserID) (bridge.ChatID, error) {
+	if chat, ok := s.oneToOneWith(string(with)); ok {
+		return chat, nil
+	}
+	if string(with) == s.me.ID {
+		return "", fmt.Errorf("%w: that is your own Gitter account", bridge.ErrNotSupported)
+	}
+	name, ok := s.net.username(string(with))
+	if !ok {
+		return "", fmt.Errorf("%w: the bridge has not seen that Gitter user's username, and Gitter cannot look users up by ID; "+
+			"share a room with them, or start the chat on Gitter", bridge.ErrNotSupported)
+	}
+	s.mu.Lock()
+	s.opening[string(with)]++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.opening[string(with)]--; s.opening[string(with)] <= 0 {
+			delete(s.opening, string(with))
+		}
+		s.mu.Unlock()
+	}()
+	r, err := s.client.JoinRoom(ctx, name)
+	if errors.Is(err, gitterapi.ErrNotFound) {
+		return "", fmt.Errorf("Gitter has no user @%s", name)
+	} else if err != nil {
+		return "", s.apiErr(ctx, "open a one-to-one room with @"+name, err)
+	}
+	if !r.OneToOne || r.User == nil || r.User.ID != string(with) {
+		return "", fmt.Errorf("Gitter answered @%s with a room that is not a one-to-one room with them", name)
+	}
+	if err := s.followRoom(ctx, *r, false); err != nil {
+		return "", err
+	}
+	return bridge.ChatID(r.ID), nil
+}
+
+func (s *Session) oneToOneWith(userID string) (bridge.ChatID, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, rs := range s.rooms {
-		if rs.room.OneToOne && rs.room.User != nil && rs.room.User.ID == string(with) {
-			return bridge.ChatID(rs.room.ID), nil
+		if rs.room.OneToOne && rs.room.User != nil && rs.room.User.ID == userID {
+			return bridge.ChatID(rs.room.ID), true
 		}
 	}
-	return "", fmt.Errorf("no one-to-one room with that user on Gitter yet (start it there first): %w", bridge.ErrNotSupported)
+	return "", false
 }
 
 // HandleMatrixReadReceipt marks the room read on Gitter up to the message

@@ -27,9 +27,22 @@ type recorder struct {
 	db    *dbutil.Database
 	namer *puppet.Namer
 
-	mu     sync.Mutex
-	events []*bridge.RemoteEvent
-	states []bridge.SessionState
+	mu      sync.Mutex
+	events  []*bridge.RemoteEvent
+	states  []bridge.SessionState
+	notices []string
+}
+
+func (r *recorder) Notify(_ context.Context, _ id.UserID, text string) {
+	r.mu.Lock()
+	r.notices = append(r.notices, text)
+	r.mu.Unlock()
+}
+
+func (r *recorder) noticeList() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.notices...)
 }
 
 func (r *recorder) QueueRemoteEvent(_ context.Context, ev *bridge.RemoteEvent) error {

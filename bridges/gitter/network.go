@@ -28,6 +28,8 @@ type core interface {
 	// for pills; they do no I/O.
 	GhostMXID(nid bridge.NetworkID, remote bridge.RemoteUserID) id.UserID
 	GhostRemoteID(nid bridge.NetworkID, user id.UserID) (bridge.RemoteUserID, bool)
+	// Notify tells a user something in their management room.
+	Notify(ctx context.Context, user id.UserID, text string)
 }
 
 // Templates always carry the network name, so several Gitter servers can
@@ -233,6 +235,14 @@ func (n *Network) rememberUser(u gitterapi.User) {
 	n.mu.Lock()
 	n.usernames[u.ID] = u.Username
 	n.mu.Unlock()
+}
+
+// username is a Gitter user's username, when the network has seen it.
+func (n *Network) username(gitterID string) (string, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	name, ok := n.usernames[gitterID]
+	return name, ok
 }
 
 // gitterName maps a Matrix user in a pill to a Gitter username: a ghost

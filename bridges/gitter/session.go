@@ -29,6 +29,10 @@ type Session struct {
 	runCtx  context.Context       // the running session's context: streams live in it
 	done    chan struct{}
 	revoked bool
+	// opening counts the one-to-one rooms StartDM is opening, by the other
+	// user's ID: the core binds them to the Matrix room the user made, so
+	// they are followed without making a portal of their own.
+	opening map[string]int
 	// wg counts the goroutines of the current run (streams, Faye), which
 	// run waits for before it reports itself done.
 	wg sync.WaitGroup
@@ -47,7 +51,10 @@ type roomState struct {
 }
 
 func (n *Network) newSession(user *bridge.User, login *bridge.Login, client *gitterapi.Client, me gitterapi.User) *Session {
-	return &Session{net: n, user: user, login: login, me: me, client: client, rooms: map[string]*roomState{}}
+	return &Session{
+		net: n, user: user, login: login, me: me, client: client,
+		rooms: map[string]*roomState{}, opening: map[string]int{},
+	}
 }
 
 // Connect starts the session's goroutines and returns at once.
@@ -209,8 +216,13 @@ func (s *Session) sync(ctx context.Context) error {
 }
 
 // addRoom makes sure the room has a portal the user is invited to, with
-// its members as ghosts, and starts following it.
+// its members as ghosts, and starts following it; a one-to-one room that
+// StartDM is opening is only followed.
 func (s *Session) addRoom(ctx context.Context, r gitterapi.Room) error {
+	return s.followRoom(ctx, r, !s.isOpening(r))
+}
+
+func (s *Session) followRoom(ctx context.Context, r gitterapi.Room, announce bool) error {
 	s.mu.Lock()
 	if _, ok := s.rooms[r.ID]; ok {
 		s.rooms[r.ID].room = r
@@ -222,19 +234,21 @@ func (s *Session) addRoom(ctx context.Context, r gitterapi.Room) error {
 	if err != nil {
 		return err
 	}
-	var members []gitterapi.User
-	if r.UserCount <= s.net.cfg.MaxMemberSync {
-		if members, err = s.client.AllRoomUsers(ctx, r.ID); err != nil {
+	if announce {
+		var members []gitterapi.User
+		if r.UserCount <= s.net.cfg.MaxMemberSync {
+			if members, err = s.client.AllRoomUsers(ctx, r.ID); err != nil {
+				return err
+			}
+		}
+		if err := s.queue(ctx, &bridge.RemoteEvent{
+			Kind:         bridge.RemoteChatInfo,
+			Portal:       s.portalKey(r),
+			ChatInfo:     s.chatInfo(r, members),
+			CreatePortal: true,
+		}); err != nil {
 			return err
 		}
-	}
-	if err := s.queue(ctx, &bridge.RemoteEvent{
-		Kind:         bridge.RemoteChatInfo,
-		Portal:       s.portalKey(r),
-		ChatInfo:     s.chatInfo(r, members),
-		CreatePortal: true,
-	}); err != nil {
-		return err
 	}
 	s.mu.Lock()
 	if _, dup := s.rooms[r.ID]; dup || s.runCtx == nil {
@@ -272,6 +286,15 @@ func (s *Session) addRoom(ctx context.Context, r gitterapi.Room) error {
 	return nil
 }
 
+func (s *Session) isOpening(r gitterapi.Room) bool {
+	if !r.OneToOne || r.User == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opening[r.User.ID] > 0
+}
+
 // dropRoom stops following a room the user left on Gitter.
 func (s *Session) dropRoom(roomID string) (gitterapi.Room, bool) {
 	s.mu.Lock()
@@ -307,8 +330,13 @@ func (s *Session) roomByURI(uri string) (gitterapi.Room, bool) {
 }
 
 // InChat tells the core which portals this session reaches; it does not
-// block on I/O.
+// block on I/O. The empty chat is "somewhere on this network", which the
+// core asks about when a Matrix user starts a DM (there is no chat yet):
+// a Gitter user has one login per network, so that is always this one.
 func (s *Session) InChat(chat bridge.ChatID) bool {
+	if chat == "" {
+		return true
+	}
 	_, ok := s.room(string(chat))
 	return ok
 }

@@ -2,6 +2,7 @@ package gitteremu_test
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net/http"
 	"strings"
@@ -104,5 +105,30 @@ func TestDeleteMethod(t *testing.T) {
 	t.Run("DELETE on a message empties its text like an update to nothing", func(t *testing.T) {
 		assert.Equal(t, http.StatusNoContent, resp.StatusCode)
 		assert.True(t, emu.Messages(room.ID)[0].Deleted())
+	})
+}
+
+func TestJoinByUsernameOpensTheOneToOneRoom(t *testing.T) {
+	emu := gitteremu.New(gitteremu.Options{})
+	defer emu.Close()
+	_, tok := emu.AddUser("alice", "Alice")
+	bob, _ := emu.AddUser("bob", "Bob")
+	client, err := gitterapi.New(gitterapi.Options{APIURL: emu.APIURL(), StreamURL: emu.StreamURL(), FayeURL: emu.FayeURL()}, tok)
+	require.NoError(t, err)
+	first, err := client.JoinRoom(context.Background(), "bob")
+	require.NoError(t, err)
+	t.Run("a username opens a one-to-one room with that user", func(t *testing.T) {
+		assert.True(t, first.OneToOne)
+		require.NotNil(t, first.User)
+		assert.Equal(t, bob.ID, first.User.ID)
+	})
+	t.Run("asking again gives the same room", func(t *testing.T) {
+		again, err := client.JoinRoom(context.Background(), "/bob")
+		require.NoError(t, err)
+		assert.Equal(t, first.ID, again.ID)
+	})
+	t.Run("an unknown name is not found", func(t *testing.T) {
+		_, err := client.JoinRoom(context.Background(), "nobody")
+		assert.ErrorIs(t, err, gitterapi.ErrNotFound)
 	})
 }

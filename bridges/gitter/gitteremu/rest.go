@@ -140,7 +140,26 @@ func (s *Server) apiHandler() http.Handler {
 	mux.HandleFunc("DELETE /v1/rooms/{roomId}/chatMessages/{messageId}", s.authed(s.deleteMessage))
 	mux.HandleFunc("POST /v1/eyeballs", s.authed(s.postEyeballs))
 	mux.HandleFunc("GET /faye", s.serveFaye)
+	mux.HandleFunc("GET /avatars/{username}", s.getAvatar)
 	return mux
+}
+
+// avatarPNG is a 1×1 PNG: every user's picture. The user schema gives
+// avatar URLs (05.User-resource.md); on Gitter they point at an avatar
+// host that needs no token, so the emulator serves them the same way.
+var avatarPNG = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\b\x02\x00\x00\x00\x90wS\xde" +
+	"\x00\x00\x00\x10IDATx\x9cb\xd2\xeb\x0e\a\x04\x00\x00\xff\xff\x02\x03\x01\x13\x82P\x80\x15\x00\x00\x00\x00IEND\xaeB`\x82")
+
+func (s *Server) getAvatar(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	found := s.userByName(r.PathValue("username")) != nil
+	s.mu.Unlock()
+	if !found {
+		httpError(w, http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "image/png")
+	_, _ = w.Write(avatarPNG)
 }
 
 // getMe answers GET /v1/user/me with the token's user as one object. The
