@@ -16,12 +16,11 @@ import (
 
 // command is one management-room command.
 type command struct {
-	name  string
-	args  string
-	help  string
-	perm  Permission
-	run   func(ctx context.Context, cc *commandContext) error
-	admin bool
+	name string
+	args string
+	help string
+	perm Permission
+	run  func(ctx context.Context, cc *commandContext) error
 }
 
 type commandContext struct {
@@ -84,9 +83,7 @@ func (br *Bridge) handleCommand(ctx context.Context, evt *event.Event) error {
 		return nil
 	}
 	name := strings.ToLower(fields[0])
-	if strings.HasPrefix(name, "!") {
-		name = name[1:]
-	}
+	name = strings.TrimPrefix(name, "!")
 	user, err := br.userFor(ctx, evt.Sender)
 	if err != nil {
 		return err
@@ -150,11 +147,7 @@ func cmdStatus(ctx context.Context, cc *commandContext) error {
 	} else {
 		b.WriteString("\nDouble puppeting is off.")
 	}
-	var nets []string
-	for _, nid := range cc.br.netOrder {
-		nets = append(nets, string(nid))
-	}
-	fmt.Fprintf(&b, "\nNetworks: %s", strings.Join(nets, ", "))
+	fmt.Fprintf(&b, "\nNetworks: %s", cc.br.networkList())
 	cc.reply("%s", b.String())
 	return nil
 }

@@ -61,8 +61,10 @@ func TestParseConfigErrors(t *testing.T) {
 			wantErr: []string{`line 14: logging.format: invalid value "xml"`},
 		},
 		{
-			name:    "a list where one value belongs is named with its path",
-			edit:    func(s string) string { return strings.Replace(s, `metrics: {listen: ""}`, `metrics: {listen: [a, b]}`, 1) },
+			name: "a list where one value belongs is named with its path",
+			edit: func(s string) string {
+				return strings.Replace(s, `metrics: {listen: ""}`, `metrics: {listen: [a, b]}`, 1)
+			},
 			wantErr: []string{"line 15: metrics.listen: wrong shape"},
 		},
 		{

@@ -8,7 +8,6 @@ import (
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix"
-	mauas "maunium.net/go/mautrix/appservice"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
@@ -532,5 +531,3 @@ func (br *Bridge) ensurePortalRoomWithAlias(ctx context.Context, key PortalKey, 
 	}
 	return p, nil
 }
-
-var _ = mauas.EnsureJoinedParams{}

@@ -3,6 +3,7 @@ package bridge
 import (
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,19 +28,20 @@ var (
 		Name: "isthmus_sessions",
 		Help: "Sessions by network and state.",
 	}, []string{"network", "state"})
-	metricRemoteBacklog = promauto.NewGaugeFunc(prometheus.GaugeOpts{
+	_ = promauto.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "isthmus_remote_queue_depth",
 		Help: "Remote events queued or running.",
 	}, func() float64 {
-		if current == nil {
+		br := current.Load()
+		if br == nil {
 			return 0
 		}
-		return float64(current.RemoteBacklog())
+		return float64(br.RemoteBacklog())
 	})
 )
 
 // current is the running bridge for gauge callbacks; one per process.
-var current *Bridge
+var current atomic.Pointer[Bridge]
 
 var metricHomeserverLatency = promauto.NewHistogramVec(prometheus.HistogramOpts{
 	Name:    "isthmus_homeserver_request_seconds",

@@ -51,7 +51,7 @@ func (br *Bridge) Run(ctx context.Context, opts Options) error {
 		_ = br.Stop(context.Background())
 		return err
 	}
-	current = br
+	current.Store(br)
 	ln, err := net.Listen("tcp", br.Config.Appservice.Listen)
 	if err != nil {
 		_ = br.Stop(context.Background())

@@ -423,11 +423,6 @@ func (s *store) pendingInvites(ctx context.Context, user id.UserID) ([]pendingIn
 	return out, rows.Err()
 }
 
-type journalRow struct {
-	seq   int64
-	event *RemoteEvent
-}
-
 func (s *store) journalRemote(ctx context.Context, portal string, data []byte) (int64, error) {
 	var seq int64
 	st, err := s.stmt(ctx, journalRemoteQuery)
