@@ -133,10 +133,48 @@ func (br *Bridge) handleMatrixEvent(ctx context.Context, evt *event.Event) error
 	return nil
 }
 
+// sessionOrAuto returns the user's session for a portal, creating one
+// through the network's AutoSessioner when it has one and the user none.
+func (br *Bridge) sessionOrAuto(ctx context.Context, key PortalKey, user *User) (*sessionEntry, error) {
+	if e := br.sessionFor(user.MXID, key); e != nil {
+		return e, nil
+	}
+	as, ok := br.networks[key.Network].net.(AutoSessioner)
+	if !ok || user.Permission < PermRelay {
+		return nil, nil
+	}
+	// Two portals' queues may ask for the same user at once; one login.
+	unlock := br.portalLocks.lock(PortalKey{Network: key.Network, Receiver: "auto:" + string(user.MXID)})
+	defer unlock()
+	if e := br.sessionFor(user.MXID, key); e != nil {
+		return e, nil
+	}
+	login, sess, err := as.AutoSession(ctx, user)
+	if err != nil {
+		return nil, refuse("Could not connect you to %s: %v", key.Network, err)
+	} else if sess == nil || login == nil {
+		return nil, nil
+	}
+	login.User, login.Network = user.MXID, key.Network
+	if err := br.store.saveLogin(ctx, login); err != nil {
+		return nil, err
+	}
+	br.addSession(login, sess)
+	sess.Connect(br.sessionCtx(login))
+	for _, e := range br.userSessions(user.MXID, key.Network) {
+		if e.login.ID == login.ID {
+			return e, nil
+		}
+	}
+	return nil, nil
+}
+
 // sessionOrRelay finds who sends for a Matrix user in a portal: their own
 // session, else the network's relay when their permission allows it.
-func (br *Bridge) sessionOrRelay(portal *Portal, sender *User) (Session, RelayHandler, error) {
-	if e := br.sessionFor(sender.MXID, portal.Key); e != nil {
+func (br *Bridge) sessionOrRelay(ctx context.Context, portal *Portal, sender *User) (Session, RelayHandler, error) {
+	if e, err := br.sessionOrAuto(ctx, portal.Key, sender); err != nil {
+		return nil, nil, err
+	} else if e != nil {
 		return e.sess, nil, nil
 	}
 	ne := br.networks[portal.Key.Network]
@@ -157,7 +195,7 @@ func (br *Bridge) matrixMessage(ctx context.Context, portal *Portal, sender *Use
 	} else if existing != nil {
 		return nil // already sent in an earlier attempt
 	}
-	sess, relay, err := br.sessionOrRelay(portal, sender)
+	sess, relay, err := br.sessionOrRelay(ctx, portal, sender)
 	if err != nil {
 		return err
 	}
@@ -360,7 +398,18 @@ func (br *Bridge) handleMatrixMember(ctx context.Context, evt *event.Event) erro
 		// kicked user's session acts on it, as if they had left.
 		actor = target
 	}
-	e := br.sessionFor(actor, portal.Key)
+	var e *sessionEntry
+	if actor == target && content.Membership == event.MembershipJoin {
+		sender, err := br.userFor(ctx, actor)
+		if err != nil {
+			return err
+		}
+		if e, err = br.sessionOrAuto(ctx, portal.Key, sender); err != nil {
+			return err
+		}
+	} else {
+		e = br.sessionFor(actor, portal.Key)
+	}
 	if e == nil {
 		if m.Target != "" && (content.Membership == event.MembershipLeave || content.Membership == event.MembershipBan) {
 			return refuse("You have no %s session, so %s was only removed on Matrix.", portal.Key.Network, m.Target)

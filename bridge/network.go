@@ -160,6 +160,19 @@ type ChatResolver interface {
 	ResolveChat(ctx context.Context, chat string) (ChatID, *ChatInfo, error)
 }
 
+// AutoSessioner (on a Network) gives Matrix users a session without a
+// "login": on IRC every Matrix user in a bridged room gets their own
+// connection. The core calls it the first time a user without a session on
+// the network sends in, or joins, one of its portals; it then stores the
+// login, calls Connect and routes the event to the new session. It must not
+// wait for the connection (Connect does that). A nil session and nil error
+// mean "not for this user" (the core relays or refuses as usual); an error
+// refuses the event, shown to the user.
+type AutoSessioner interface {
+	Network
+	AutoSession(ctx context.Context, user *User) (*Login, Session, error)
+}
+
 // ChatInfoGetter (on a Session) returns the name, topic and members of a
 // chat, used when the core creates a portal. It may block on I/O.
 type ChatInfoGetter interface {

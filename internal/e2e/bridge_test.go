@@ -496,3 +496,28 @@ func TestHomeserverOutageLosesNothing(t *testing.T) {
 	}
 	assert.Equal(t, want, got, "every message once, in order")
 }
+
+func TestAutoSessionsGiveEveryMatrixUserTheirOwnRemoteIdentity(t *testing.T) {
+	w := newWorldWith(t, storage.SQLite, ", auto_sessions: true")
+	w.startBridge()
+	bob := w.newUser("bob")
+	room := bob.joinPortal("auto")
+
+	t.Run("joining the portal connects the user and joins the channel", func(t *testing.T) {
+		w.waitRemote("bob's join", func(e remote.Event) bool { return e.Kind == "join" && e.Sender == "bob" && e.Chat == "auto" })
+	})
+
+	t.Run("messages go out as the user, not relayed", func(t *testing.T) {
+		_, err := bob.client.SendText(ctxT(t), room, "my own words")
+		require.NoError(t, err)
+		ev := w.waitRemote("bob's message", func(e remote.Event) bool { return e.Text == "my own words" })
+		assert.Equal(t, "bob", ev.Sender)
+	})
+
+	t.Run("the session survives a restart without a login", func(t *testing.T) {
+		w.stopBridge()
+		w.startBridge()
+		mgmt := bob.managementRoom()
+		assert.Contains(t, bob.command(mgmt, "status"), "loop as bob: connected")
+	})
+}

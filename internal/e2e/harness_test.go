@@ -35,6 +35,7 @@ type world struct {
 	hs         *dendrite.Server
 	remote     *remote.Server
 	configPath string
+	loopOpts   string
 	cfg        *bridge.Config
 	br         *bridge.Bridge
 	stop       context.CancelFunc
@@ -58,7 +59,7 @@ func token() string {
 
 // configText is a bridge config for the test world; the homeserver address
 // is filled in once Dendrite runs.
-func configText(listen, hsURL, dbYAML, remoteURL, extra string) string {
+func configText(listen, hsURL, dbYAML, remoteURL, extra, loopOpts string) string {
 	return fmt.Sprintf(`homeserver: {address: %q, domain: %s}
 appservice:
   listen: %q
@@ -74,8 +75,8 @@ bridge:
 logging: {level: debug, format: json}
 networks:
   loopback:
-    - {name: loop, url: %q}
-`, hsURL, dendrite.Domain, listen, listen, asToken, hsToken, dbYAML, dendrite.Domain, dendrite.Domain, dendrite.Domain, extra, remoteURL)
+    - {name: loop, url: %q%s}
+`, hsURL, dendrite.Domain, listen, listen, asToken, hsToken, dbYAML, dendrite.Domain, dendrite.Domain, dendrite.Domain, extra, remoteURL, loopOpts)
 }
 
 var asToken, hsToken = token(), token()
@@ -99,8 +100,15 @@ func newWorldNoBridge(t *testing.T, bridgeExtra ...string) *world {
 // newWorldOn is newWorldNoBridge with the bridge on the given database.
 func newWorldOn(t *testing.T, typ storage.Type, bridgeExtra ...string) *world {
 	t.Helper()
+	return newWorldWith(t, typ, "", bridgeExtra...)
+}
+
+// newWorldWith also sets extra keys of the loopback network's entry, e.g.
+// ", auto_sessions: true".
+func newWorldWith(t *testing.T, typ storage.Type, loopOpts string, bridgeExtra ...string) *world {
+	t.Helper()
 	extra := strings.Join(bridgeExtra, "\n")
-	w := &world{t: t, remote: remote.New()}
+	w := &world{t: t, remote: remote.New(), loopOpts: loopOpts}
 	t.Cleanup(w.remote.Close)
 	dir := t.TempDir()
 	listen := freeAddr(t)
@@ -111,7 +119,7 @@ func newWorldOn(t *testing.T, typ storage.Type, bridgeExtra ...string) *world {
 		dbCfg.URI = filepath.Join(dir, "isthmus.db")
 	}
 	dbYAML := fmt.Sprintf("{type: %s, uri: %q}", dbCfg.Type, dbCfg.URI)
-	text := configText(listen, "http://127.0.0.1:1", dbYAML, w.remote.URL, extra)
+	text := configText(listen, "http://127.0.0.1:1", dbYAML, w.remote.URL, extra, w.loopOpts)
 	cfg, err := bridge.ParseConfig([]byte(text))
 	require.NoError(t, err)
 	nets, err := bridge.BuildNetworks(cfg)

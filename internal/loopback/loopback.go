@@ -35,6 +35,9 @@ func init() { bridge.RegisterKind(kind{}) }
 type Config struct {
 	Name string `yaml:"name"`
 	URL  string `yaml:"url"`
+	// AutoSessions gives every Matrix user a session on first use, named
+	// after their localpart, the way IRC puppets work.
+	AutoSessions bool `yaml:"auto_sessions"`
 }
 
 type kind struct{}
@@ -327,6 +330,18 @@ func (n *Network) LoadSession(_ context.Context, user *bridge.User, l *bridge.Lo
 	n.logins[string(l.RemoteID)] = user.MXID
 	n.mu.Unlock()
 	return &Session{net: n, login: l}, nil
+}
+
+// AutoSession logs a Matrix user in as the remote user named after their
+// localpart when the network is configured for it.
+func (n *Network) AutoSession(ctx context.Context, user *bridge.User) (*bridge.Login, bridge.Session, error) {
+	if !n.cfg.AutoSessions {
+		return nil, nil, nil
+	}
+	l := &bridge.Login{User: user.MXID, Network: bridge.NetworkID(n.cfg.Name), RemoteID: bridge.RemoteUserID(user.MXID.Localpart()),
+		RemoteName: user.MXID.Localpart(), Metadata: []byte(`{"auto":true}`)}
+	s, err := n.LoadSession(ctx, user, l)
+	return l, s, err
 }
 
 // ResolveChat makes any chat name valid: the loopback network has every
