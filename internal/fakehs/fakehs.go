@@ -8,10 +8,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Server is the fake homeserver.
@@ -21,8 +23,9 @@ type Server struct {
 	sent atomic.Int64
 	next atomic.Int64
 
-	mu   sync.Mutex
-	txns map[string]string // txn path → event ID, as a real server dedupes
+	mu        sync.Mutex
+	txns      map[string]string // txn path → event ID, as a real server dedupes
+	latencies []time.Duration   // for bodies holding "t=<unix ns> "
 }
 
 // New starts a fake homeserver on a loopback port.
@@ -48,6 +51,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		write(w, map[string]any{"versions": []string{"v1.11"}})
 	case p == "/_fakehs/sent":
 		write(w, map[string]any{"sent": s.sent.Load()})
+	case p == "/_fakehs/reset":
+		s.mu.Lock()
+		s.latencies = nil
+		s.mu.Unlock()
+		write(w, map[string]any{})
+	case p == "/_fakehs/latency":
+		write(w, s.percentiles())
 	case strings.HasSuffix(p, "/register"):
 		write(w, map[string]any{"user_id": "@x:fake"})
 	case strings.HasSuffix(p, "/createRoom"):
@@ -66,6 +76,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			id = "$e" + strconv.FormatInt(s.next.Add(1), 10)
 			s.txns[p+r.URL.Query().Get("user_id")] = id
 			s.sent.Add(1)
+			var body struct{ Body string }
+			if json.NewDecoder(r.Body).Decode(&body) == nil && strings.Contains(body.Body, "t=") {
+				_, stamp, _ := strings.Cut(body.Body, "t=")
+				stamp, _, _ = strings.Cut(stamp, " ")
+				if ns, err := strconv.ParseInt(stamp, 10, 64); err == nil {
+					s.latencies = append(s.latencies, time.Since(time.Unix(0, ns)))
+				}
+			}
 		}
 		s.mu.Unlock()
 		write(w, map[string]any{"event_id": id})
@@ -78,4 +96,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 func write(w http.ResponseWriter, v any) {
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// percentiles of the latencies recorded so far, in milliseconds.
+func (s *Server) percentiles() map[string]float64 {
+	s.mu.Lock()
+	l := append([]time.Duration(nil), s.latencies...)
+	s.mu.Unlock()
+	if len(l) == 0 {
+		return map[string]float64{}
+	}
+	slices.Sort(l)
+	at := func(q float64) float64 { return float64(l[int(q*float64(len(l)-1))].Microseconds()) / 1000 }
+	return map[string]float64{"p50": at(0.5), "p99": at(0.99), "max": at(1), "n": float64(len(l))}
 }
