@@ -2,186 +2,100 @@ package slack_test
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"os"
-	"path/filepath"
-	"strings"
+	"slices"
 	"testing"
-	"time"
 
-	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
-	"github.com/isthmus-bridge/isthmus/bridge"
-	_ "github.com/isthmus-bridge/isthmus/bridges/slack"
 	"github.com/isthmus-bridge/isthmus/bridges/slack/slackemu"
-	"github.com/isthmus-bridge/isthmus/internal/testground/dendrite"
-	"github.com/isthmus-bridge/isthmus/puppet"
 )
 
 // TestEndToEnd runs the whole bridge in this process against Dendrite and
-// the Slack emulator: a Matrix user logs in from the management room,
-// sees a Slack channel as a portal with what Bob says in it, and what they
-// write in the portal appears on Slack as them. It skips when the Dendrite
-// binaries are missing (see internal/testground/dendrite).
+// the Slack emulator, and checks what a user sees on each side: Alice logs
+// in from the management room and uses #general from Matrix while Bob and
+// Carol use the Slack app.
 func TestEndToEnd(t *testing.T) {
-	emu := slackemu.New(t, "T0001", "Acme")
-	emu.AddUser(slackemu.User{ID: "U001", Name: "alice"})
-	emu.AddUser(slackemu.User{ID: "U002", Name: "bob", Profile: slackemu.UserProfile{DisplayName: "Bob"}})
-	emu.AddToken(slackemu.Token{Value: "xoxp-e2e-alice", User: "U001"})
-	general := emu.AddConversation(slackemu.Conversation{ID: "C0GENERAL", Name: "general", Members: []string{"U001", "U002"}})
+	w := newWorld(t)
+	ctx := context.Background()
+	require.Contains(t, w.command("login slack "+e2eAliceTok), "alice")
+	room := w.joinPortal(w.general)
+	bob := w.ghost("U002")
 
-	dir := t.TempDir()
-	listen := freeAddr(t)
-	configFor := func(hsURL string) string {
-		return fmt.Sprintf(`homeserver: {address: %q, domain: %s}
-appservice:
-  listen: %q
-  url: "http://%s"
-  id: isthmus
-  bot: {localpart: isthmusbot, displayname: Isthmus}
-  as_token: "e2e-as-token-0123456789"
-  hs_token: "e2e-hs-token-0123456789"
-database: {type: sqlite, uri: %q}
-bridge:
-  permissions: {"%s": user}
-logging: {level: debug, format: json}
-networks:
-  slack: {enabled: true, api_url: %q, backfill: 0}
-`, hsURL, dendrite.Domain, listen, listen, filepath.Join(dir, "isthmus.db"), dendrite.Domain, emu.APIURL())
-	}
-	// The registration only needs the bridge's own address.
-	cfg, err := bridge.ParseConfig([]byte(configFor("http://127.0.0.1:1")))
-	require.NoError(t, err)
-	nets, err := bridge.BuildNetworks(cfg)
-	require.NoError(t, err)
-	pre, err := bridge.New(cfg, zerolog.Nop(), nets)
-	require.NoError(t, err)
-	reg, err := pre.Registration().YAML()
-	require.NoError(t, err)
-	regPath := filepath.Join(dir, "registration.yaml")
-	require.NoError(t, os.WriteFile(regPath, []byte(reg), 0o600))
-	hs := dendrite.Start(t, dendrite.Options{RegistrationPath: regPath})
-
-	cfg, err = bridge.ParseConfig([]byte(configFor(hs.URL)))
-	require.NoError(t, err)
-	nets, err = bridge.BuildNetworks(cfg)
-	require.NoError(t, err)
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
-	br, err := bridge.New(cfg, log, nets)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- br.Run(log.WithContext(ctx), bridge.Options{}) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("bridge did not stop")
-		}
-	})
-	require.Eventually(t, func() bool {
-		c, err := net.Dial("tcp", listen)
-		if err == nil {
-			_ = c.Close()
-		}
-		return err == nil
-	}, 30*time.Second, 20*time.Millisecond)
-
-	uid, tok := hs.CreateUser(t, "alice", "password-alice")
-	alice, err := mautrix.NewClient(hs.URL, id.UserID(uid), tok)
-	require.NoError(t, err)
-	bot := id.NewUserID("isthmusbot", dendrite.Domain)
-	mgmt, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "trusted_private_chat", IsDirect: true, Invite: []id.UserID{bot}})
-	require.NoError(t, err)
-	waitFor(t, alice, mgmt.RoomID, func(evt *event.Event) bool {
-		return evt.Sender == bot && strings.Contains(body(evt), "management room")
+	t.Run("a Slack message is shown by its sender's ghost with formatting", func(t *testing.T) {
+		w := w.in(t)
+		w.emu.Post(w.general, "U002", "hello from *Slack*", "")
+		msg := w.waitFor(room, "bob's message", from(bob, "hello from *Slack*"))
+		assert.Equal(t, "hello from <strong>Slack</strong>", msg.Content.AsMessage().FormattedBody)
 	})
 
-	_, err = alice.SendText(ctx, mgmt.RoomID, "login slack xoxp-e2e-alice")
-	require.NoError(t, err)
-	aliases, err := puppet.NewAliasNamer("slack_{chat}", "slack", dendrite.Domain)
-	require.NoError(t, err)
-	alias := aliases.Alias("T0001-C0GENERAL")
-	var room id.RoomID
-	require.Eventually(t, func() bool {
-		resp, err := alice.JoinRoom(ctx, alias.String(), nil)
-		if err == nil {
-			room = resp.RoomID
-		}
-		return err == nil
-	}, 30*time.Second, 200*time.Millisecond, "the portal of #general was never created for alice")
+	t.Run("a Matrix message is posted on Slack as the user and its echo is dropped", func(t *testing.T) {
+		w := w.in(t)
+		_, err := w.alice.SendText(ctx, room, "hello from Matrix")
+		require.NoError(t, err)
+		w.slackMessage(w.general, "alice's message", func(m slackemu.Message) bool { return m.User == "U001" && m.Text == "hello from Matrix" })
+		assert.Equal(t, 1, w.countAfterMarker(room, withBody("hello from Matrix")), "the message appears once in Matrix")
+	})
 
-	emu.Post(general, "U002", "hello from *Slack*", "")
-	ghosts, err := puppet.NewNamer("slack_{id}", "slack", dendrite.Domain)
-	require.NoError(t, err)
-	bob := ghosts.MXID("T0001-U002")
-	msg := waitFor(t, alice, room, func(evt *event.Event) bool { return evt.Sender == bob && body(evt) == "hello from *Slack*" })
-	require.Equal(t, "hello from <strong>Slack</strong>", msg.Content.AsMessage().FormattedBody)
+	t.Run("a file posted in Slack is an image whose bytes come from the media repo", func(t *testing.T) {
+		w := w.in(t)
+		png := []byte("\x89PNG\r\n\x1a\nnot really a picture")
+		f := w.emu.AddFile("U002", "cat.png", png)
+		w.emu.PostMessage(w.general, slackemu.Message{Subtype: "file_share", User: "U002", Files: []slackemu.File{f}, Upload: true})
+		evt := w.waitFor(room, "bob's picture", from(bob, "cat.png"))
+		c := evt.Content.AsMessage()
+		assert.Equal(t, event.MsgImage, c.MsgType)
+		require.NotEmpty(t, c.URL)
+		uri, err := c.URL.Parse()
+		require.NoError(t, err)
+		data, err := w.alice.DownloadBytes(ctx, uri)
+		require.NoError(t, err)
+		assert.Equal(t, png, data, "the bytes were fetched from Slack with the login's token")
+		assert.Equal(t, "image/png", c.Info.MimeType)
+	})
 
-	_, err = alice.SendText(ctx, room, "hello from Matrix")
-	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		for _, m := range emu.Messages(general) {
-			if m.User == "U001" && m.Text == "hello from Matrix" {
-				return true
-			}
-		}
-		return false
-	}, 30*time.Second, 100*time.Millisecond, "alice's Matrix message never reached Slack as her")
-	// Its RTM echo must not come back into the room.
-	time.Sleep(time.Second)
-	n := 0
-	for _, evt := range timeline(t, alice, room) {
-		if body(evt) == "hello from Matrix" {
-			n++
-		}
-	}
-	require.Equal(t, 1, n, "the message appears once in Matrix")
-}
+	var fileEvt id.EventID
+	var fileMsg slackemu.Message
+	t.Run("a Matrix file is uploaded to Slack as the user", func(t *testing.T) {
+		w := w.in(t)
+		up, err := w.alice.UploadBytes(ctx, []byte("minutes of the meeting"), "text/plain")
+		require.NoError(t, err)
+		resp, err := w.alice.SendMessageEvent(ctx, room, event.EventMessage, &event.MessageEventContent{
+			MsgType: event.MsgFile, Body: "minutes.txt", URL: up.ContentURI.CUString(), Info: &event.FileInfo{MimeType: "text/plain"},
+		})
+		require.NoError(t, err)
+		fileEvt = resp.EventID
+		fileMsg = w.slackMessage(w.general, "alice's file", func(m slackemu.Message) bool {
+			return m.User == "U001" && len(m.Files) == 1 && m.Files[0].Name == "minutes.txt"
+		})
+		data, ok := w.emu.FileData(fileMsg.Files[0].ID)
+		require.True(t, ok)
+		assert.Equal(t, "minutes of the meeting", string(data))
+		assert.Equal(t, 1, w.countAfterMarker(room, withBody("minutes.txt")), "the upload's echo is not bridged back")
+	})
 
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
-}
+	t.Run("edits, reactions and redactions of an uploaded file reach Slack", func(t *testing.T) {
+		w := w.in(t)
+		require.NotEmpty(t, fileEvt)
+		edit := &event.MessageEventContent{MsgType: event.MsgText, Body: "the minutes"}
+		edit.SetEdit(fileEvt) // makes it "* the minutes" with the text as m.new_content
+		_, err := w.alice.SendMessageEvent(ctx, room, event.EventMessage, edit)
+		require.NoError(t, err)
+		w.slackMessage(w.general, "the edited caption", func(m slackemu.Message) bool { return m.TS == fileMsg.TS && m.Text == "the minutes" })
 
-func timeline(t *testing.T, c *mautrix.Client, room id.RoomID) []*event.Event {
-	resp, err := c.Messages(context.Background(), room, "", "", mautrix.DirectionBackward, nil, 200)
-	require.NoError(t, err)
-	out := make([]*event.Event, 0, len(resp.Chunk))
-	for i := len(resp.Chunk) - 1; i >= 0; i-- {
-		evt := resp.Chunk[i]
-		_ = evt.Content.ParseRaw(evt.Type)
-		out = append(out, evt)
-	}
-	return out
-}
+		_, err = w.alice.SendReaction(ctx, room, fileEvt, "👍")
+		require.NoError(t, err)
+		w.slackMessage(w.general, "the reaction on the file", func(m slackemu.Message) bool {
+			return m.TS == fileMsg.TS && slices.ContainsFunc(m.Reactions, func(r slackemu.Reaction) bool {
+				return r.Name == "+1" && slices.Contains(r.Users, "U001")
+			})
+		})
 
-func waitFor(t *testing.T, c *mautrix.Client, room id.RoomID, match func(*event.Event) bool) *event.Event {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		for _, evt := range timeline(t, c, room) {
-			if match(evt) {
-				return evt
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting in %s", room)
-	return nil
-}
-
-func body(evt *event.Event) string {
-	if m := evt.Content.AsMessage(); m != nil {
-		return m.Body
-	}
-	return ""
+		w.redact(room, fileEvt)
+		w.waitSlack("the file message deleted", func() bool {
+			return !slices.ContainsFunc(w.emu.Messages(w.general), func(m slackemu.Message) bool { return m.TS == fileMsg.TS })
+		})
+	})
 }

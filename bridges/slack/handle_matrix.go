@@ -60,7 +60,7 @@ func (s *Session) resolver(ctx context.Context) *mrkdwn.Resolver {
 			if mx := s.net.matrixAccount(s.md.TeamID, user); mx != "" {
 				return string(mx), name
 			}
-			return string(s.net.ghost.MXID(string(userKey(s.md.TeamID, user)))), name
+			return string(s.net.core.GhostMXID(networkID, userKey(s.md.TeamID, user))), name
 		},
 		Channel: func(ch string) (string, string) {
 			name := ch
@@ -76,8 +76,8 @@ func (s *Session) resolver(ctx context.Context) *mrkdwn.Resolver {
 		},
 		Emoji: slackemoji.ToUnicode,
 		SlackUser: func(mxid string) string {
-			if remote, ok := s.net.ghost.RemoteID(id.UserID(mxid)); ok {
-				if team, user, ok := splitKey(remote); ok && team == s.md.TeamID {
+			if remote, ok := s.net.core.GhostRemoteID(networkID, id.UserID(mxid)); ok {
+				if team, user, ok := splitKey(string(remote)); ok && team == s.md.TeamID {
 					return user
 				}
 				return ""
@@ -151,34 +151,46 @@ func (s *Session) HandleMatrixMessage(ctx context.Context, msg *bridge.MatrixMes
 	return &bridge.MessageResult{ID: bridge.MessageID(ts), Timestamp: tsTime(ts)}, nil
 }
 
-// sendFile uploads a Matrix file. The bytes come from the Matrix media
-// repo through the URL the core resolved; without one the file is sent as
-// a message naming it rather than not at all.
+// sendFile uploads a Matrix file with the three steps of
+// https://api.slack.com/methods/files.getUploadURLExternal, by hand rather
+// than with slack-go's UploadFileContext: the file ID must be known before
+// the upload completes, because completing it shares the file in a message
+// whose ts Slack does not return (the share is asynchronous; the answer of
+// https://api.slack.com/methods/files.completeUploadExternal lists files,
+// not messages). That message comes back over RTM (or in catch-up) as a
+// file_share by the user carrying the file ID: the upload is remembered
+// until then, and the echo maps the Matrix event to the message's ts
+// (RecordRemoteID) instead of being bridged back. A caption (a body that
+// differs from the file name) becomes the message text.
 func (s *Session) sendFile(ctx context.Context, ch, thread string, msg *bridge.MatrixMessage) (*bridge.MessageResult, error) {
 	c := msg.Content
 	name := firstOf(c.FileName, c.Body, "file")
-	data, err := s.net.downloadMatrixMedia(ctx, c)
+	caption := ""
+	if c.FileName != "" && c.Body != "" && c.Body != c.FileName {
+		caption = s.slackText(ctx, c)
+	}
+	if c.URL == "" {
+		return nil, fmt.Errorf("%w: encrypted files cannot be sent to Slack", bridge.ErrNotSupported)
+	}
+	data, err := s.net.core.DownloadMedia(ctx, c.URL)
 	if err != nil {
 		return nil, err
 	}
-	// The three steps of https://api.slack.com/methods/files.getUploadURLExternal
-	// by hand rather than slack-go's UploadFileContext: the file ID must be
-	// known before the upload completes, because completing it sends the
-	// RTM echo (a file_share with this file), which is dropped by file ID.
-	// The upload answer has no message ts to map the Matrix event to.
 	up, err := s.api.GetUploadURLExternalContext(ctx, slack.GetUploadURLExternalParameters{FileName: name, FileSize: len(data)})
 	if err != nil {
 		return nil, s.checkAuth(ctx, fmt.Errorf("upload file: %w", err))
 	}
-	s.echoes.add("file:" + up.FileID)
+	s.uploads.add(up.FileID, msg)
 	err = s.api.UploadToURL(ctx, slack.UploadToURLParameters{UploadURL: up.UploadURL, Reader: bytes.NewReader(data), Filename: name})
 	if err != nil {
+		s.uploads.take(up.FileID)
 		return nil, fmt.Errorf("upload file: %w", err)
 	}
 	_, err = s.api.CompleteUploadExternalContext(ctx, slack.CompleteUploadExternalParameters{
-		Files: []slack.FileSummary{{ID: up.FileID, Title: name}}, Channel: ch, ThreadTimestamp: thread,
+		Files: []slack.FileSummary{{ID: up.FileID, Title: name}}, Channel: ch, ThreadTimestamp: thread, InitialComment: caption,
 	})
 	if err != nil {
+		s.uploads.take(up.FileID)
 		return nil, s.checkAuth(ctx, fmt.Errorf("upload file: %w", err))
 	}
 	return nil, nil

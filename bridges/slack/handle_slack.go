@@ -112,11 +112,6 @@ func (s *Session) onMessageEvent(ctx context.Context, c *convInfo, m *slack.Mess
 	if m.Hidden {
 		return nil
 	}
-	if len(m.Files) > 0 && m.User == s.md.UserID && s.echoes.take("file:"+m.Files[0].ID) {
-		// Our own upload from Matrix: already there. The cursor still
-		// moves past it.
-		return s.net.setCursor(context.WithoutCancel(ctx), s.user.MXID, s.md.TeamID, c.ID, m.Timestamp)
-	}
 	return s.onMessage(ctx, c, &m.Msg, false)
 }
 
@@ -126,10 +121,18 @@ func (s *Session) onMessage(ctx context.Context, c *convInfo, m *slack.Msg, hist
 	if m.Timestamp == "" {
 		return nil
 	}
-	evs := s.messageEvents(ctx, c, m)
-	for _, ev := range evs {
-		if err := s.queue(ctx, ev); err != nil {
-			return err
+	if upload := s.ownUpload(m); upload != nil {
+		// A file this session uploaded from Matrix: already in the room.
+		// Its Matrix event now gets the message's ts, so edits, deletions
+		// and reactions of either side find it.
+		if _, err := s.net.core.RecordRemoteID(context.WithoutCancel(ctx), upload, bridge.MessageID(m.Timestamp), tsTime(m.Timestamp)); err != nil {
+			return fmt.Errorf("map uploaded file: %w", err)
+		}
+	} else {
+		for _, ev := range s.messageEvents(ctx, c, m) {
+			if err := s.queue(ctx, ev); err != nil {
+				return err
+			}
 		}
 	}
 	if m.ThreadTimestamp != "" && m.ThreadTimestamp != m.Timestamp && !history {
@@ -140,6 +143,15 @@ func (s *Session) onMessage(ctx context.Context, c *convInfo, m *slack.Msg, hist
 	// The event is journaled: the cursor must follow even when the
 	// session is being stopped, or a restart would bridge it again.
 	return s.net.setCursor(context.WithoutCancel(ctx), s.user.MXID, s.md.TeamID, c.ID, m.Timestamp)
+}
+
+// ownUpload returns the Matrix message of a file this session uploaded,
+// when m is the message that shares it (see sendFile).
+func (s *Session) ownUpload(m *slack.Msg) *bridge.MatrixMessage {
+	if m.User != s.md.UserID || len(m.Files) == 0 {
+		return nil
+	}
+	return s.uploads.take(m.Files[0].ID)
 }
 
 // messageEvents converts a message: the text, then one event per file.

@@ -3,6 +3,7 @@ package slack
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/isthmus-bridge/isthmus/bridge"
 	"github.com/isthmus-bridge/isthmus/bridges/slack/slackemu"
+	"github.com/isthmus-bridge/isthmus/puppet"
 	"github.com/isthmus-bridge/isthmus/storage"
 )
 
@@ -25,11 +27,79 @@ type recorder struct {
 	taken   []bool
 	states  []bridge.SessionState
 	portals map[bridge.PortalKey]*bridge.Portal
+	media   map[id.ContentURIString][]byte
+	mapped  map[bridge.MessageID]id.EventID // RecordRemoteID calls
+	ghosts  *puppet.Namer
 	changed chan struct{}
 }
 
 func newRecorder() *recorder {
-	return &recorder{portals: map[bridge.PortalKey]*bridge.Portal{}, changed: make(chan struct{}, 1)}
+	namer, err := puppet.NewNamer(ghostTemplate, string(networkID), "example.org")
+	if err != nil {
+		panic(err)
+	}
+	return &recorder{
+		portals: map[bridge.PortalKey]*bridge.Portal{},
+		media:   map[id.ContentURIString][]byte{},
+		mapped:  map[bridge.MessageID]id.EventID{},
+		ghosts:  namer,
+		changed: make(chan struct{}, 1),
+	}
+}
+
+func (r *recorder) DownloadMedia(_ context.Context, uri id.ContentURIString) ([]byte, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	data, ok := r.media[uri]
+	if !ok {
+		return nil, fmt.Errorf("%w: no media %s", bridge.ErrPermanent, uri)
+	}
+	return data, nil
+}
+
+func (r *recorder) addMedia(uri id.ContentURIString, data string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.media[uri] = []byte(data)
+}
+
+func (r *recorder) RecordRemoteID(_ context.Context, msg *bridge.MatrixMessage, remoteID bridge.MessageID, _ time.Time) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.mapped[remoteID]; ok {
+		return false, nil
+	}
+	r.mapped[remoteID] = msg.Event.ID
+	r.signal()
+	return true, nil
+}
+
+// mappedTo waits until a remote ID was recorded for a Matrix event.
+func (r *recorder) mappedTo(t testing.TB, evt id.EventID) bridge.MessageID {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		r.mu.Lock()
+		for remote, e := range r.mapped {
+			if e == evt {
+				r.mu.Unlock()
+				return remote
+			}
+		}
+		r.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s was never mapped to a remote ID", evt)
+	return ""
+}
+
+func (r *recorder) GhostMXID(_ bridge.NetworkID, remote bridge.RemoteUserID) id.UserID {
+	return r.ghosts.MXID(string(remote))
+}
+
+func (r *recorder) GhostRemoteID(_ bridge.NetworkID, user id.UserID) (bridge.RemoteUserID, bool) {
+	remote, ok := r.ghosts.RemoteID(user)
+	return bridge.RemoteUserID(remote), ok
 }
 
 func (r *recorder) signal() {

@@ -8,12 +8,12 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"go.mau.fi/util/dbutil"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/isthmus-bridge/isthmus/bridge"
-	"github.com/isthmus-bridge/isthmus/puppet"
 )
 
 //go:embed upgrades/*.sql
@@ -34,22 +34,22 @@ type core interface {
 	ReportState(ctx context.Context, l *bridge.Login, st bridge.SessionState)
 	GetPortal(ctx context.Context, key bridge.PortalKey) (*bridge.Portal, error)
 	PortalByRoom(ctx context.Context, room id.RoomID) (*bridge.Portal, error)
+	// DownloadMedia fetches Matrix media for files sent to Slack.
+	DownloadMedia(ctx context.Context, uri id.ContentURIString) ([]byte, error)
+	// RecordRemoteID maps an uploaded file's Matrix message to the ts of
+	// the Slack message that shares it, once the RTM echo tells it.
+	RecordRemoteID(ctx context.Context, msg *bridge.MatrixMessage, remoteID bridge.MessageID, ts time.Time) (bool, error)
+	// GhostMXID and GhostRemoteID turn Slack users into pills and back.
+	GhostMXID(nid bridge.NetworkID, remote bridge.RemoteUserID) id.UserID
+	GhostRemoteID(nid bridge.NetworkID, user id.UserID) (bridge.RemoteUserID, bool)
 }
 
 // Network is the Slack network: every login of every Matrix user, across
 // workspaces.
 type Network struct {
-	cfg   Config
-	ghost *puppet.Namer
-	core  core
-	db    *dbutil.Database
-
-	// mediaBaseURL and mediaToken let sessions download Matrix media to
-	// upload to Slack: the core hands sessions mxc:// URIs but no client
-	// to fetch them (a contract gap), so the adapter uses the homeserver
-	// address and the appservice token from the bridge config.
-	mediaBaseURL string
-	mediaToken   string
+	cfg  Config
+	core core
+	db   *dbutil.Database
 
 	mu sync.Mutex
 	// accounts maps a logged-in Slack account ("TEAM-USER") to its Matrix
@@ -61,17 +61,13 @@ type Network struct {
 }
 
 var (
-	_ bridge.Network = (*Network)(nil)
+	_ bridge.Network      = (*Network)(nil)
+	_ bridge.MediaFetcher = (*Network)(nil)
 )
 
 // NewNetwork builds the network without I/O.
-func NewNetwork(cfg Config, common bridge.CommonConfig) *Network {
-	namer, err := puppet.NewNamer(ghostTemplate, string(networkID), common.Domain)
-	if err != nil {
-		// The template is a constant that the tests cover.
-		panic(fmt.Sprintf("slack ghost template: %v", err))
-	}
-	return &Network{cfg: cfg, ghost: namer, accounts: map[bridge.RemoteUserID]id.UserID{}, teams: map[string]*Session{}}
+func NewNetwork(cfg Config, _ bridge.CommonConfig) *Network {
+	return &Network{cfg: cfg, accounts: map[bridge.RemoteUserID]id.UserID{}, teams: map[string]*Session{}}
 }
 
 // Info is constant.
@@ -87,8 +83,6 @@ func (n *Network) Info() bridge.NetworkInfo {
 
 // Start runs the adapter's migrations.
 func (n *Network) Start(ctx context.Context, br *bridge.Bridge) error {
-	n.mediaBaseURL = strings.TrimSuffix(br.Config.Homeserver.Address, "/")
-	n.mediaToken = br.Config.Appservice.ASToken
 	return n.start(ctx, br, br.DB("slack_version", upgrades))
 }
 

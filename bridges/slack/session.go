@@ -27,17 +27,19 @@ type Session struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	cache  *workspaceCache
-	echoes *echoSet
+	cache   *workspaceCache
+	echoes  *echoSet
+	uploads *uploadSet
 }
 
 func newSession(n *Network, user *bridge.User, l *bridge.Login, md metadata) *Session {
 	return &Session{
 		net: n, user: user, login: l, md: md,
-		api:    newClient(n.cfg, md.Credentials),
-		state:  bridge.SessionState{Kind: bridge.StateDisconnected, Since: time.Now()},
-		cache:  newWorkspaceCache(),
-		echoes: newEchoSet(time.Minute),
+		api:     newClient(n.cfg, md.Credentials),
+		state:   bridge.SessionState{Kind: bridge.StateDisconnected, Since: time.Now()},
+		cache:   newWorkspaceCache(),
+		echoes:  newEchoSet(time.Minute),
+		uploads: newUploadSet(10 * time.Minute),
 	}
 }
 
@@ -234,6 +236,48 @@ func (e *echoSet) take(key string) bool {
 	t, ok := e.keys[key]
 	delete(e.keys, key)
 	return ok && time.Since(t) <= e.ttl
+}
+
+// uploadSet holds the Matrix messages of files uploaded to Slack whose
+// sharing message has not come back yet, by Slack file ID (see sendFile).
+type uploadSet struct {
+	mu      sync.Mutex
+	ttl     time.Duration
+	pending map[string]pendingUpload
+}
+
+type pendingUpload struct {
+	msg   *bridge.MatrixMessage
+	since time.Time
+}
+
+func newUploadSet(ttl time.Duration) *uploadSet {
+	return &uploadSet{ttl: ttl, pending: map[string]pendingUpload{}}
+}
+
+func (u *uploadSet) add(fileID string, msg *bridge.MatrixMessage) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	now := time.Now()
+	for k, p := range u.pending {
+		if now.Sub(p.since) > u.ttl {
+			delete(u.pending, k)
+		}
+	}
+	u.pending[fileID] = pendingUpload{msg: msg, since: now}
+}
+
+// take returns and forgets the Matrix message of an upload, nil when the
+// file is not one this session uploaded.
+func (u *uploadSet) take(fileID string) *bridge.MatrixMessage {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	p, ok := u.pending[fileID]
+	delete(u.pending, fileID)
+	if !ok {
+		return nil
+	}
+	return p.msg
 }
 
 // subscribePresence asks RTM for the presence of the people in this

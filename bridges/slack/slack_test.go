@@ -3,8 +3,6 @@ package slack
 import (
 	"context"
 	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -305,7 +303,7 @@ func TestMatrixToSlack(t *testing.T) {
 	}
 
 	t.Run("formatted text and pills become mrkdwn posted as the user", func(t *testing.T) {
-		bob := env.net.ghost.MXID("T0001-U002")
+		bob := env.core.GhostMXID(networkID, "T0001-U002")
 		res := send(matrixText("hi Bob", `<b>hi</b> <a href="https://matrix.to/#/`+string(bob)+`">Bob</a> &amp; <a href="https://matrix.to/#/@carol:example.org">Carol</a>`))
 		m := last()
 		assert.Equal(t, string(res.ID), m.TS)
@@ -314,7 +312,7 @@ func TestMatrixToSlack(t *testing.T) {
 	})
 
 	t.Run("a pill of another workspace's ghost is just its name", func(t *testing.T) {
-		mx := env.net.ghost.MXID("T0002-U003")
+		mx := env.core.GhostMXID(networkID, "T0002-U003")
 		send(matrixText("x", `<a href="https://matrix.to/#/`+string(mx)+`">Zed</a>`))
 		assert.Equal(t, "Zed", last().Text)
 	})
@@ -538,35 +536,59 @@ func TestFiles(t *testing.T) {
 		assert.ErrorIs(t, err, bridge.ErrPermanent, "no login of that workspace")
 	})
 
-	t.Run("a Matrix image is uploaded to Slack and its echo not bridged back", func(t *testing.T) {
-		hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Header.Get("Authorization") != "Bearer as-token" || r.URL.Path != "/_matrix/client/v1/media/download/example.org/abc" {
-				http.NotFound(w, r)
-				return
-			}
-			_, _ = w.Write([]byte("PNGDATA"))
-		}))
-		t.Cleanup(hs.Close)
-		env.net.mediaBaseURL, env.net.mediaToken = hs.URL, "as-token"
-		portal := &bridge.Portal{Key: bridge.PortalKey{Network: "slack", Chat: "T0001-C0GENERAL"}}
-		c := &event.MessageEventContent{MsgType: event.MsgImage, Body: "pic.png", URL: "mxc://example.org/abc"}
-		_, err := sess.HandleMatrixMessage(env.ctx, &bridge.MatrixMessage{Portal: portal, Content: c})
+	portal := &bridge.Portal{Key: bridge.PortalKey{Network: "slack", Chat: "T0001-C0GENERAL"}, MXID: "!general:example.org"}
+	upload := func(t *testing.T, evt id.EventID, c *event.MessageEventContent) {
+		t.Helper()
+		res, err := sess.HandleMatrixMessage(env.ctx, &bridge.MatrixMessage{Portal: portal, Sender: &bridge.User{MXID: alice},
+			Event: &event.Event{ID: evt}, Content: c})
 		require.NoError(t, err)
+		assert.Nil(t, res, "the message ts is learnt from the echo, not from the upload")
+	}
+	lastMessage := func() slackemu.Message {
 		msgs := env.emu.Messages(env.general)
-		last := msgs[len(msgs)-1]
+		return msgs[len(msgs)-1]
+	}
+
+	t.Run("a Matrix image is uploaded to Slack and mapped to its message by the echo", func(t *testing.T) {
+		env.core.addMedia("mxc://example.org/abc", "PNGDATA")
+		upload(t, "$img", &event.MessageEventContent{MsgType: event.MsgImage, Body: "pic.png", URL: "mxc://example.org/abc"})
+		last := lastMessage()
 		require.Len(t, last.Files, 1)
 		assert.Equal(t, "pic.png", last.Files[0].Name)
+		assert.Empty(t, last.Text)
 		data, ok := env.emu.FileData(last.Files[0].ID)
 		require.True(t, ok)
 		assert.Equal(t, "PNGDATA", string(data))
+		assert.Equal(t, bridge.MessageID(last.TS), env.core.mappedTo(t, "$img"))
 		env.core.none(t, 300*time.Millisecond, messageWith("pic.png"))
 	})
 
-	t.Run("without a homeserver to fetch from, a file fails for good", func(t *testing.T) {
-		env.net.mediaBaseURL = ""
-		portal := &bridge.Portal{Key: bridge.PortalKey{Network: "slack", Chat: "T0001-C0GENERAL"}}
-		_, err := sess.HandleMatrixMessage(env.ctx, &bridge.MatrixMessage{Portal: portal,
-			Content: &event.MessageEventContent{MsgType: event.MsgFile, Body: "a.bin", URL: "mxc://example.org/abc"}})
+	t.Run("a captioned file carries its caption as the message text", func(t *testing.T) {
+		env.core.addMedia("mxc://example.org/doc", "%PDF")
+		upload(t, "$doc", &event.MessageEventContent{MsgType: event.MsgFile, Body: "quarterly numbers", FileName: "report.pdf", URL: "mxc://example.org/doc"})
+		last := lastMessage()
+		assert.Equal(t, "quarterly numbers", last.Text)
+		require.Len(t, last.Files, 1)
+		assert.Equal(t, "report.pdf", last.Files[0].Name)
+		assert.Equal(t, bridge.MessageID(last.TS), env.core.mappedTo(t, "$doc"))
+		env.core.none(t, 300*time.Millisecond, messageWith("report.pdf"))
+	})
+
+	t.Run("a file whose echo comes only in catch-up is mapped and not bridged back", func(t *testing.T) {
+		env.core.addMedia("mxc://example.org/late", "late")
+		env.emu.SetRTMDown(true)
+		env.core.waitState(t, bridge.StateDisconnected)
+		upload(t, "$late", &event.MessageEventContent{MsgType: event.MsgFile, Body: "late.bin", URL: "mxc://example.org/late"})
+		ts := lastMessage().TS
+		env.emu.SetRTMDown(false)
+		env.core.waitState(t, bridge.StateConnected)
+		assert.Equal(t, bridge.MessageID(ts), env.core.mappedTo(t, "$late"))
+		env.core.none(t, 300*time.Millisecond, messageWith("late.bin"))
+	})
+
+	t.Run("media the homeserver cannot give fails for good", func(t *testing.T) {
+		_, err := sess.HandleMatrixMessage(env.ctx, &bridge.MatrixMessage{Portal: portal, Sender: &bridge.User{MXID: alice}, Event: &event.Event{ID: "$gone"},
+			Content: &event.MessageEventContent{MsgType: event.MsgFile, Body: "a.bin", URL: "mxc://example.org/gone"}})
 		assert.ErrorIs(t, err, bridge.ErrPermanent)
 	})
 }

@@ -1,0 +1,323 @@
+package slack_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/isthmus-bridge/isthmus/bridge"
+	_ "github.com/isthmus-bridge/isthmus/bridges/slack"
+	"github.com/isthmus-bridge/isthmus/bridges/slack/slackemu"
+	"github.com/isthmus-bridge/isthmus/internal/testground/dendrite"
+	"github.com/isthmus-bridge/isthmus/puppet"
+)
+
+// The end-to-end world: Dendrite, the Slack emulator and the whole bridge in
+// this process. Alice is a Matrix user who logs into Slack as U001; Bob
+// (U002) and Carol (U003) only use the Slack app.
+const (
+	e2eTeam     = "T0001"
+	e2eASToken  = "e2e-as-token-0123456789"
+	e2eHSToken  = "e2e-hs-token-0123456789"
+	e2eAliceTok = "xoxp-e2e-alice"
+	waitLimit   = 30 * time.Second
+)
+
+type world struct {
+	t       *testing.T
+	emu     *slackemu.Server
+	hs      *dendrite.Server
+	listen  string
+	general string // Slack channel ID of #general
+
+	alice   *mautrix.Client
+	aliceID id.UserID
+	mgmt    id.RoomID
+
+	ghosts  *puppet.Namer
+	aliases *puppet.AliasNamer
+}
+
+// newWorld starts the emulator, Dendrite with the bridge's registration
+// and the bridge; it creates Alice on Matrix with her management room, but
+// does not log her into Slack. It skips when the Dendrite binaries are
+// missing (see internal/testground/dendrite).
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	emu := slackemu.New(t, e2eTeam, "Acme")
+	emu.AddUser(slackemu.User{ID: "U001", Name: "alice"})
+	emu.AddUser(slackemu.User{ID: "U002", Name: "bob", Profile: slackemu.UserProfile{DisplayName: "Bob"}})
+	emu.AddUser(slackemu.User{ID: "U003", Name: "carol", Profile: slackemu.UserProfile{DisplayName: "Carol"}})
+	emu.AddToken(slackemu.Token{Value: e2eAliceTok, User: "U001"})
+	w := &world{t: t, emu: emu, listen: freeAddr(t)}
+	w.general = emu.AddConversation(slackemu.Conversation{ID: "C0GENERAL", Name: "general", Members: []string{"U001", "U002", "U003"}})
+
+	dir := t.TempDir()
+	configFor := func(hsURL string) string {
+		return fmt.Sprintf(`homeserver: {address: %q, domain: %s}
+appservice:
+  listen: %q
+  url: "http://%s"
+  id: isthmus
+  bot: {localpart: isthmusbot, displayname: Isthmus}
+  as_token: %q
+  hs_token: %q
+database: {type: sqlite, uri: %q}
+bridge:
+  permissions: {"%s": user}
+logging: {level: debug, format: json}
+networks:
+  slack: {enabled: true, api_url: %q, backfill: 0}
+`, hsURL, dendrite.Domain, w.listen, w.listen, e2eASToken, e2eHSToken, filepath.Join(dir, "isthmus.db"), dendrite.Domain, emu.APIURL())
+	}
+	// The registration only needs the bridge's own address.
+	cfg, err := bridge.ParseConfig([]byte(configFor("http://127.0.0.1:1")))
+	require.NoError(t, err)
+	nets, err := bridge.BuildNetworks(cfg)
+	require.NoError(t, err)
+	pre, err := bridge.New(cfg, zerolog.Nop(), nets)
+	require.NoError(t, err)
+	reg, err := pre.Registration().YAML()
+	require.NoError(t, err)
+	regPath := filepath.Join(dir, "registration.yaml")
+	require.NoError(t, os.WriteFile(regPath, []byte(reg), 0o600))
+	w.hs = dendrite.Start(t, dendrite.Options{RegistrationPath: regPath})
+
+	cfg, err = bridge.ParseConfig([]byte(configFor(w.hs.URL)))
+	require.NoError(t, err)
+	nets, err = bridge.BuildNetworks(cfg)
+	require.NoError(t, err)
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
+	br, err := bridge.New(cfg, log, nets)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- br.Run(log.WithContext(ctx), bridge.Options{}) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Error("bridge did not stop")
+		}
+	})
+	require.Eventually(t, func() bool {
+		c, err := net.Dial("tcp", w.listen)
+		if err == nil {
+			_ = c.Close()
+		}
+		return err == nil
+	}, waitLimit, 20*time.Millisecond)
+
+	w.ghosts, err = puppet.NewNamer("slack_{id}", "slack", dendrite.Domain)
+	require.NoError(t, err)
+	w.aliases, err = puppet.NewAliasNamer("slack_{chat}", "slack", dendrite.Domain)
+	require.NoError(t, err)
+
+	uid, tok := w.hs.CreateUser(t, "alice", "password-alice")
+	w.aliceID = id.UserID(uid)
+	w.alice, err = mautrix.NewClient(w.hs.URL, w.aliceID, tok)
+	require.NoError(t, err)
+	bot := id.NewUserID("isthmusbot", dendrite.Domain)
+	mgmt, err := w.alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "trusted_private_chat", IsDirect: true, Invite: []id.UserID{bot}})
+	require.NoError(t, err)
+	w.mgmt = mgmt.RoomID
+	w.waitFor(w.mgmt, "the management room greeting", func(evt *event.Event) bool {
+		return evt.Sender == bot && strings.Contains(body(evt), "management room")
+	})
+	return w
+}
+
+// in is the world seen from a subtest, so that helpers fail the subtest
+// and not its parent.
+func (w *world) in(t *testing.T) *world {
+	c := *w
+	c.t = t
+	return &c
+}
+
+// command sends a command to the management room and returns the bot's
+// first answer after it.
+func (w *world) command(text string) string {
+	w.t.Helper()
+	sent, err := w.alice.SendText(context.Background(), w.mgmt, text)
+	require.NoError(w.t, err)
+	bot := id.NewUserID("isthmusbot", dendrite.Domain)
+	deadline := time.Now().Add(waitLimit)
+	for time.Now().Before(deadline) {
+		seen := false
+		for _, evt := range w.timeline(w.mgmt) {
+			if evt.ID == sent.EventID {
+				seen = true
+			} else if seen && evt.Sender == bot && body(evt) != "" {
+				return body(evt)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	w.t.Fatalf("no answer to %s", strings.Fields(text)[0])
+	return ""
+}
+
+// joinPortal joins the portal of a Slack conversation by its alias once
+// the bridge has created it.
+func (w *world) joinPortal(channel string) id.RoomID {
+	w.t.Helper()
+	alias := w.aliases.Alias(e2eTeam + "-" + channel)
+	var room id.RoomID
+	require.Eventually(w.t, func() bool {
+		resp, err := w.alice.JoinRoom(context.Background(), alias.String(), nil)
+		if err == nil {
+			room = resp.RoomID
+		}
+		return err == nil
+	}, waitLimit, 200*time.Millisecond, "the portal of %s was never created", channel)
+	return room
+}
+
+// ghost is the Matrix ID of a Slack user's ghost.
+func (w *world) ghost(user string) id.UserID {
+	return w.ghosts.MXID(e2eTeam + "-" + user)
+}
+
+// waitSlack waits until cond holds on the emulator.
+func (w *world) waitSlack(what string, cond func() bool) {
+	w.t.Helper()
+	require.Eventually(w.t, cond, waitLimit, 50*time.Millisecond, "never on Slack: %s", what)
+}
+
+// slackMessage waits for a message in a Slack conversation.
+func (w *world) slackMessage(channel, what string, match func(slackemu.Message) bool) slackemu.Message {
+	w.t.Helper()
+	var found slackemu.Message
+	w.waitSlack(what, func() bool {
+		for _, m := range w.emu.Messages(channel) {
+			if match(m) {
+				found = m
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// pushEvents delivers events to the bridge the way a homeserver does, for
+// what Dendrite v0.13.8 does not send to appservices: redactions and
+// ephemeral events (typing, receipts, presence).
+func (w *world) pushEvents(body map[string]any) {
+	w.t.Helper()
+	if body["events"] == nil {
+		body["events"] = []any{}
+	}
+	data, err := json.Marshal(body)
+	require.NoError(w.t, err)
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	url := fmt.Sprintf("http://%s/_matrix/app/v1/transactions/slack-e2e-%s", w.listen, hex.EncodeToString(b[:]))
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodPut, url, bytes.NewReader(data))
+	require.NoError(w.t, err)
+	req.Header.Set("Authorization", "Bearer "+e2eHSToken)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(w.t, err)
+	_ = resp.Body.Close()
+	require.Equal(w.t, http.StatusOK, resp.StatusCode)
+}
+
+// redact redacts an event as Alice on Dendrite and hands the redaction to
+// the bridge as the homeserver would.
+func (w *world) redact(room id.RoomID, target id.EventID) {
+	w.t.Helper()
+	resp, err := w.alice.RedactEvent(context.Background(), room, target)
+	require.NoError(w.t, err)
+	w.pushEvents(map[string]any{"events": []any{map[string]any{
+		"type": "m.room.redaction", "room_id": room, "sender": w.aliceID, "event_id": resp.EventID,
+		"redacts": target, "content": map[string]any{"redacts": target}, "origin_server_ts": time.Now().UnixMilli(),
+	}}})
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// timeline is the room's recent events as Alice sees them, oldest first.
+func (w *world) timeline(room id.RoomID) []*event.Event {
+	resp, err := w.alice.Messages(context.Background(), room, "", "", mautrix.DirectionBackward, nil, 200)
+	require.NoError(w.t, err)
+	out := make([]*event.Event, 0, len(resp.Chunk))
+	for i := len(resp.Chunk) - 1; i >= 0; i-- {
+		evt := resp.Chunk[i]
+		_ = evt.Content.ParseRaw(evt.Type)
+		out = append(out, evt)
+	}
+	return out
+}
+
+// waitFor waits for the first event of the room's timeline that matches.
+func (w *world) waitFor(room id.RoomID, what string, match func(*event.Event) bool) *event.Event {
+	w.t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for time.Now().Before(deadline) {
+		for _, evt := range w.timeline(room) {
+			if match(evt) {
+				return evt
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	w.t.Fatalf("timed out waiting in %s for %s", room, what)
+	return nil
+}
+
+// countAfterMarker has Bob post a marker in #general and waits for it in
+// the room, so that whatever Slack sent before it has been bridged, then
+// counts the events of the room's timeline that match.
+func (w *world) countAfterMarker(room id.RoomID, match func(*event.Event) bool) int {
+	w.t.Helper()
+	marker := fmt.Sprintf("marker %d", time.Now().UnixNano())
+	w.emu.Post(w.general, "U002", marker, "")
+	w.waitFor(room, marker, from(w.ghost("U002"), marker))
+	n := 0
+	for _, evt := range w.timeline(room) {
+		if match(evt) {
+			n++
+		}
+	}
+	return n
+}
+
+func body(evt *event.Event) string {
+	if m := evt.Content.AsMessage(); m != nil {
+		return m.Body
+	}
+	return ""
+}
+
+// withBody matches a message by body.
+func withBody(text string) func(*event.Event) bool {
+	return func(evt *event.Event) bool { return body(evt) == text }
+}
+
+// from matches a message by sender and body.
+func from(sender id.UserID, text string) func(*event.Event) bool {
+	return func(evt *event.Event) bool { return evt.Sender == sender && body(evt) == text }
+}
