@@ -96,9 +96,10 @@ func TestLogoutForgetsTheLogin(t *testing.T) {
 	s := f.login(t)
 	f.emu.Post(f.room.ID, f.bob.ID, "hello")
 	eventually(t, func() bool { return len(f.core.eventsOf(bridge.RemoteMessage)) == 1 }, "message")
-	pos, err := f.net.store.position(f.ctx, f.user.MXID, f.room.ID)
-	require.NoError(t, err)
-	require.NotEmpty(t, pos)
+	eventually(t, func() bool {
+		pos, err := f.net.store.position(f.ctx, f.user.MXID, f.room.ID)
+		return err == nil && pos != ""
+	}, "position saved")
 
 	require.NoError(t, s.LogoutRemote(f.ctx))
 	t.Run("the session stops following Gitter", func(t *testing.T) {
@@ -172,5 +173,33 @@ func TestStartDM(t *testing.T) {
 		notices := f.core.noticeList()
 		require.NotEmpty(t, notices, "told in the management room too")
 		assert.Contains(t, notices[len(notices)-1], "cannot look users up by ID")
+	})
+}
+
+func TestPositionsAreWrittenInBatches(t *testing.T) {
+	f := newFixture(t, nil, Config{Backfill: -1})
+	f.net.positionFlush = time.Hour
+	s := f.login(t)
+	var last gitterapi.Message
+	for _, text := range []string{"one", "two", "three"} {
+		last = f.emu.Post(f.room.ID, f.bob.ID, text)
+	}
+	eventually(t, func() bool { return len(f.core.eventsOf(bridge.RemoteMessage)) == 3 }, "three messages")
+	stored := func() string {
+		pos, err := f.net.store.position(f.ctx, f.user.MXID, f.room.ID)
+		require.NoError(t, err)
+		return pos
+	}
+	t.Run("a handed-over message does not cost a database write of its own", func(t *testing.T) {
+		assert.Empty(t, stored())
+	})
+	t.Run("a room followed again starts from the position not yet written", func(t *testing.T) {
+		pos, err := s.position(f.ctx, f.room.ID)
+		require.NoError(t, err)
+		assert.Equal(t, last.ID, pos)
+	})
+	t.Run("disconnecting writes the last positions", func(t *testing.T) {
+		require.NoError(t, s.Disconnect(f.ctx))
+		assert.Equal(t, last.ID, stored())
 	})
 }

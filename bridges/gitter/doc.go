@@ -9,10 +9,18 @@
 // session keeps one stream per room and one Faye connection, reconnecting
 // with backoff; after any gap it catches up with afterId from the last
 // message it handed to the core, a position kept in the adapter's own
-// tables (gitter_version), so a restart misses nothing either.
+// tables (gitter_version, written in batches and on disconnect; what a
+// crash repeats, the core's message map drops), so a restart misses
+// nothing either.
+//
+// Matrix users can open one-to-one rooms by inviting a ghost (DMStarter),
+// read markers go both ways (Matrix receipts mark unread items; a room
+// with none left on Gitter moves the user's receipt through their double
+// puppet), and "logout" forgets the login's positions.
 //
 // Concurrency: a Session's goroutines (one per room stream, one for Faye,
-// one supervisor) are owned by the session and stopped by Disconnect. They
+// one writing positions, one supervisor) are owned by the session and
+// stopped by Disconnect. They
 // hand events to the core with QueueRemoteEvent, which journals them and
 // may block when the core is backlogged: that slows the stream, it never
 // drops. Room state is guarded by Session.mu; no lock is held across I/O.

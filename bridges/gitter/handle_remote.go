@@ -76,7 +76,8 @@ func (s *Session) onMessage(ctx context.Context, roomID string, m *gitterapi.Mes
 	switch {
 	case m.ID > last:
 		if m.Deleted() {
-			return s.advance(ctx, roomID, m.ID)
+			s.advance(roomID, m.ID)
+			return nil
 		}
 		ev.Kind = bridge.RemoteMessage
 		ev.ID = bridge.MessageID(m.ID)
@@ -101,7 +102,7 @@ func (s *Session) onMessage(ctx context.Context, roomID string, m *gitterapi.Mes
 		return err
 	}
 	if ev.Kind == bridge.RemoteMessage {
-		return s.advance(ctx, roomID, m.ID)
+		s.advance(roomID, m.ID)
 	}
 	return nil
 }

@@ -158,6 +158,7 @@ func newFixture(t *testing.T, db *dbutil.Database, cfg Config) *fixture {
 	namer, err := puppet.NewNamer(ghostTemplate, cfg.Name, "example.org")
 	require.NoError(t, err)
 	n.minBackoff, n.maxBackoff = 5*time.Millisecond, 50*time.Millisecond
+	n.positionFlush = 10 * time.Millisecond
 	n.clientTweak = func(o *gitterapi.Options) { o.RetryBase = time.Millisecond; o.StreamIdle = time.Second }
 	f.net = n
 	f.core = &recorder{db: db, namer: namer}

@@ -51,6 +51,8 @@ type Network struct {
 	clientTweak func(*gitterapi.Options)
 	minBackoff  time.Duration
 	maxBackoff  time.Duration
+	// positionFlush is how often sessions write their stream positions.
+	positionFlush time.Duration
 
 	mu       sync.Mutex
 	sessions map[id.UserID]*Session
@@ -80,10 +82,11 @@ func newNetwork(cfg Config) *Network {
 			GhostTemplate: ghostTemplate,
 			AliasTemplate: aliasTemplate,
 		},
-		minBackoff: time.Second,
-		maxBackoff: 2 * time.Minute,
-		sessions:   map[id.UserID]*Session{},
-		usernames:  map[string]string{},
+		minBackoff:    time.Second,
+		maxBackoff:    2 * time.Minute,
+		positionFlush: 250 * time.Millisecond,
+		sessions:      map[id.UserID]*Session{},
+		usernames:     map[string]string{},
 	}
 }
 

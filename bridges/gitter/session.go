@@ -29,6 +29,9 @@ type Session struct {
 	runCtx  context.Context       // the running session's context: streams live in it
 	done    chan struct{}
 	revoked bool
+	// dirty holds positions not yet written, by room: advance runs per
+	// message, the database write only every Network.positionFlush.
+	dirty map[string]string
 	// opening counts the one-to-one rooms StartDM is opening, by the other
 	// user's ID: the core binds them to the Matrix room the user made, so
 	// they are followed without making a portal of their own.
@@ -53,7 +56,7 @@ type roomState struct {
 func (n *Network) newSession(user *bridge.User, login *bridge.Login, client *gitterapi.Client, me gitterapi.User) *Session {
 	return &Session{
 		net: n, user: user, login: login, me: me, client: client,
-		rooms: map[string]*roomState{}, opening: map[string]int{},
+		rooms: map[string]*roomState{}, opening: map[string]int{}, dirty: map[string]string{},
 	}
 }
 
@@ -172,7 +175,19 @@ func (s *Session) retryLoop(ctx context.Context, what string, fn func(ctx contex
 // stream per room and one Faye connection until ctx ends.
 func (s *Session) run(ctx context.Context, done chan struct{}) {
 	defer close(done)
+	// Deferred calls run last first: every goroutine has ended, and will
+	// move no position any more, when the last positions are written.
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		s.flushPositions(fctx)
+	}()
 	defer s.wg.Wait()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.flushLoop(ctx)
+	}()
 	s.report(ctx, bridge.StateConnecting, "")
 	synced := false
 	s.retryLoop(ctx, "room sync", func(ctx context.Context) error {
@@ -230,7 +245,7 @@ func (s *Session) followRoom(ctx context.Context, r gitterapi.Room, announce boo
 		return nil
 	}
 	s.mu.Unlock()
-	last, err := s.net.store.position(ctx, s.user.MXID, r.ID)
+	last, err := s.position(ctx, r.ID)
 	if err != nil {
 		return err
 	}
@@ -341,10 +356,13 @@ func (s *Session) InChat(chat bridge.ChatID) bool {
 	return ok
 }
 
-// lastSeen and advance keep the room's position in memory and in the
-// database. advance is called after the core journaled the message, so a
-// crash between the two repeats a message (deduplicated by the core's
-// message map) rather than losing one.
+// lastSeen and advance keep the room's position in memory, and
+// flushPositions in the database. advance is called after the core
+// journaled the message, and the database lags by at most positionFlush:
+// a crash in between makes the next catch-up repeat those messages, which
+// the core's message map drops, rather than lose any. Writing once per
+// flush instead of once per message halves the database writes a message
+// costs (the core journals it once already).
 func (s *Session) lastSeen(roomID string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -354,13 +372,63 @@ func (s *Session) lastSeen(roomID string) string {
 	return ""
 }
 
-func (s *Session) advance(ctx context.Context, roomID, msgID string) error {
+func (s *Session) advance(roomID, msgID string) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if rs, ok := s.rooms[roomID]; ok && msgID > rs.last {
 		rs.last = msgID
 	}
+	if msgID > s.dirty[roomID] {
+		s.dirty[roomID] = msgID
+	}
+}
+
+// position is where a room's catch-up starts: the newest of what waits to
+// be written and what was.
+func (s *Session) position(ctx context.Context, roomID string) (string, error) {
+	s.mu.Lock()
+	pending := s.dirty[roomID]
 	s.mu.Unlock()
-	return s.net.store.setPosition(ctx, s.user.MXID, roomID, msgID)
+	stored, err := s.net.store.position(ctx, s.user.MXID, roomID)
+	return max(pending, stored), err
+}
+
+func (s *Session) flushLoop(ctx context.Context) {
+	t := time.NewTicker(s.net.positionFlush)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.flushPositions(ctx)
+		}
+	}
+}
+
+// flushPositions writes the positions that moved; ones that fail to write
+// stay pending for the next flush.
+func (s *Session) flushPositions(ctx context.Context) {
+	s.mu.Lock()
+	if len(s.dirty) == 0 {
+		s.mu.Unlock()
+		return
+	}
+	batch := s.dirty
+	s.dirty = make(map[string]string, len(batch))
+	s.mu.Unlock()
+	for roomID, msgID := range batch {
+		if err := s.net.store.setPosition(ctx, s.user.MXID, roomID, msgID); err != nil {
+			if ctx.Err() == nil {
+				zerolog.Ctx(ctx).Warn().Err(err).Str("remote_id", roomID).Msg("Failed to save stream position")
+			}
+			s.mu.Lock()
+			if msgID > s.dirty[roomID] {
+				s.dirty[roomID] = msgID
+			}
+			s.mu.Unlock()
+		}
+	}
 }
 
 // readUpTo records that the user read a room up to msgID and reports
