@@ -43,12 +43,15 @@ type connConfig struct {
 	log     zerolog.Logger
 }
 
-// Conn is one registered IRC connection. Its reader goroutine owns the
-// capability negotiator; everything other goroutines read (nick, ISUPPORT,
-// enabled caps) is behind mu or swapped whole.
+// Conn is one registered IRC connection. Whoever calls dial and then
+// serve is its reader: that goroutine owns the capability negotiator and
+// runs the handler. Everything other goroutines read (nick, ISUPPORT,
+// enabled caps) is behind mu or swapped whole. One goroutine per
+// connection keeps an idle puppet cheap.
 type Conn struct {
 	cfg    *connConfig
 	nc     net.Conn
+	r      *bufio.Reader
 	bucket *tokenBucket
 	wmu    sync.Mutex
 
@@ -56,34 +59,37 @@ type Conn struct {
 	nick     string
 	userhost string // user@host from RPL_WELCOME, for the prefix length
 	caps     map[string]bool
-	account  string
+	authed   bool // SASL succeeded
 
 	// isupport is replaced, never changed in place, so readers may use
 	// what they loaded without a lock.
 	isupport atomic.Pointer[ircproto.ISupport]
 
-	registered chan struct{} // closed at RPL_WELCOME
-	ready      chan struct{} // closed at the end of the MOTD, once ISUPPORT is in
-	readyOnce  sync.Once
-	done       chan struct{}
-	closeOnce  sync.Once
-	err        error // why the connection ended; set before done closes
-	closeText  string
+	// Reader-owned registration state.
+	negotiator *ircproto.CapNegotiator
+	welcomed   bool
+	ready      bool
+	nickTries  int
+	closeText  string // the server's ERROR text, the best reason we get
+
+	done      chan struct{}
+	closeOnce sync.Once
+	err       error // why the connection ended; set before done closes
 
 	lastRead  atomic.Int64 // unix nanoseconds
 	pingTimer *time.Timer
 }
 
-// dial connects, registers and returns once the server sent RPL_WELCOME.
+// dial connects and registers, reading on the caller's goroutine until
+// the server has sent its welcome, ISUPPORT and MOTD. The caller must then
+// call serve (usually on the same goroutine) to keep reading.
 func dial(ctx context.Context, cfg *connConfig) (*Conn, error) {
 	d := net.Dialer{Timeout: 30 * time.Second, KeepAlive: 5 * time.Minute}
 	nc, err := d.DialContext(ctx, "tcp", cfg.addr)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", cfg.addr, err)
 	}
-	if cfg.ident != nil {
-		cfg.ident.add(nc, cfg.reg.Username)
-	}
+	cfg.ident.add(nc, cfg.reg.Username)
 	if cfg.tls {
 		host, _, _ := net.SplitHostPort(cfg.addr)
 		tc := tls.Client(nc, &tls.Config{ServerName: host, InsecureSkipVerify: cfg.skipVerify, MinVersion: tls.VersionTLS12}) //nolint:gosec // skip-verify is an explicit test option
@@ -95,27 +101,25 @@ func dial(ctx context.Context, cfg *connConfig) (*Conn, error) {
 		nc = tc
 	}
 	c := &Conn{
-		cfg:        cfg,
-		nc:         nc,
-		bucket:     newTokenBucket(cfg.linesPerSec, cfg.lineBurst),
-		nick:       cfg.reg.Nick,
-		registered: make(chan struct{}),
-		ready:      make(chan struct{}),
-		done:       make(chan struct{}),
+		cfg:    cfg,
+		nc:     nc,
+		bucket: newTokenBucket(cfg.linesPerSec, cfg.lineBurst),
+		nick:   cfg.reg.Nick,
+		done:   make(chan struct{}),
 	}
 	c.isupport.Store(ircproto.NewISupport())
-	// The timer exists, stopped, before any goroutine may touch it.
+	c.lastRead.Store(time.Now().UnixNano())
+	// The timer exists, stopped, before any other goroutine may touch it.
 	c.pingTimer = time.AfterFunc(time.Hour, c.keepalive)
 	c.pingTimer.Stop()
-	c.lastRead.Store(time.Now().UnixNano())
-	caps := ircproto.NewCapNegotiator(ircproto.CapConfig{Want: cfg.caps, SASL: cfg.sasl})
-	// Lines starts the negotiator, so it runs before the reader owns it.
-	lines, err := cfg.reg.Lines(caps)
+	c.negotiator = ircproto.NewCapNegotiator(ircproto.CapConfig{Want: cfg.caps, SASL: cfg.sasl})
+	lines, err := cfg.reg.Lines(c.negotiator)
 	if err != nil {
 		c.closeWith(err)
 		return nil, err
 	}
-	go c.readLoop(caps)
+	stop := context.AfterFunc(ctx, func() { c.closeWith(ctx.Err()) })
+	defer stop()
 	for _, m := range lines {
 		if err := c.writeNow(m); err != nil {
 			return nil, err
@@ -125,20 +129,38 @@ func dial(ctx context.Context, cfg *connConfig) (*Conn, error) {
 	if timeout == 0 {
 		timeout = 60 * time.Second
 	}
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case <-c.ready:
-		c.pingTimer.Reset(c.pingInterval())
-		return c, nil
-	case <-c.done:
-		return nil, c.err
-	case <-ctx.Done():
-		c.closeWith(ctx.Err())
-		return nil, ctx.Err()
-	case <-timer.C:
-		c.closeWith(ErrRegisterTimeout)
-		return nil, ErrRegisterTimeout
+	deadline := time.Now().Add(timeout)
+	_ = nc.SetReadDeadline(deadline)
+	// A small buffer: most lines fit, and an idle puppet should cost as
+	// little as possible. Longer lines are gathered in readLine.
+	c.r = bufio.NewReaderSize(nc, 512)
+	for !c.ready {
+		if err := c.readOne(); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				if c.welcomed && time.Now().Before(deadline) {
+					break // no MOTD end came: take what we have
+				}
+				err = ErrRegisterTimeout
+			}
+			if ctx.Err() != nil {
+				err = ctx.Err()
+			}
+			c.closeWith(err)
+			return nil, c.err
+		}
+	}
+	_ = nc.SetReadDeadline(time.Time{})
+	c.pingTimer.Reset(c.pingInterval())
+	return c, nil
+}
+
+// serve reads until the connection ends and returns why.
+func (c *Conn) serve() error {
+	for {
+		if err := c.readOne(); err != nil {
+			return c.Err()
+		}
 	}
 }
 
@@ -152,78 +174,80 @@ func (c *Conn) pingInterval() time.Duration {
 // maxLineBytes bounds what the reader accepts: tags plus a line.
 const maxLineBytes = ircproto.MaxTagBytes + 4096
 
-func (c *Conn) readLoop(caps *ircproto.CapNegotiator) {
-	// A small buffer: most lines fit, and an idle puppet should cost as
-	// little as possible. Longer lines are gathered in readLine.
-	r := bufio.NewReaderSize(c.nc, 512)
-	attempt := 0
-	for {
-		line, err := readLine(r)
-		if err != nil {
-			if c.closeText != "" {
-				err = classifyClose(c.closeText)
-			} else if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
-				err = ErrServerClosed
-			}
-			c.closeWith(err)
-			return
+// readOne reads and handles one line. A read deadline during registration
+// comes back as the net.Error it is, without closing; any other error
+// closes the connection.
+func (c *Conn) readOne() error {
+	line, err := readLine(c.r)
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() && !c.ready {
+			return err
 		}
-		c.lastRead.Store(time.Now().UnixNano())
-		m, err := c.isupport.Load().Limits().Parse(line)
-		if err != nil {
-			if !errors.Is(err, ircproto.ErrEmptyLine) {
-				c.cfg.log.Debug().Err(err).Msg("Dropping unparsable IRC line")
-			}
-			continue
+		if c.closeText != "" {
+			err = classifyClose(c.closeText)
+		} else if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+			err = ErrServerClosed
 		}
-		if err := ircproto.CheckParams(m); err != nil {
-			c.cfg.log.Debug().Err(err).Str("command", m.Command).Msg("Dropping IRC line with too few parameters")
-			continue
+		c.closeWith(err)
+		return err
+	}
+	c.lastRead.Store(time.Now().UnixNano())
+	m, err := c.isupport.Load().Limits().Parse(line)
+	if err != nil {
+		if !errors.Is(err, ircproto.ErrEmptyLine) {
+			c.cfg.log.Debug().Err(err).Msg("Dropping unparsable IRC line")
 		}
-		if c.cfg.log.GetLevel() <= zerolog.TraceLevel {
-			c.cfg.log.Trace().Str("line", m.Redacted()).Msg("IRC <-")
+		return nil
+	}
+	if err := ircproto.CheckParams(m); err != nil {
+		c.cfg.log.Debug().Err(err).Str("command", m.Command).Msg("Dropping IRC line with too few parameters")
+		return nil
+	}
+	if c.cfg.log.GetLevel() <= zerolog.TraceLevel {
+		c.cfg.log.Trace().Str("line", m.Redacted()).Msg("IRC <-")
+	}
+	switch m.Command {
+	case "PING":
+		_ = c.writeNow(ircproto.NewMessage("PONG", m.Params...))
+		return nil
+	case "PONG":
+		return nil
+	case "ERROR":
+		c.closeText = m.Trailing()
+		return nil
+	case ircproto.RPL_ISUPPORT:
+		is := c.isupport.Load().Clone()
+		is.Apply(m)
+		c.isupport.Store(is)
+	case ircproto.RPL_ENDOFMOTD, ircproto.ERR_NOMOTD:
+		c.ready = c.welcomed
+	case "NICK":
+		c.mu.Lock()
+		if c.isupport.Load().EqualFold(m.Nick(), c.nick) {
+			c.nick = m.Params[0]
 		}
-		switch m.Command {
-		case "PING":
-			_ = c.writeNow(ircproto.NewMessage("PONG", m.Params...))
-			continue
-		case "PONG":
-			continue
-		case "ERROR":
-			c.closeText = m.Trailing()
-			continue
-		case ircproto.RPL_ISUPPORT:
-			is := c.isupport.Load().Clone()
-			is.Apply(m)
-			c.isupport.Store(is)
-		case "NICK":
-			c.mu.Lock()
-			if c.isupport.Load().EqualFold(m.Nick(), c.nick) {
-				c.nick = m.Params[0]
-			}
-			c.mu.Unlock()
-		case ircproto.RPL_ENDOFMOTD, ircproto.ERR_NOMOTD:
-			c.markReady()
-		case "CAP":
-			out, _ := caps.Handle(m)
-			c.writeAll(out)
-			c.mu.Lock()
-			c.caps = enabledSet(caps)
-			c.mu.Unlock()
-			continue
+		c.mu.Unlock()
+	case "CAP":
+		out, _ := c.negotiator.Handle(m)
+		c.writeAll(out)
+		c.mu.Lock()
+		c.caps = enabledSet(c.negotiator)
+		c.mu.Unlock()
+		return nil
+	}
+	if !c.welcomed {
+		if err := c.handleRegistration(m); err != nil {
+			return err
 		}
-		if !c.isRegistered() {
-			if c.handleRegistration(caps, m, &attempt) {
-				return
-			}
-			if m.Command != ircproto.RPL_WELCOME {
-				continue
-			}
-		}
-		if c.cfg.handler != nil {
-			c.cfg.handler(c, m)
+		if !c.welcomed {
+			return nil
 		}
 	}
+	if c.cfg.handler != nil {
+		c.cfg.handler(c, m)
+	}
+	return nil
 }
 
 func enabledSet(caps *ircproto.CapNegotiator) map[string]bool {
@@ -234,14 +258,14 @@ func enabledSet(caps *ircproto.CapNegotiator) map[string]bool {
 	return out
 }
 
-// handleRegistration runs CAP/SASL and nick fallback until RPL_WELCOME. It
-// returns true when the connection was closed.
-func (c *Conn) handleRegistration(caps *ircproto.CapNegotiator, m *ircproto.Message, attempt *int) bool {
-	out, err := caps.Handle(m)
+// handleRegistration runs CAP/SASL and nick fallback until RPL_WELCOME.
+// An error means the connection was closed.
+func (c *Conn) handleRegistration(m *ircproto.Message) error {
+	out, err := c.negotiator.Handle(m)
 	if err != nil {
 		_ = c.writeNow(ircproto.NewMessage("QUIT", "authentication failed"))
 		c.closeWith(err)
-		return true
+		return err
 	}
 	c.writeAll(out)
 	switch m.Command {
@@ -251,37 +275,39 @@ func (c *Conn) handleRegistration(caps *ircproto.CapNegotiator, m *ircproto.Mess
 		if i := strings.LastIndexByte(m.Trailing(), '!'); i >= 0 {
 			c.userhost = m.Trailing()[i+1:]
 		}
-		c.caps = enabledSet(caps)
-		c.account = caps.Account()
+		c.caps = enabledSet(c.negotiator)
+		c.authed = c.negotiator.Authenticated()
 		c.mu.Unlock()
-		close(c.registered)
-		// Servers send ISUPPORT and the MOTD right after the welcome; one
-		// without a MOTD end is taken as ready a little later.
-		time.AfterFunc(5*time.Second, c.markReady)
+		c.welcomed = true
+		// Servers send ISUPPORT and the MOTD right after the welcome; a
+		// server that never ends its MOTD is taken as ready a bit later.
+		_ = c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	case ircproto.ERR_NICKNAMEINUSE, ircproto.ERR_ERRONEUSNICKNAME, ircproto.ERR_NICKCOLLISION, ircproto.ERR_UNAVAILRESOURCE:
-		*attempt++
+		c.nickTries++
 		tried := m.Params[1]
 		next := ""
-		if c.cfg.altNick != nil && *attempt <= 10 {
-			next = c.cfg.altNick(tried, *attempt)
+		if c.cfg.altNick != nil && c.nickTries <= 10 {
+			next = c.cfg.altNick(tried, c.nickTries)
 		}
 		if next == "" {
-			c.closeWith(fmt.Errorf("%w: %s (%s)", ErrNickUnavailable, tried, m.Trailing()))
-			return true
+			err := fmt.Errorf("%w: %s (%s)", ErrNickUnavailable, tried, m.Trailing())
+			c.closeWith(err)
+			return err
 		}
 		c.mu.Lock()
 		c.nick = next
 		c.mu.Unlock()
 		_ = c.writeNow(ircproto.NewMessage("NICK", next))
 	case ircproto.ERR_PASSWDMISMATCH:
-		c.closeWith(&serverError{kind: ErrBadPassword, text: m.Trailing()})
-		return true
+		err := &serverError{kind: ErrBadPassword, text: m.Trailing()}
+		c.closeWith(err)
+		return err
 	case ircproto.ERR_YOUREBANNEDCREEP:
-		c.closeText = m.Trailing()
-		c.closeWith(&serverError{kind: ErrBanned, text: m.Trailing()})
-		return true
+		err := &serverError{kind: ErrBanned, text: m.Trailing()}
+		c.closeWith(err)
+		return err
 	}
-	return false
+	return nil
 }
 
 // readLine reads one line of any length up to maxLineBytes; longer lines
@@ -309,19 +335,6 @@ func readLine(r *bufio.Reader) (string, error) {
 		if !errors.Is(err, bufio.ErrBufferFull) {
 			return "", err
 		}
-	}
-}
-
-func (c *Conn) markReady() {
-	c.readyOnce.Do(func() { close(c.ready) })
-}
-
-func (c *Conn) isRegistered() bool {
-	select {
-	case <-c.registered:
-		return true
-	default:
-		return false
 	}
 }
 
@@ -445,6 +458,26 @@ func (c *Conn) HasCap(name string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.caps[name]
+}
+
+// Authenticated reports whether SASL logged us in.
+func (c *Conn) Authenticated() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.authed
+}
+
+// TrySend sends a line only if the token bucket has room now, for
+// courtesy replies that must never hold up the reader.
+func (c *Conn) TrySend(m *ircproto.Message) bool {
+	if !c.bucket.tryTake() {
+		return false
+	}
+	data, err := m.Bytes()
+	if err != nil {
+		return false
+	}
+	return c.write(data, m) == nil
 }
 
 // IsMe reports whether nick is this connection's nick.

@@ -26,6 +26,16 @@ func testConnConfig(addr, nick string) *connConfig {
 	}
 }
 
+// dialServe dials and keeps reading in the background, as the
+// connector's goroutine does.
+func dialServe(ctx context.Context, cfg *connConfig) (*Conn, error) {
+	c, err := dial(ctx, cfg)
+	if err == nil {
+		go func() { _ = c.serve() }()
+	}
+	return c, err
+}
+
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
@@ -40,7 +50,7 @@ func TestConnAgainstRealServers(t *testing.T) {
 			ctx := testCtx(t)
 
 			t.Run("registration negotiates caps and learns ISUPPORT", func(t *testing.T) {
-				c, err := dial(ctx, testConnConfig(srv.Addr, "Registrar"))
+				c, err := dialServe(ctx, testConnConfig(srv.Addr, "Registrar"))
 				require.NoError(t, err)
 				defer c.Close("done")
 				assert.Equal(t, "Registrar", c.Nick())
@@ -55,10 +65,10 @@ func TestConnAgainstRealServers(t *testing.T) {
 			})
 
 			t.Run("a nick in use falls back to an alternative", func(t *testing.T) {
-				first, err := dial(ctx, testConnConfig(srv.Addr, "Taken"))
+				first, err := dialServe(ctx, testConnConfig(srv.Addr, "Taken"))
 				require.NoError(t, err)
 				defer first.Close("done")
-				second, err := dial(ctx, testConnConfig(srv.Addr, "taken"))
+				second, err := dialServe(ctx, testConnConfig(srv.Addr, "taken"))
 				require.NoError(t, err)
 				defer second.Close("done")
 				assert.Equal(t, "taken_", second.Nick())
@@ -68,7 +78,7 @@ func TestConnAgainstRealServers(t *testing.T) {
 				watcher := srv.Connect(t, "watcher")
 				cfg := testConnConfig(srv.Addr, "flooder")
 				cfg.linesPerSec, cfg.lineBurst = 20, 1
-				c, err := dial(ctx, cfg)
+				c, err := dialServe(ctx, cfg)
 				require.NoError(t, err)
 				defer c.Close("done")
 				start := time.Now()
@@ -84,7 +94,7 @@ func TestConnAgainstRealServers(t *testing.T) {
 			t.Run("a silent connection pings and stays up", func(t *testing.T) {
 				cfg := testConnConfig(srv.Addr, "pinger")
 				cfg.pingInterval = 150 * time.Millisecond
-				c, err := dial(ctx, cfg)
+				c, err := dialServe(ctx, cfg)
 				require.NoError(t, err)
 				defer c.Close("done")
 				time.Sleep(700 * time.Millisecond)
@@ -102,7 +112,7 @@ func TestConnAgainstRealServers(t *testing.T) {
 						joined.Done()
 					}
 				}
-				c, err := dial(ctx, cfg)
+				c, err := dialServe(ctx, cfg)
 				require.NoError(t, err)
 				require.NoError(t, c.Send(ctx, ircproto.NewMessage("JOIN", "#quit")))
 				joined.Wait()
@@ -116,7 +126,7 @@ func TestConnAgainstRealServers(t *testing.T) {
 			t.Run("a KILL is reported as a kill and a K-line as a ban", func(t *testing.T) {
 				oper := srv.Connect(t, "operator")
 				oper.Oper()
-				c, err := dial(ctx, testConnConfig(srv.Addr, "victim"))
+				c, err := dialServe(ctx, testConnConfig(srv.Addr, "victim"))
 				require.NoError(t, err)
 				oper.Send("KILL victim :behave")
 				select {
@@ -138,7 +148,7 @@ func TestConnAgainstRealServers(t *testing.T) {
 				// on the next connection, so try until it does.
 				for range 20 {
 					var c *Conn
-					if c, err = dial(ctx, testConnConfig(srv.Addr, "banned")); err != nil {
+					if c, err = dialServe(ctx, testConnConfig(srv.Addr, "banned")); err != nil {
 						break
 					}
 					c.Close("retry")

@@ -28,16 +28,33 @@ func newTokenBucket(rate float64, burst int) *tokenBucket {
 func (b *tokenBucket) reserve() time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	now := b.now()
-	if !b.last.IsZero() {
-		b.tokens = math.Min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	}
-	b.last = now
+	b.refill()
 	b.tokens--
 	if b.tokens >= 0 {
 		return 0
 	}
 	return time.Duration(-b.tokens / b.rate * float64(time.Second))
+}
+
+// tryTake takes a token only if one is there now.
+func (b *tokenBucket) tryTake() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refill()
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// refill adds the tokens earned since the last call. Call with mu held.
+func (b *tokenBucket) refill() {
+	now := b.now()
+	if !b.last.IsZero() {
+		b.tokens = math.Min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	}
+	b.last = now
 }
 
 // cancel returns a reserved token that was not used.

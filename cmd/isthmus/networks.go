@@ -4,5 +4,6 @@ package main
 // themselves with bridge.RegisterKind in init().
 import (
 	_ "github.com/isthmus-bridge/isthmus/bridges/gitter"
+	_ "github.com/isthmus-bridge/isthmus/bridges/irc"
 	_ "github.com/isthmus-bridge/isthmus/bridges/slack"
 )

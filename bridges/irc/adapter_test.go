@@ -1,0 +1,382 @@
+package irc
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/isthmus-bridge/isthmus/bridge"
+	"github.com/isthmus-bridge/isthmus/bridges/irc/ircproto"
+	"github.com/isthmus-bridge/isthmus/bridges/irc/irctest"
+)
+
+const alice = id.UserID("@alice:" + testDomain)
+
+func TestAdapterAgainstRealServers(t *testing.T) {
+	for _, kind := range irctest.Kinds() {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			srv := irctest.Start(t, kind)
+			outer := t // clients outlive the subtest that connects them
+			carol := srv.Connect(t, "carol", "server-time")
+			carol.Join("#bridged") // first in, so carol is an op
+			tn := startNetwork(t, srv, nil)
+			tn.waitBotIn(t, "#bridged")
+			key := tn.channelKey("#bridged")
+			ctx := testCtx(t)
+			from := 0
+
+			t.Run("the configured channel gets a portal and its ops as power levels", func(t *testing.T) {
+				ev := tn.core.waitEvent(t, &from, "member list", func(ev *bridge.RemoteEvent) bool {
+					return ev.Kind == bridge.RemoteChatInfo && ev.ChatInfo.Members != nil
+				})
+				assert.Equal(t, key, ev.Portal)
+				assert.Equal(t, []bridge.Sender{tn.ghostSender("carol")}, ev.ChatInfo.Members, "the bot is not a member for Matrix")
+				assert.Equal(t, levelOp, ev.ChatInfo.PowerLevels["carol"])
+			})
+			portal, err := tn.core.GetPortal(ctx, key)
+			require.NoError(t, err)
+			require.NotNil(t, portal, "a static channel creates its portal")
+
+			t.Run("a channel message becomes a formatted ghost message", func(t *testing.T) {
+				carol.Send("PRIVMSG #bridged :hello \x02world\x02")
+				ev := tn.core.waitEvent(t, &from, "message", isMessage("hello world"))
+				assert.Equal(t, bridge.RemoteUserID("carol"), ev.Sender.ID)
+				assert.Equal(t, "carol", ev.Sender.Profile.Name)
+				assert.Equal(t, "hello <strong>world</strong>", ev.Content.HTML)
+				assert.NotEmpty(t, ev.ID)
+				assert.WithinDuration(t, time.Now(), ev.Timestamp, 10*time.Second)
+			})
+
+			t.Run("actions and notices keep their kind", func(t *testing.T) {
+				carol.Send("PRIVMSG #bridged :\x01ACTION waves\x01")
+				carol.Send("NOTICE #bridged :a notice")
+				ev := tn.core.waitEvent(t, &from, "action", isMessage("waves"))
+				assert.Equal(t, event.MsgEmote, ev.Content.MsgType)
+				ev = tn.core.waitEvent(t, &from, "notice", isMessage("a notice"))
+				assert.Equal(t, event.MsgNotice, ev.Content.MsgType)
+			})
+
+			t.Run("a Matrix user's message goes out through their own puppet, once", func(t *testing.T) {
+				_, err := tn.HandleRelayMessage(ctx, matrixMessage(portal, alice, "Alice", "hi from matrix"))
+				require.NoError(t, err)
+				carol.WaitFor("the puppet joining", irctest.IsCommand("JOIN", "Alice[m]"))
+				m := carol.WaitFor("the puppet's message", irctest.IsText("PRIVMSG", "hi from matrix"))
+				assert.Equal(t, "Alice[m]", m.Nick())
+				carol.Send("PRIVMSG #bridged :marker 1")
+				tn.core.waitEvent(t, &from, "marker", isMessage("marker 1"))
+				for _, ev := range tn.core.since(0) {
+					assert.False(t, ev.Kind == bridge.RemoteMessage && ev.Content.Body == "hi from matrix", "the puppet's own line must not come back")
+					assert.False(t, ev.Kind == bridge.RemoteJoin && ev.Sender.ID == "alice{m}" && ev.Sender.Matrix == "", "a puppet never gets a ghost")
+				}
+			})
+
+			t.Run("the nick of a puppet becomes a pill", func(t *testing.T) {
+				carol.Send("PRIVMSG #bridged :Alice[m]: welcome")
+				ev := tn.core.waitEvent(t, &from, "mention", isMessage("Alice[m]: welcome"))
+				assert.Equal(t, []id.UserID{alice}, ev.Content.Mentions)
+				assert.Contains(t, ev.Content.HTML, "https://matrix.to/#/"+alice.String())
+			})
+
+			t.Run("a reply addresses the author with a short quote", func(t *testing.T) {
+				msg := matrixMessage(portal, alice, "Alice", "indeed")
+				msg.ReplyTo = &bridge.Message{RemoteSender: "carol", EventID: "$carolsaid"}
+				tn.mx.texts["$carolsaid"] = "the quick brown fox jumps over the lazy dog twice"
+				_, err := tn.HandleRelayMessage(ctx, msg)
+				require.NoError(t, err)
+				m := carol.WaitFor("the reply", irctest.IsText("PRIVMSG", "indeed"))
+				assert.Equal(t, `carol: "the quick brown fox jumps over the lazy…" indeed`, m.Trailing())
+			})
+
+			t.Run("a long message is cut at max_lines and links to the rest", func(t *testing.T) {
+				text := strings.Repeat("line\n", 8)
+				msg := matrixMessage(portal, alice, "Alice", text)
+				_, err := tn.HandleRelayMessage(ctx, msg)
+				require.NoError(t, err)
+				for range 4 {
+					carol.WaitFor("a line", irctest.IsText("PRIVMSG", "line"))
+				}
+				m := carol.WaitFor("the link", irctest.IsText("PRIVMSG", "more lines"))
+				assert.Equal(t, "(4 more lines: https://matrix.to/#/"+portal.MXID.String()+"/"+msg.Event.ID.String()+")", m.Trailing())
+			})
+
+			t.Run("a paste longer than a line is split under 512 bytes", func(t *testing.T) {
+				word := strings.Repeat("x", 9) + " "
+				_, err := tn.HandleRelayMessage(ctx, matrixMessage(portal, alice, "Alice", strings.Repeat(word, 80)))
+				require.NoError(t, err)
+				m := carol.WaitFor("the first part", irctest.IsText("PRIVMSG", "xxxxxxxxx xxxxxxxxx"))
+				line := ":" + m.Source.String() + " PRIVMSG #bridged :" + m.Trailing() + "\r\n"
+				assert.LessOrEqual(t, len(line), 512)
+				assert.Greater(t, len(line), 300, "lines are filled, not cut short")
+			})
+
+			t.Run("joins, parts, kicks and quits of IRC users reach Matrix", func(t *testing.T) {
+				dave := srv.Connect(outer, "dave")
+				dave.Join("#bridged")
+				ev := tn.core.waitEvent(t, &from, "dave's join", isKind(bridge.RemoteJoin))
+				assert.Equal(t, bridge.RemoteUserID("dave"), ev.Sender.ID)
+				dave.Send("PART #bridged :bye now")
+				ev = tn.core.waitEvent(t, &from, "dave's part", isKind(bridge.RemoteLeave))
+				assert.Equal(t, "bye now", ev.Member.Reason)
+				dave.Join("#bridged")
+				tn.core.waitEvent(t, &from, "dave's join", isKind(bridge.RemoteJoin))
+				carol.Send("KICK #bridged dave :out")
+				ev = tn.core.waitEvent(t, &from, "the kick", isKind(bridge.RemoteKick))
+				assert.Equal(t, bridge.RemoteUserID("dave"), ev.Member.ID)
+				assert.Equal(t, bridge.RemoteUserID("carol"), ev.Sender.ID)
+				assert.Equal(t, "out", ev.Member.Reason)
+				dave.Join("#bridged")
+				tn.core.waitEvent(t, &from, "dave's join", isKind(bridge.RemoteJoin))
+				dave.Send("QUIT :gone fishing")
+				ev = tn.core.waitEvent(t, &from, "dave's quit", isKind(bridge.RemoteLeave))
+				assert.Contains(t, ev.Member.Reason, "gone fishing")
+			})
+
+			t.Run("a nick change moves to a new ghost; a change of case renames the ghost", func(t *testing.T) {
+				erin := srv.Connect(outer, "erin")
+				erin.Join("#bridged")
+				tn.core.waitEvent(t, &from, "erin's join", isKind(bridge.RemoteJoin))
+				erin.Send("NICK Erin")
+				ev := tn.core.waitEvent(t, &from, "the rename", isKind(bridge.RemoteProfile))
+				assert.Equal(t, bridge.RemoteUserID("erin"), ev.Sender.ID)
+				assert.Equal(t, "Erin", ev.Sender.Profile.Name)
+				erin.Send("NICK frank")
+				ev = tn.core.waitEvent(t, &from, "the old ghost leaving", isKind(bridge.RemoteLeave))
+				assert.Equal(t, bridge.RemoteUserID("erin"), ev.Member.ID)
+				assert.Equal(t, "changed nick to frank", ev.Member.Reason)
+				ev = tn.core.waitEvent(t, &from, "the new ghost joining", isKind(bridge.RemoteJoin))
+				assert.Equal(t, bridge.RemoteUserID("frank"), ev.Sender.ID)
+			})
+
+			t.Run("voice and op become power levels and back", func(t *testing.T) {
+				carol.Send("MODE #bridged +v frank")
+				ev := tn.core.waitEvent(t, &from, "voice", isKind(bridge.RemoteChatInfo))
+				assert.Equal(t, map[bridge.RemoteUserID]int{"frank": levelVoice}, ev.ChatInfo.PowerLevels)
+				carol.Send("MODE #bridged +o frank")
+				ev = tn.core.waitEvent(t, &from, "op", isKind(bridge.RemoteChatInfo))
+				assert.Equal(t, map[bridge.RemoteUserID]int{"frank": levelOp}, ev.ChatInfo.PowerLevels)
+				carol.Send("MODE #bridged -o frank")
+				ev = tn.core.waitEvent(t, &from, "deop", isKind(bridge.RemoteChatInfo))
+				assert.Equal(t, map[bridge.RemoteUserID]int{"frank": levelVoice}, ev.ChatInfo.PowerLevels, "still voiced")
+			})
+
+			t.Run("a topic change becomes the room topic", func(t *testing.T) {
+				carol.Send("TOPIC #bridged :\x02all\x02 about bridges")
+				ev := tn.core.waitEvent(t, &from, "topic", isKind(bridge.RemoteChatInfo))
+				require.NotNil(t, ev.ChatInfo.Topic)
+				assert.Equal(t, "all about bridges", *ev.ChatInfo.Topic)
+				assert.Equal(t, bridge.RemoteUserID("carol"), ev.Sender.ID)
+			})
+
+			if kind == irctest.InspIRCd {
+				t.Run("away-notify becomes presence", func(t *testing.T) {
+					carol.Send("AWAY :lunch")
+					ev := tn.core.waitEvent(t, &from, "away", isKind(bridge.RemotePresence))
+					assert.Equal(t, event.PresenceUnavailable, ev.Presence.State)
+					assert.Equal(t, "lunch", ev.Presence.Status)
+					carol.Send("AWAY")
+					ev = tn.core.waitEvent(t, &from, "back", isKind(bridge.RemotePresence))
+					assert.Equal(t, event.PresenceOnline, ev.Presence.State)
+				})
+			}
+
+			t.Run("a private message to a puppet goes to the user's DM portal", func(t *testing.T) {
+				carol.Send("PRIVMSG Alice[m] :psst")
+				ev := tn.core.waitEvent(t, &from, "the PM", isMessage("psst"))
+				assert.Equal(t, tn.dmKey("carol", alice), ev.Portal)
+				assert.True(t, ev.CreatePortal)
+				assert.True(t, ev.ChatInfo.IsDM)
+				dm, _ := tn.core.GetPortal(ctx, ev.Portal)
+				_, err := tn.HandleRelayMessage(ctx, matrixMessage(dm, alice, "Alice", "psst back"))
+				require.NoError(t, err)
+				m := carol.WaitFor("the answer", irctest.IsText("PRIVMSG", "psst back"))
+				assert.Equal(t, "carol", m.Params[0])
+			})
+
+			t.Run("Matrix members get puppets in the channel, and leave it with the room", func(t *testing.T) {
+				bob := id.UserID("@bob:" + testDomain)
+				tn.mx.setMember(portal.MXID, bob, "Bob Jöhnson", true)
+				carol.WaitFor("bob's puppet joining", irctest.IsCommand("JOIN", "BobJohnson[m]"))
+				tn.mx.setMember(portal.MXID, bob, "Bob J", true)
+				m := carol.WaitFor("bob's rename", irctest.IsCommand("NICK", "BobJohnson[m]"))
+				assert.Equal(t, "BobJ[m]", m.Params[0])
+				tn.mx.setMember(portal.MXID, bob, "", false)
+				carol.WaitFor("bob's puppet leaving", irctest.IsCommand("QUIT", "BobJ[m]"))
+			})
+
+			t.Run("a Matrix user kicked on IRC is told, and removed through their double puppet", func(t *testing.T) {
+				carol.Send("KICK #bridged Alice[m] :behave")
+				ev := tn.core.waitEvent(t, &from, "the kick", isKind(bridge.RemoteKick))
+				assert.Equal(t, alice, ev.Member.Matrix)
+				tn.core.waitNotice(t, alice, "kicked from #bridged by carol: behave")
+			})
+		})
+	}
+}
+
+func TestResolveChat(t *testing.T) {
+	srv := irctest.Start(t, irctest.NgIRCd)
+	carol := srv.Connect(t, "carol")
+	carol.Join("#open")
+	carol.Send("TOPIC #open :welcome")
+	carol.Join("#secret")
+	carol.Send("MODE #secret +i")
+	tn := startNetwork(t, srv, func(c *Config) {
+		c.DynamicChannels = DynamicChannels{Enabled: true, Deny: []string{"#no-*"}}
+	})
+	ctx := testCtx(t)
+	for _, tc := range []struct {
+		name, chat string
+		wantErr    error
+	}{
+		{"a denied pattern is no such room", "#no-bridge", bridge.ErrPortalNotFound},
+		{"a name that is no channel is no such room", "nochannel", bridge.ErrPortalNotFound},
+		{"an invite-only channel cannot be joined", "#secret", ErrChannelRefused},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := tn.ResolveChat(ctx, tc.chat)
+			assert.ErrorIs(t, err, tc.wantErr)
+		})
+	}
+	t.Run("an allowed channel is joined and described", func(t *testing.T) {
+		chat, info, err := tn.ResolveChat(ctx, "#Open")
+		require.NoError(t, err)
+		assert.Equal(t, bridge.ChatID("#open"), chat, "chat IDs are casefolded")
+		require.NotNil(t, info.Topic)
+		assert.Equal(t, "welcome", *info.Topic)
+		assert.Equal(t, "#Open", *info.Name)
+		assert.Equal(t, levelOp, info.PowerLevels["carol"])
+	})
+	t.Run("the member sync waits for the core to make the room", func(t *testing.T) {
+		from := tn.core.end()
+		time.Sleep(200 * time.Millisecond)
+		for _, ev := range tn.core.since(from) {
+			assert.NotEqual(t, bridge.RemoteChatInfo, ev.Kind, "nothing is synced into a room that does not exist yet")
+		}
+		tn.core.addPortal(tn.channelKey("#open"))
+		ev := tn.core.waitEvent(t, &from, "member list", func(ev *bridge.RemoteEvent) bool {
+			return ev.Kind == bridge.RemoteChatInfo && ev.ChatInfo.Members != nil
+		})
+		assert.Equal(t, []bridge.Sender{tn.ghostSender("carol")}, ev.ChatInfo.Members)
+	})
+}
+
+func TestPrivateMessageGuard(t *testing.T) {
+	srv := irctest.Start(t, irctest.NgIRCd)
+	for _, tc := range []struct {
+		name      string
+		policy    PMPolicy
+		perHour   int
+		pms       int
+		delivered int
+		refusal   string
+	}{
+		{"with PMs off nothing is delivered and the sender is told", PMOff, 5, 1, 0, "does not accept private messages"},
+		{"identified-only refuses senders without an account", PMIdentified, 5, 1, 0, "only accepts private messages from users identified"},
+		{"a sender opens only as many new DMs an hour as allowed", PMAccept, 2, 4, 2, "not accepting new conversations"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tn := startNetwork(t, srv, func(c *Config) {
+				c.Name = "pm" + strings.ToLower(string(tc.policy))
+				c.Channels = nil
+				c.PrivateMessages = PMConfig{Policy: tc.policy, InvitesPerHour: tc.perHour}
+				c.Bot.Nick = "Bot" + string(tc.policy)
+			})
+			spammer := srv.Connect(t, "spam"+string(tc.policy))
+			var users []id.UserID
+			for i := range tc.pms {
+				u := id.UserID("@" + string(tc.policy) + string(rune('a'+i)) + ":" + testDomain)
+				p, err := tn.puppetFor(testCtx(t), u)
+				require.NoError(t, err)
+				p.conn.start()
+				c, err := p.conn.wait(testCtx(t))
+				require.NoError(t, err)
+				users = append(users, u)
+				spammer.Send("PRIVMSG %s :buy now", c.Nick())
+			}
+			if tc.refusal != "" {
+				m := spammer.WaitFor("the refusal", irctest.IsText("NOTICE", tc.refusal))
+				assert.Contains(t, m.Trailing(), "[m]")
+			}
+			spammer.Send("PRIVMSG %s :marker", tn.bot.conn.current().Nick())
+			time.Sleep(300 * time.Millisecond)
+			got := 0
+			for _, ev := range tn.core.since(0) {
+				if ev.Kind == bridge.RemoteMessage && ev.Content.Body == "buy now" {
+					got++
+				}
+			}
+			assert.Equal(t, tc.delivered, got)
+			_ = users
+		})
+	}
+}
+
+func TestNetsplitIsDebounced(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.Name = "split"
+	n, err := newNetwork(cfg, testDomain)
+	require.NoError(t, err)
+	core := newFakeCore()
+	n.core, n.mx = core, newFakeMatrix()
+	n.cfg.Membership.NetsplitDelay = Duration(100 * time.Millisecond)
+	n.cfg.Membership.JoinRate = 1000
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n.ctx = ctx
+	n.bot = newBot(n)
+	key := n.channelKey("#chan")
+	core.addPortal(key)
+	conn := &Conn{nick: "IsthmusBot", cfg: &connConfig{}}
+	conn.isupport.Store(ircproto.NewISupport())
+	feed := func(line string) {
+		m, err := ircproto.Parse(line)
+		require.NoError(t, err)
+		n.bot.handle(conn, m)
+	}
+	n.bot.wanted["#chan"] = wantedChannel{name: "#chan"}
+	feed(":IsthmusBot!b@h JOIN #chan")
+	feed(":srv 353 IsthmusBot = #chan :IsthmusBot @op a b c d")
+	feed(":srv 366 IsthmusBot #chan :End of NAMES")
+	from := 0
+	core.waitEvent(t, &from, "first sync", func(ev *bridge.RemoteEvent) bool { return ev.ChatInfo != nil && ev.ChatInfo.Members != nil })
+
+	t.Run("split QUITs make no leave events, and returning users none either", func(t *testing.T) {
+		start := core.end()
+		for _, nick := range []string{"a", "b", "c", "d"} {
+			feed(":" + nick + "!u@h QUIT :hub.example.net leaf.example.net")
+		}
+		feed(":a!u@h JOIN #chan")
+		feed(":b!u@h JOIN #chan")
+		from := start
+		ev := core.waitEvent(t, &from, "the reconcile", func(ev *bridge.RemoteEvent) bool { return ev.ChatInfo != nil && ev.ChatInfo.Members != nil })
+		var names []string
+		for _, m := range ev.ChatInfo.Members {
+			names = append(names, string(m.ID))
+		}
+		assert.ElementsMatch(t, []string{"op", "a", "b"}, names, "c and d are reconciled away in one go")
+		for _, ev := range core.since(start) {
+			assert.NotEqual(t, bridge.RemoteLeave, ev.Kind, "no leave per user")
+		}
+	})
+
+	t.Run("an ordinary QUIT leaves at once", func(t *testing.T) {
+		start := core.end()
+		feed(":op!u@h QUIT :Quit: bye")
+		ev := core.waitEvent(t, &start, "leave", isKind(bridge.RemoteLeave))
+		assert.Equal(t, bridge.RemoteUserID("op"), ev.Member.ID)
+	})
+
+	t.Run("netsplit reasons are told from ordinary ones", func(t *testing.T) {
+		assert.True(t, isNetsplit("irc.a.net irc.b.net"))
+		assert.True(t, isNetsplit("*.net *.split"))
+		assert.False(t, isNetsplit("Quit: see you at irc.a.net"))
+		assert.False(t, isNetsplit("Ping timeout: 240 seconds"))
+	})
+}

@@ -1,0 +1,366 @@
+package irc
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/isthmus-bridge/isthmus/bridge"
+	"github.com/isthmus-bridge/isthmus/bridges/irc/ircproto"
+)
+
+// bot is the bridge's own IRC connection. It holds every bridged channel,
+// and it alone turns channel traffic into Matrix events.
+type bot struct {
+	net  *Network
+	conn *connector
+	// isupport is the last server's ISUPPORT, kept across reconnects for
+	// nick lengths and channel prefixes while the bot is down.
+	isupport atomic.Pointer[ircproto.ISupport]
+	nick     atomic.Pointer[string]
+
+	mu       sync.Mutex
+	wanted   map[string]wantedChannel // folded → channel to hold
+	channels map[string]*channel      // folded → state while joined
+	joinWait map[string][]chan error
+}
+
+type wantedChannel struct {
+	name, key string
+	static    bool
+}
+
+func newBot(n *Network) *bot {
+	b := &bot{net: n, wanted: map[string]wantedChannel{}, channels: map[string]*channel{}, joinWait: map[string][]chan error{}}
+	b.isupport.Store(ircproto.NewISupport())
+	nick := n.cfg.Bot.Nick
+	b.nick.Store(&nick)
+	b.conn = newConnector(n, n.log.With().Str("irc_conn", "bot").Logger())
+	b.conn.config = b.connConfig
+	b.conn.onUp = b.onUp
+	b.conn.onDown = b.onDown
+	return b
+}
+
+// botCaps are what the bot asks for: everything that keeps ghosts right
+// without polling. echo-message is left out: the bot says little, and
+// what puppets say is recognised by their nick.
+var botCaps = []string{"sasl", "server-time", "message-tags", "away-notify", "account-notify", "extended-join",
+	"multi-prefix", "userhost-in-names", "cap-notify", "chghost", "account-tag"}
+
+func (b *bot) connConfig() *connConfig {
+	c := b.net.cfg
+	cfg := &connConfig{
+		addr:        c.hostPort(),
+		tls:         c.TLS,
+		skipVerify:  c.TLSSkipVerify,
+		reg:         ircproto.Registration{Password: c.Password, Nick: c.Bot.Nick, Username: c.Bot.Username, Realname: c.Bot.Realname},
+		caps:        botCaps,
+		altNick:     func(_ string, attempt int) string { return altNick(c.Bot.Nick, attempt, b.nickLen()) },
+		linesPerSec: c.Limits.LinesPerSecond,
+		lineBurst:   c.Limits.LineBurst,
+		handler:     b.handle,
+		ident:       b.net.ident,
+		log:         b.conn.log,
+	}
+	if c.SASL != nil {
+		cfg.sasl = &ircproto.SASLConfig{Username: c.SASL.Username, Password: c.SASL.Password}
+	}
+	return cfg
+}
+
+// loadChannels decides what the bot holds: the configured channels and
+// every channel that has a portal.
+func (b *bot) loadChannels(ctx context.Context) error {
+	for _, ch := range b.net.cfg.Channels {
+		b.wanted[b.net.fold(ch.Channel)] = wantedChannel{name: ch.Channel, key: ch.Key, static: true}
+	}
+	portals, err := b.net.core.Portals(ctx)
+	if err != nil {
+		return fmt.Errorf("list portals: %w", err)
+	}
+	for _, p := range portals {
+		if p.Key.Network != b.net.id || p.Key.Receiver != "" {
+			continue
+		}
+		if _, ok := b.wanted[string(p.Key.Chat)]; !ok {
+			b.wanted[string(p.Key.Chat)] = wantedChannel{name: string(p.Key.Chat)}
+		}
+	}
+	return nil
+}
+
+func (b *bot) isStatic(channel string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.wanted[b.net.fold(channel)].static
+}
+
+func (b *bot) chanTypes() string { return b.isupport.Load().ChanTypes() }
+
+func (b *bot) nickLen() int {
+	if n := b.isupport.Load().NickLen(); n > 0 {
+		return n
+	}
+	return ircproto.DefaultNickLen
+}
+
+func (b *bot) isMe(nick string) bool {
+	return b.isupport.Load().EqualFold(nick, *b.nick.Load())
+}
+
+func (b *bot) onUp(c *Conn) {
+	is := c.ISupport()
+	b.isupport.Store(is)
+	b.net.casemap.Store(int32(is.Casemapping()))
+	nick := c.Nick()
+	b.nick.Store(&nick)
+	b.net.log.Info().Str("nick", nick).Msg("Bot connected to IRC")
+	pass := b.net.cfg.Bot.NickServPassword
+	b.mu.Lock()
+	var names, keys []string
+	for _, w := range b.wanted {
+		names, keys = append(names, w.name), append(keys, w.key)
+	}
+	b.mu.Unlock()
+	// Joining may wait on the token bucket; the reader must not.
+	b.net.wg.Add(1)
+	go func() {
+		defer b.net.wg.Done()
+		ctx := b.net.ctx
+		if pass != "" && !c.Authenticated() {
+			_ = c.Send(ctx, ircproto.NewMessage("PRIVMSG", "NickServ", "IDENTIFY "+pass))
+		}
+		for _, m := range joinLines(names, keys) {
+			if err := c.Send(ctx, m); err != nil {
+				return
+			}
+		}
+	}()
+}
+
+func (b *bot) onDown(_ *Conn, err error) {
+	b.mu.Lock()
+	for k, ch := range b.channels {
+		ch.mu.Lock()
+		ch.gen++ // stops a drip in progress
+		if ch.split != nil {
+			ch.split.Stop()
+			ch.split = nil
+		}
+		ch.mu.Unlock()
+		delete(b.channels, k)
+	}
+	for k, ws := range b.joinWait {
+		for _, w := range ws {
+			w <- fmt.Errorf("%w: %w", ErrNotConnected, err)
+		}
+		delete(b.joinWait, k)
+	}
+	b.mu.Unlock()
+	b.net.log.Warn().Err(err).Msg("Bot lost its IRC connection")
+}
+
+// joinLines packs channels into JOIN lines of at most ~400 bytes, keyed
+// channels first as the protocol requires.
+func joinLines(names, keys []string) []*ircproto.Message {
+	type ck struct{ name, key string }
+	var keyed, open []ck
+	for i, n := range names {
+		if keys[i] != "" {
+			keyed = append(keyed, ck{n, keys[i]})
+		} else {
+			open = append(open, ck{n, ""})
+		}
+	}
+	all := append(keyed, open...)
+	var out []*ircproto.Message
+	for len(all) > 0 {
+		var chans, ks []string
+		size := 0
+		i := 0
+		for ; i < len(all); i++ {
+			add := len(all[i].name) + len(all[i].key) + 2
+			if i > 0 && size+add > 400 {
+				break
+			}
+			size += add
+			chans = append(chans, all[i].name)
+			if all[i].key != "" {
+				ks = append(ks, all[i].key)
+			}
+		}
+		all = all[i:]
+		params := []string{strings.Join(chans, ",")}
+		if len(ks) > 0 {
+			params = append(params, strings.Join(ks, ","))
+		}
+		out = append(out, ircproto.NewMessage("JOIN", params...))
+	}
+	return out
+}
+
+// join makes the bot hold a channel and returns what the portal should
+// start with, once the server sent the member list.
+func (b *bot) join(ctx context.Context, name string) (*bridge.ChatInfo, error) {
+	folded := b.net.fold(name)
+	b.mu.Lock()
+	w, ok := b.wanted[folded]
+	if !ok {
+		w = wantedChannel{name: name}
+		b.wanted[folded] = w
+	}
+	b.mu.Unlock()
+	c, err := b.conn.wait(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	ch := b.channels[folded]
+	var wait chan error
+	if ch == nil || !ch.isSynced() {
+		wait = make(chan error, 1)
+		b.joinWait[folded] = append(b.joinWait[folded], wait)
+	}
+	b.mu.Unlock()
+	if wait != nil {
+		params := []string{w.name}
+		if w.key != "" {
+			params = append(params, w.key)
+		}
+		if err := c.Send(ctx, ircproto.NewMessage("JOIN", params...)); err != nil {
+			return nil, err
+		}
+		select {
+		case err := <-wait:
+			if err != nil {
+				return nil, err
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	b.mu.Lock()
+	ch = b.channels[folded]
+	b.mu.Unlock()
+	if ch == nil {
+		return nil, ErrNotConnected
+	}
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	_, levels := b.snapshot(ch)
+	info := &bridge.ChatInfo{Name: &ch.name, PowerLevels: levels}
+	if ch.topic != "" {
+		topic := ch.topic
+		info.Topic = &topic
+	}
+	return info, nil
+}
+
+func (ch *channel) isSynced() bool {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return ch.synced
+}
+
+// finishJoin wakes those waiting for the bot to be in a channel.
+func (b *bot) finishJoin(folded string, err error) {
+	b.mu.Lock()
+	ws := b.joinWait[folded]
+	delete(b.joinWait, folded)
+	if err != nil {
+		delete(b.wanted, folded)
+	}
+	b.mu.Unlock()
+	for _, w := range ws {
+		w <- err
+	}
+}
+
+func (b *bot) channel(name string) *channel {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.channels[b.net.fold(name)]
+}
+
+// channelsWith returns the channels a nick is in, as far as the bot sees.
+func (b *bot) channelsWith(nick string) []*channel {
+	folded := b.net.fold(nick)
+	b.mu.Lock()
+	all := make([]*channel, 0, len(b.channels))
+	for _, ch := range b.channels {
+		all = append(all, ch)
+	}
+	b.mu.Unlock()
+	var out []*channel
+	for _, ch := range all {
+		ch.mu.Lock()
+		_, in := ch.members[folded]
+		ch.mu.Unlock()
+		if in {
+			out = append(out, ch)
+		}
+	}
+	return out
+}
+
+// realNick returns how a folded nick is written, when the bot shares a
+// channel with them.
+func (b *bot) realNick(folded string) string {
+	b.mu.Lock()
+	all := make([]*channel, 0, len(b.channels))
+	for _, ch := range b.channels {
+		all = append(all, ch)
+	}
+	b.mu.Unlock()
+	for _, ch := range all {
+		ch.mu.Lock()
+		m, ok := ch.members[folded]
+		ch.mu.Unlock()
+		if ok {
+			return m.nick
+		}
+	}
+	return folded
+}
+
+// relay posts for a Matrix user who cannot have a puppet (the network's
+// puppet limit is reached): "<name> text", through the bot.
+func (b *bot) relay(ctx context.Context, msg *bridge.MatrixMessage) (*bridge.MessageResult, error) {
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	c, err := b.conn.wait(wctx)
+	if err != nil {
+		return nil, err
+	}
+	target := string(msg.Portal.Key.Chat)
+	if msg.Portal.Key.Receiver != "" {
+		return nil, fmt.Errorf("%w: private messages need your own IRC connection, and the network is full", bridge.ErrPermanent)
+	}
+	name := msg.SenderName
+	if name == "" {
+		name = msg.Sender.MXID.Localpart()
+	}
+	out := b.net.outgoing(ctx, msg, msg.Content)
+	action := out.action
+	text := out.text
+	if action {
+		text = name + " " + text
+	} else {
+		text = "<" + name + "> " + text
+	}
+	sp := ircproto.Splitter{Command: out.command, Target: target, PrefixLen: c.prefixLen(), LineLen: c.ISupport().LineLen(), Action: action}
+	lines, err := b.net.fitLines(sp, text, msg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", bridge.ErrPermanent, err)
+	}
+	for _, m := range lines {
+		if err := c.Send(ctx, m); err != nil {
+			return nil, err
+		}
+	}
+	return &bridge.MessageResult{ID: bridge.MessageID("mx-" + msg.Event.ID.String())}, nil
+}

@@ -1,0 +1,214 @@
+package irc
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// connector keeps one connection up: it dials through the network's
+// pacer, reads on its own goroutine (the only one a connection has), and
+// after a failure backs off with jitter so that a restarted server is not
+// hit by every puppet in the same second. Errors that retrying cannot fix
+// (a K-line, a wrong server password) stop it until start is called again.
+type connector struct {
+	net *Network
+	log zerolog.Logger
+	// config builds a fresh config per attempt (the nick may have changed).
+	config func() *connConfig
+	// onUp runs on the connection's goroutine once it is registered,
+	// before waiters are woken; onDown after it ended, unless stopped.
+	onUp   func(c *Conn)
+	onDown func(c *Conn, err error)
+
+	mu      sync.Mutex
+	conn    *Conn
+	lastErr error
+	fatal   error  // a permanent failure; cleared by start
+	reason  string // the QUIT message when stopped
+	cancel  context.CancelFunc
+	exited  chan struct{} // closed when the running loop returns
+	changed chan struct{} // closed and replaced on every change
+}
+
+func newConnector(n *Network, log zerolog.Logger) *connector {
+	return &connector{net: n, log: log, changed: make(chan struct{})}
+}
+
+// permanent says whether retrying cannot help.
+func permanent(err error) bool {
+	return errors.Is(err, ErrBanned) || errors.Is(err, ErrBadPassword)
+}
+
+// start runs the loop unless it runs already. It does not wait.
+func (k *connector) start() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.cancel != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(k.net.ctx)
+	k.cancel, k.exited, k.fatal = cancel, make(chan struct{}), nil
+	k.net.wg.Add(1)
+	go k.loop(ctx, k.exited)
+}
+
+// running reports whether the loop runs (connected or trying to).
+func (k *connector) running() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.cancel != nil
+}
+
+// stop quits with reason and waits for the loop to end.
+func (k *connector) stop(reason string) {
+	k.mu.Lock()
+	cancel, exited := k.cancel, k.exited
+	k.reason = reason
+	k.mu.Unlock()
+	if cancel == nil {
+		return
+	}
+	cancel()
+	<-exited
+}
+
+// current returns the connection when it is up.
+func (k *connector) current() *Conn {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.conn != nil && k.conn.Err() != nil {
+		return nil // closed, and the loop has not noticed yet
+	}
+	return k.conn
+}
+
+// wait returns the connection once it is up, starting the loop if needed.
+// It fails at once when the last attempt failed for good, so a banned
+// user's messages are reported instead of queued forever.
+func (k *connector) wait(ctx context.Context) (*Conn, error) {
+	k.start()
+	for {
+		k.mu.Lock()
+		conn, fatal, changed := k.conn, k.fatal, k.changed
+		k.mu.Unlock()
+		if conn != nil && conn.Err() == nil {
+			return conn, nil
+		}
+		if fatal != nil {
+			return nil, fatal
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			k.mu.Lock()
+			last := k.lastErr
+			k.mu.Unlock()
+			if last != nil {
+				return nil, errors.Join(ErrNotConnected, last)
+			}
+			return nil, ErrNotConnected
+		}
+	}
+}
+
+func (k *connector) set(update func()) {
+	k.mu.Lock()
+	update()
+	close(k.changed)
+	k.changed = make(chan struct{})
+	k.mu.Unlock()
+}
+
+func (k *connector) loop(ctx context.Context, exited chan struct{}) {
+	defer k.net.wg.Done()
+	defer close(exited)
+	defer k.set(func() { k.cancel, k.conn = nil, nil })
+	failures := 0
+	for ctx.Err() == nil {
+		release, err := k.net.pacer.acquire(ctx)
+		if err != nil {
+			return
+		}
+		conn, err := dial(ctx, k.config())
+		release()
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			k.log.Warn().Err(err).Int("failures", failures+1).Msg("IRC connection failed")
+			if permanent(err) {
+				k.set(func() { k.lastErr, k.fatal = err, err })
+				if k.onDown != nil {
+					k.onDown(nil, err)
+				}
+				return
+			}
+			k.set(func() { k.lastErr = err })
+			failures++
+			if !sleepCtx(ctx, backoff(failures)) {
+				return
+			}
+			continue
+		}
+		// Stopping closes the connection with the QUIT reason, whenever
+		// it comes.
+		unwatch := context.AfterFunc(ctx, func() {
+			k.mu.Lock()
+			reason := k.reason
+			k.mu.Unlock()
+			conn.Close(reason)
+		})
+		k.onUp(conn)
+		k.set(func() { k.conn, k.lastErr = conn, nil })
+		upSince := time.Now()
+		err = conn.serve()
+		unwatch()
+		k.set(func() { k.conn, k.lastErr = nil, err })
+		if ctx.Err() != nil {
+			return
+		}
+		k.log.Info().Err(err).Msg("IRC connection lost")
+		if k.onDown != nil {
+			k.onDown(conn, err)
+		}
+		if permanent(err) {
+			k.set(func() { k.fatal = err })
+			return
+		}
+		if time.Since(upSince) > time.Minute {
+			failures = 0
+		}
+		failures++
+		if !sleepCtx(ctx, backoff(failures)) {
+			return
+		}
+	}
+}
+
+// backoffBase is the first reconnect delay; tests shorten it.
+var backoffBase = time.Second
+
+// backoff grows exponentially to five minutes with ±25 % jitter, so that
+// connections dropped together do not come back together.
+func backoff(failures int) time.Duration {
+	d := backoffBase << min(failures-1, 12)
+	d = min(d, 5*time.Minute)
+	jitter := 0.75 + rand.Float64()/2 //nolint:gosec // jitter needs no crypto
+	return time.Duration(float64(d) * jitter)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

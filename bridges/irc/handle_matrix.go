@@ -1,0 +1,258 @@
+package irc
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/isthmus-bridge/isthmus/bridge"
+	"github.com/isthmus-bridge/isthmus/bridges/irc/ircproto"
+)
+
+// outgoing is a Matrix message as IRC will carry it.
+type outgoing struct {
+	command string // PRIVMSG or NOTICE
+	action  bool   // CTCP ACTION (/me)
+	text    string // may hold line breaks and IRC formatting
+}
+
+// quoteRunes is how much of a replied-to message is quoted.
+const quoteRunes = 40
+
+// outgoing converts Matrix content: formatting to IRC codes, pills to
+// nicks, media to links, and a reply to "nick: "quote…" text".
+func (n *Network) outgoing(ctx context.Context, msg *bridge.MatrixMessage, content *event.MessageEventContent) outgoing {
+	c := *content
+	c.RemoveReplyFallback()
+	if c.RelatesTo.GetReplyTo() != "" && c.Format != event.FormatHTML {
+		c.Body = event.TrimReplyFallbackText(c.Body)
+	}
+	out := outgoing{command: "PRIVMSG"}
+	switch c.MsgType {
+	case event.MsgEmote:
+		out.action = true
+	case event.MsgNotice:
+		out.command = "NOTICE"
+	case event.MsgImage, event.MsgFile, event.MsgVideo, event.MsgAudio, "m.sticker":
+		out.action = true
+		out.text = n.mediaText(&c)
+		return out
+	}
+	if c.Format == event.FormatHTML && c.FormattedBody != "" {
+		out.text = htmlToIRC(c.FormattedBody, n.pillText)
+	} else {
+		out.text = c.Body
+	}
+	if msg.ReplyTo != nil && !out.action {
+		out.text = n.replyPrefix(ctx, msg) + out.text
+	}
+	return out
+}
+
+// replyPrefix addresses the author of the message replied to, with the
+// start of what they said, since IRC has no replies.
+func (n *Network) replyPrefix(ctx context.Context, msg *bridge.MatrixMessage) string {
+	r := msg.ReplyTo
+	var nick string
+	if r.RemoteSender != "" {
+		nick = n.bot.realNick(string(r.RemoteSender))
+	} else {
+		nick = n.pillText(r.SenderMXID, "")
+	}
+	quote := ""
+	if text, err := n.mx.EventText(ctx, msg.Portal.MXID, r.EventID); err == nil {
+		quote = shortQuote(text)
+	}
+	if quote == "" {
+		return nick + ": "
+	}
+	return fmt.Sprintf("%s: \"%s\" ", nick, quote)
+}
+
+// shortQuote is the first line of text, cut to quoteRunes with "…".
+func shortQuote(text string) string {
+	line, _, more := strings.Cut(strings.TrimSpace(ircproto.StripFormatting(text)), "\n")
+	line = strings.TrimSpace(line)
+	if utf8.RuneCountInString(line) > quoteRunes {
+		runes := []rune(line)
+		return strings.TrimSpace(string(runes[:quoteRunes])) + "…"
+	}
+	if more {
+		return line + "…"
+	}
+	return line
+}
+
+// mediaText links to a file on the homeserver's media repository.
+func (n *Network) mediaText(c *event.MessageEventContent) string {
+	what := map[event.MessageType]string{event.MsgImage: "an image", event.MsgVideo: "a video", event.MsgAudio: "audio", "m.sticker": "a sticker"}[c.MsgType]
+	if what == "" {
+		what = "a file"
+	}
+	name := c.FileName
+	if name == "" {
+		name = c.Body
+	}
+	url := string(c.URL)
+	if c.File != nil {
+		url = string(c.File.URL)
+	}
+	if parsed, err := id.ParseContentURI(url); err == nil {
+		url = fmt.Sprintf("%s/_matrix/media/v3/download/%s/%s", strings.TrimRight(n.cfg.MediaURL, "/"), parsed.Homeserver, parsed.FileID)
+		if name != "" {
+			url += "/" + strings.ReplaceAll(name, " ", "%20")
+		}
+	}
+	if c.File != nil {
+		// An encrypted file cannot be read by following a link.
+		return fmt.Sprintf("sent %s (%s), encrypted: open it in Matrix", what, name)
+	}
+	return fmt.Sprintf("sent %s: %s", what, url)
+}
+
+// fitLines splits text into lines that fit, and cuts a message past
+// limits.max_lines: without a paste service, its last line links to the
+// whole message in Matrix.
+func (n *Network) fitLines(sp ircproto.Splitter, text string, msg *bridge.MatrixMessage) ([]*ircproto.Message, error) {
+	lines, err := sp.Messages(text)
+	if err != nil {
+		return nil, err
+	}
+	max := n.cfg.Limits.MaxLines
+	if len(lines) <= max {
+		return lines, nil
+	}
+	link := fmt.Sprintf("https://matrix.to/#/%s/%s", msg.Portal.MXID, msg.Event.ID)
+	tail := fmt.Sprintf("(%d more lines: %s)", len(lines)-(max-1), link)
+	tailSp := sp
+	tailSp.Action = false
+	last, err := tailSp.Messages(tail)
+	if err != nil {
+		return nil, err
+	}
+	return append(lines[:max-1], last...), nil
+}
+
+// target returns where a portal's messages go and a connection that may
+// send there: the channel (joined first) or the DM partner's nick.
+func (p *Puppet) target(ctx context.Context, portal *bridge.Portal) (string, *Conn, error) {
+	if portal.Key.Receiver != "" {
+		c, err := p.up(ctx)
+		if err != nil {
+			return "", nil, err
+		}
+		return p.net.bot.realNick(string(portal.Key.Chat)), c, nil
+	}
+	channel := string(portal.Key.Chat)
+	c, err := p.ensureJoined(ctx, channel)
+	if err != nil {
+		return "", nil, err
+	}
+	return channel, c, nil
+}
+
+// HandleMatrixMessage sends a Matrix message as the user's puppet. A
+// message split into several lines that fails half way is resumed, not
+// repeated, when the core retries it.
+func (p *Puppet) HandleMatrixMessage(ctx context.Context, msg *bridge.MatrixMessage) (*bridge.MessageResult, error) {
+	target, c, err := p.target(ctx, msg.Portal)
+	if err != nil {
+		return nil, err
+	}
+	out := p.net.outgoing(ctx, msg, msg.Content)
+	if err := p.send(ctx, c, target, out, msg); err != nil {
+		return nil, err
+	}
+	return &bridge.MessageResult{ID: bridge.MessageID("mx-" + msg.Event.ID.String())}, nil
+}
+
+func (p *Puppet) send(ctx context.Context, c *Conn, target string, out outgoing, msg *bridge.MatrixMessage) error {
+	sp := ircproto.Splitter{Command: out.command, Target: target, PrefixLen: c.prefixLen(), LineLen: c.ISupport().LineLen(), Action: out.action}
+	lines, err := p.net.fitLines(sp, out.text, msg)
+	if err != nil {
+		return fmt.Errorf("%w: %w", bridge.ErrPermanent, err)
+	}
+	key := msg.Event.ID
+	p.mu.Lock()
+	done := p.sent[key]
+	p.mu.Unlock()
+	for i := done; i < len(lines); i++ {
+		if err := c.Send(ctx, lines[i]); err != nil {
+			p.mu.Lock()
+			p.sent[key] = i
+			p.mu.Unlock()
+			return err
+		}
+	}
+	p.mu.Lock()
+	delete(p.sent, key)
+	p.mu.Unlock()
+	p.touch()
+	return nil
+}
+
+// HandleMatrixEdit sends the corrected text once, marked with "* " the
+// way people correct themselves on IRC.
+func (p *Puppet) HandleMatrixEdit(ctx context.Context, edit *bridge.MatrixEdit) error {
+	target, c, err := p.target(ctx, edit.Portal)
+	if err != nil {
+		return err
+	}
+	out := p.net.outgoing(ctx, &edit.MatrixMessage, edit.Content)
+	out.text = "* " + out.text
+	return p.send(ctx, c, target, out, &edit.MatrixMessage)
+}
+
+// HandleMatrixMembership follows the user into and out of channels, and
+// turns their kicks and bans of ghosts into KICK and MODE +b, which the
+// server refuses (and the user is told) unless the puppet is an op.
+func (p *Puppet) HandleMatrixMembership(ctx context.Context, m *bridge.MatrixMembership) error {
+	if m.Portal.Key.Receiver != "" {
+		return nil
+	}
+	channel := string(m.Portal.Key.Chat)
+	if m.Target == "" {
+		switch m.Membership {
+		case event.MembershipJoin:
+			p.enterChannel(channel, true)
+		case event.MembershipLeave, event.MembershipBan:
+			p.leaveChannel(channel, "left the Matrix room")
+		}
+		return nil
+	}
+	if m.Membership != event.MembershipLeave && m.Membership != event.MembershipBan {
+		return nil
+	}
+	c, err := p.ensureJoined(ctx, channel)
+	if err != nil {
+		return err
+	}
+	nick := p.net.bot.realNick(string(m.Target))
+	reason := ircproto.Sanitize(m.Reason)
+	if m.Membership == event.MembershipBan {
+		if err := c.Send(ctx, ircproto.NewMessage("MODE", channel, "+b", nick+"!*@*")); err != nil {
+			return err
+		}
+	}
+	if reason == "" {
+		reason = "Kicked from Matrix"
+	}
+	return c.Send(ctx, ircproto.NewMessage("KICK", channel, nick, reason))
+}
+
+// HandleMatrixTopic sets the channel topic as the user.
+func (p *Puppet) HandleMatrixTopic(ctx context.Context, portal *bridge.Portal, _ *bridge.User, topic string) error {
+	if portal.Key.Receiver != "" {
+		return nil
+	}
+	channel := string(portal.Key.Chat)
+	c, err := p.ensureJoined(ctx, channel)
+	if err != nil {
+		return err
+	}
+	return c.Send(ctx, ircproto.NewMessage("TOPIC", channel, ircproto.Sanitize(topic)))
+}

@@ -1,0 +1,289 @@
+package irc
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/isthmus-bridge/isthmus/bridge"
+	"github.com/isthmus-bridge/isthmus/bridges/irc/irctest"
+	"github.com/isthmus-bridge/isthmus/puppet"
+	"github.com/isthmus-bridge/isthmus/storage"
+)
+
+func init() {
+	// Reconnects in tests should not wait a whole second.
+	backoffBase = 100 * time.Millisecond
+}
+
+// fakeCore records what the adapter hands the core, and keeps portals the
+// way the core would: an event allowed to create its portal does.
+type fakeCore struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	events  []*bridge.RemoteEvent
+	notices map[id.UserID][]string
+	portals map[bridge.PortalKey]*bridge.Portal
+	states  []bridge.SessionState
+}
+
+func newFakeCore() *fakeCore {
+	c := &fakeCore{notices: map[id.UserID][]string{}, portals: map[bridge.PortalKey]*bridge.Portal{}}
+	c.cond = sync.NewCond(&c.mu)
+	return c
+}
+
+func (c *fakeCore) QueueRemoteEvent(_ context.Context, ev *bridge.RemoteEvent) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ev.CreatePortal && ev.Portal.Chat != "" {
+		if _, ok := c.portals[ev.Portal]; !ok {
+			c.portals[ev.Portal] = &bridge.Portal{Key: ev.Portal, MXID: roomFor(ev.Portal), IsDM: ev.Portal.Receiver != ""}
+		}
+	}
+	c.events = append(c.events, ev)
+	c.cond.Broadcast()
+	return nil
+}
+
+func roomFor(k bridge.PortalKey) id.RoomID {
+	return id.RoomID("!" + strings.NewReplacer("#", "", "/", "_", "@", "").Replace(k.String()) + ":test")
+}
+
+func (c *fakeCore) ReportState(_ context.Context, _ *bridge.Login, st bridge.SessionState) {
+	c.mu.Lock()
+	c.states = append(c.states, st)
+	c.mu.Unlock()
+}
+
+func (c *fakeCore) Notify(_ context.Context, user id.UserID, text string) {
+	c.mu.Lock()
+	c.notices[user] = append(c.notices[user], text)
+	c.cond.Broadcast()
+	c.mu.Unlock()
+}
+
+func (c *fakeCore) GetPortal(_ context.Context, key bridge.PortalKey) (*bridge.Portal, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p, ok := c.portals[key]; ok {
+		cp := *p
+		return &cp, nil
+	}
+	return nil, nil
+}
+
+func (c *fakeCore) Portals(context.Context) ([]*bridge.Portal, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*bridge.Portal, 0, len(c.portals))
+	for _, p := range c.portals {
+		cp := *p
+		out = append(out, &cp)
+	}
+	return out, nil
+}
+
+// addPortal makes a portal exist, as the core does after ResolveChat.
+func (c *fakeCore) addPortal(key bridge.PortalKey) id.RoomID {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	room := roomFor(key)
+	c.portals[key] = &bridge.Portal{Key: key, MXID: room}
+	return room
+}
+
+// waitEvent returns the first event after *from that matches, and moves
+// *from past it; the test fails after 15 s.
+func (c *fakeCore) waitEvent(t *testing.T, from *int, what string, match func(*bridge.RemoteEvent) bool) *bridge.RemoteEvent {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	timer := time.AfterFunc(15*time.Second, func() {
+		c.mu.Lock()
+		c.cond.Broadcast()
+		c.mu.Unlock()
+	})
+	defer timer.Stop()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		for i := *from; i < len(c.events); i++ {
+			if match(c.events[i]) {
+				*from = i + 1
+				return c.events[i]
+			}
+		}
+		if time.Now().After(deadline) {
+			var b strings.Builder
+			for i, ev := range c.events {
+				fmt.Fprintf(&b, "  %d %s %s sender=%s member=%v content=%v info=%v\n", i, ev.Kind, ev.Portal, ev.Sender.ID, ev.Member, ev.Content, ev.ChatInfo)
+			}
+			t.Fatalf("timed out waiting for %s (from %d); events:\n%s", what, *from, b.String())
+		}
+		c.cond.Wait()
+	}
+}
+
+// end is the index after the last event, for waits that start now.
+func (c *fakeCore) end() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.events)
+}
+
+func (c *fakeCore) since(from int) []*bridge.RemoteEvent {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*bridge.RemoteEvent(nil), c.events[from:]...)
+}
+
+func (c *fakeCore) waitNotice(t *testing.T, user id.UserID, substr string) string {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		for _, n := range c.notices[user] {
+			if strings.Contains(n, substr) {
+				c.mu.Unlock()
+				return n
+			}
+		}
+		c.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no notice to %s containing %q; got %v", user, substr, c.notices[user])
+	return ""
+}
+
+// fakeMatrix is the Matrix side's membership, set by the test.
+type fakeMatrix struct {
+	mu      sync.Mutex
+	members map[id.RoomID]map[id.UserID]string
+	texts   map[id.EventID]string
+}
+
+func newFakeMatrix() *fakeMatrix {
+	return &fakeMatrix{members: map[id.RoomID]map[id.UserID]string{}, texts: map[id.EventID]string{}}
+}
+
+func (m *fakeMatrix) setMember(room id.RoomID, user id.UserID, name string, in bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.members[room] == nil {
+		m.members[room] = map[id.UserID]string{}
+	}
+	if in {
+		m.members[room][user] = name
+	} else {
+		delete(m.members[room], user)
+	}
+}
+
+func (m *fakeMatrix) RoomMembers(_ context.Context, room id.RoomID) (map[id.UserID]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[id.UserID]string{}
+	for u, n := range m.members[room] {
+		out[u] = n
+	}
+	return out, nil
+}
+
+func (m *fakeMatrix) JoinedGhosts(context.Context, id.RoomID, *puppet.Namer) (map[id.UserID]bool, error) {
+	return nil, nil
+}
+
+func (m *fakeMatrix) EventText(_ context.Context, _ id.RoomID, evt id.EventID) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.texts[evt], nil
+}
+
+// testNet is a started Network on a real IRC server, with fakes for the
+// core and Matrix.
+type testNet struct {
+	*Network
+	core *fakeCore
+	mx   *fakeMatrix
+	srv  *irctest.Server
+}
+
+const testDomain = "isthmus.test"
+
+// startNetwork starts an adapter network against srv; edit may change the
+// config first (it starts with one static channel, #bridged).
+func startNetwork(t *testing.T, srv *irctest.Server, edit func(*Config)) *testNet {
+	t.Helper()
+	cfg := defaultConfig()
+	cfg.Name = "test"
+	cfg.Address = srv.Addr
+	cfg.Channels = []ChannelConfig{{Channel: "#bridged"}}
+	cfg.Limits.ConnectsPerSecond, cfg.Limits.ConnectsInFlight = 50, 50
+	cfg.Limits.LinesPerSecond, cfg.Limits.LineBurst = 50, 20
+	cfg.Membership.JoinRate = 200
+	cfg.Membership.MatrixPoll = Duration(50 * time.Millisecond)
+	if edit != nil {
+		edit(&cfg)
+	}
+	n, err := newNetwork(cfg, testDomain)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db, err := storage.Open(ctx, storage.Config{Type: storage.SQLite, URI: filepath.Join(t.TempDir(), "irc.db")})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
+	if testing.Verbose() {
+		log = log.Level(zerolog.DebugLevel)
+	}
+	tn := &testNet{Network: n, core: newFakeCore(), mx: newFakeMatrix(), srv: srv}
+	require.NoError(t, n.start(log.WithContext(context.Background()), tn.core, tn.mx,
+		db.Child("irc_version", upgradeTable, nil), "http://matrix.test"))
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = n.Stop(sctx)
+	})
+	return tn
+}
+
+// waitBotIn waits until the bot has the channel's member list.
+func (tn *testNet) waitBotIn(t *testing.T, channel string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		ch := tn.bot.channel(channel)
+		return ch != nil && ch.isSynced()
+	}, 15*time.Second, 10*time.Millisecond, "bot did not join %s", channel)
+}
+
+func isKind(kind bridge.RemoteEventKind) func(*bridge.RemoteEvent) bool {
+	return func(ev *bridge.RemoteEvent) bool { return ev.Kind == kind }
+}
+
+func isMessage(body string) func(*bridge.RemoteEvent) bool {
+	return func(ev *bridge.RemoteEvent) bool {
+		return ev.Kind == bridge.RemoteMessage && ev.Content != nil && ev.Content.Body == body
+	}
+}
+
+// matrixMessage builds what the core hands the adapter for a Matrix text.
+func matrixMessage(portal *bridge.Portal, user id.UserID, name, body string) *bridge.MatrixMessage {
+	return matrixContent(portal, user, name, &event.MessageEventContent{MsgType: event.MsgText, Body: body})
+}
+
+var evtSeq atomic.Int64
+
+func matrixContent(portal *bridge.Portal, user id.UserID, name string, content *event.MessageEventContent) *bridge.MatrixMessage {
+	evt := &event.Event{ID: id.EventID(fmt.Sprintf("$evt%d", evtSeq.Add(1))), Sender: user, RoomID: portal.MXID, Type: event.EventMessage}
+	return &bridge.MatrixMessage{Portal: portal, Sender: &bridge.User{MXID: user}, Event: evt, Content: content, SenderName: name}
+}

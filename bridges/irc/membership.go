@@ -1,0 +1,251 @@
+package irc
+
+import (
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/isthmus-bridge/isthmus/bridge"
+	"github.com/isthmus-bridge/isthmus/bridges/irc/ircproto"
+)
+
+// channel is what the bot knows of one channel it is in. Events for the
+// channel are queued to the core while mu is held, so Matrix sees them in
+// the order the bot saw them, even those queued by the drip-feed and
+// netsplit timers running beside the reader.
+type channel struct {
+	name   string
+	key    bridge.PortalKey
+	static bool // from the config: may create its portal
+
+	mu      sync.Mutex
+	members map[string]*member // by folded nick
+	names   map[string]*member // NAMES being gathered until 366; nil otherwise
+	topic   string
+	synced  bool // a NAMES list has come since the bot joined
+	gen     int  // bumped by each sync, so a newer one stops an older drip
+	split   *time.Timer
+}
+
+// member is one nick in a channel.
+type member struct {
+	nick  string
+	modes string // membership modes, highest first ("ov")
+}
+
+func newChannel(n *Network, name string, static bool) *channel {
+	return &channel{name: name, key: n.channelKey(name), static: static, members: map[string]*member{}}
+}
+
+// Power levels for channel ranks. Ops get 50, not 100: the bridge bot is
+// 100 in every portal and Matrix never lets a user change the level of
+// someone at their own level, so ops at 100 could never be demoted when
+// they lose +o on IRC. 50 is Matrix's moderator, which is what an op is.
+const (
+	levelOp     = 50
+	levelHalfop = 25
+	levelVoice  = 10
+)
+
+// levelFor maps a member's highest membership mode to a power level.
+// Owner (q) and admin (a) are ops for Matrix's purposes.
+func levelFor(modes string) int {
+	if modes == "" {
+		return 0
+	}
+	switch modes[0] {
+	case 'q', 'a', 'o', 'Y', 'y':
+		return levelOp
+	case 'h':
+		return levelHalfop
+	case 'v':
+		return levelVoice
+	}
+	return 0
+}
+
+// netsplitQuit matches the QUIT reason servers give users lost in a
+// netsplit: the two server names ("hub.example.net leaf.example.net").
+var netsplitQuit = regexp.MustCompile(`^[A-Za-z0-9*.-]+\.[A-Za-z0-9.-]+ [A-Za-z0-9*.-]+\.[A-Za-z0-9.-]+$`)
+
+func isNetsplit(reason string) bool { return netsplitQuit.MatchString(reason) }
+
+// memberSender is who a member is for the core: an IRC user's ghost, or a
+// puppet's Matrix user, which the core leaves alone when reconciling.
+func (n *Network) memberSender(nick string) bridge.Sender {
+	if p := n.puppetByNick(nick); p != nil {
+		return bridge.Sender{ID: n.ghostID(nick), Matrix: p.mxid}
+	}
+	return n.ghostSender(nick)
+}
+
+// snapshot lists the channel's members as the core wants them, with
+// their power levels. The bot itself is left out: it is not a ghost.
+// Call with ch.mu held.
+func (b *bot) snapshot(ch *channel) ([]bridge.Sender, map[bridge.RemoteUserID]int) {
+	nicks := make([]string, 0, len(ch.members))
+	for _, m := range ch.members {
+		if b.isMe(m.nick) {
+			continue
+		}
+		nicks = append(nicks, m.nick)
+	}
+	sort.Strings(nicks)
+	members := make([]bridge.Sender, 0, len(nicks))
+	levels := make(map[bridge.RemoteUserID]int, len(nicks))
+	for _, nick := range nicks {
+		s := b.net.memberSender(nick)
+		members = append(members, s)
+		if s.Matrix == "" {
+			levels[s.ID] = levelFor(ch.members[b.net.fold(nick)].modes)
+		}
+	}
+	return members, levels
+}
+
+// startSync makes the portal's ghosts match the channel: missing ghosts
+// join one by one at membership.join_rate (a 2,000-member channel would
+// otherwise arrive as one burst), then one member list reconciles the rest
+// (ghosts that left while we were away leave) and sets power levels.
+func (b *bot) startSync(ch *channel) {
+	ch.mu.Lock()
+	ch.gen++
+	gen := ch.gen
+	ch.mu.Unlock()
+	b.net.wg.Add(1)
+	go func() {
+		defer b.net.wg.Done()
+		b.drip(ch, gen)
+	}()
+}
+
+func (b *bot) drip(ch *channel, gen int) {
+	n := b.net
+	ctx := n.ctx
+	portal := b.waitPortal(ch)
+	if portal == nil {
+		return
+	}
+	// Ghosts already in the room (after a bridge restart, most of them)
+	// need no join event; the reconcile at the end still covers them.
+	ghostJoined, err := n.mx.JoinedGhosts(ctx, portal.MXID, n.ghosts)
+	if err != nil {
+		n.log.Debug().Err(err).Msg("Failed to read joined ghosts; joining all")
+	}
+	ch.mu.Lock()
+	var todo []string
+	for _, m := range ch.members {
+		if b.isMe(m.nick) || n.puppetByNick(m.nick) != nil {
+			continue
+		}
+		if ghostJoined[n.ghosts.MXID(string(n.ghostID(m.nick)))] {
+			continue
+		}
+		todo = append(todo, m.nick)
+	}
+	ch.mu.Unlock()
+	sort.Strings(todo)
+	interval := time.Duration(float64(time.Second) / n.cfg.Membership.JoinRate)
+	for _, nick := range todo {
+		if !sleepCtx(ctx, interval) {
+			return
+		}
+		ch.mu.Lock()
+		if ch.gen != gen {
+			ch.mu.Unlock()
+			return
+		}
+		if m, ok := ch.members[n.fold(nick)]; ok {
+			n.queue(&bridge.RemoteEvent{Kind: bridge.RemoteJoin, Portal: ch.key, Sender: n.ghostSender(m.nick)})
+		}
+		ch.mu.Unlock()
+	}
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.gen != gen {
+		return
+	}
+	members, levels := b.snapshot(ch)
+	n.queue(&bridge.RemoteEvent{Kind: bridge.RemoteChatInfo, Portal: ch.key,
+		ChatInfo: &bridge.ChatInfo{Members: members, PowerLevels: levels}})
+}
+
+// waitPortal returns the channel's portal once it has a room. A static
+// channel gets one made now; a channel asked for through an alias gets
+// its room from the core just after the bot joined, so the sync waits for
+// it rather than racing the core to create it.
+func (b *bot) waitPortal(ch *channel) *bridge.Portal {
+	n := b.net
+	if ch.static {
+		if p, err := n.core.GetPortal(n.ctx, ch.key); err == nil && (p == nil || p.MXID == "") {
+			name := ch.name
+			n.queue(&bridge.RemoteEvent{Kind: bridge.RemoteChatInfo, Portal: ch.key, CreatePortal: true,
+				ChatInfo: &bridge.ChatInfo{Name: &name}})
+		}
+	}
+	for range 600 {
+		p, err := n.core.GetPortal(n.ctx, ch.key)
+		if err == nil && p != nil && p.MXID != "" {
+			return p
+		}
+		if !sleepCtx(n.ctx, 100*time.Millisecond) {
+			return nil
+		}
+	}
+	n.log.Debug().Str("channel", ch.name).Msg("No portal for channel; member sync skipped")
+	return nil
+}
+
+// netsplitQuit handles a QUIT that looks like a netsplit: the user is
+// removed from the bot's view at once, but Matrix hears of it only when
+// the split has settled, as one reconcile per channel rather than one
+// leave per user. Users who come back in time never leave Matrix at all.
+// Call with ch.mu held.
+func (b *bot) deferSplit(ch *channel) {
+	delay := b.net.cfg.Membership.NetsplitDelay.D()
+	if ch.split != nil {
+		ch.split.Reset(delay)
+		return
+	}
+	ch.split = time.AfterFunc(delay, func() {
+		ch.mu.Lock()
+		ch.split = nil
+		ch.mu.Unlock()
+		b.startSync(ch)
+	})
+}
+
+// applyModes applies membership mode changes and returns the power levels
+// that changed. Call with ch.mu held.
+func (b *bot) applyModes(ch *channel, is *ircproto.ISupport, changes []ircproto.ModeChange) map[bridge.RemoteUserID]int {
+	levels := map[bridge.RemoteUserID]int{}
+	for _, c := range changes {
+		if is.ChanModes().Type(c.Mode) != ircproto.ModePrefix || c.Param == "" {
+			continue
+		}
+		m, ok := ch.members[b.net.fold(c.Param)]
+		if !ok {
+			continue
+		}
+		if c.Add {
+			if !strings.ContainsRune(m.modes, rune(c.Mode)) {
+				m.modes = sortModes(is, m.modes+string(c.Mode))
+			}
+		} else {
+			m.modes = strings.ReplaceAll(m.modes, string(c.Mode), "")
+		}
+		if b.net.puppetByNick(m.nick) == nil && !b.isMe(m.nick) {
+			levels[b.net.ghostID(m.nick)] = levelFor(m.modes)
+		}
+	}
+	return levels
+}
+
+// sortModes orders membership modes by rank, highest first.
+func sortModes(is *ircproto.ISupport, modes string) string {
+	b := []byte(modes)
+	sort.Slice(b, func(i, j int) bool { return is.Rank(b[i]) < is.Rank(b[j]) })
+	return string(b)
+}

@@ -1,0 +1,117 @@
+package irc
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/isthmus-bridge/isthmus/bridge"
+	"github.com/isthmus-bridge/isthmus/bridges/irc/ircproto"
+	"github.com/isthmus-bridge/isthmus/bridges/irc/irctest"
+)
+
+func memberIDs(ev *bridge.RemoteEvent) []bridge.RemoteUserID {
+	var out []bridge.RemoteUserID
+	for _, m := range ev.ChatInfo.Members {
+		out = append(out, m.ID)
+	}
+	return out
+}
+
+func TestServerRestartIsSurvived(t *testing.T) {
+	for _, kind := range irctest.Kinds() {
+		t.Run(string(kind)+" reconciles members and brings puppets back", func(t *testing.T) {
+			t.Parallel()
+			srv := irctest.Start(t, kind)
+			carol := srv.Connect(t, "carol")
+			carol.Join("#bridged")
+			tn := startNetwork(t, srv, nil)
+			tn.waitBotIn(t, "#bridged")
+			ctx := testCtx(t)
+			portal, _ := tn.core.GetPortal(ctx, tn.channelKey("#bridged"))
+			require.NotNil(t, portal)
+			_, err := tn.HandleRelayMessage(ctx, matrixMessage(portal, alice, "Alice", "before"))
+			require.NoError(t, err)
+			carol.WaitFor("alice's message", irctest.IsText("PRIVMSG", "before"))
+
+			from := tn.core.end()
+			srv.Restart()
+			dave := srv.Connect(t, "dave")
+			dave.Join("#bridged")
+			ev := tn.core.waitEvent(t, &from, "a member list after the restart", func(ev *bridge.RemoteEvent) bool {
+				return ev.Kind == bridge.RemoteChatInfo && ev.ChatInfo.Members != nil
+			})
+			assert.NotContains(t, memberIDs(ev), bridge.RemoteUserID("carol"), "carol did not come back, so her ghost leaves")
+			if !slices.Contains(memberIDs(ev), "dave") {
+				// The bot was back first: dave came after, as a join.
+				tn.core.waitEvent(t, &from, "dave's join", func(ev *bridge.RemoteEvent) bool {
+					return ev.Kind == bridge.RemoteJoin && ev.Sender.ID == "dave"
+				})
+			}
+			_, err = tn.HandleRelayMessage(ctx, matrixMessage(portal, alice, "Alice", "after"))
+			require.NoError(t, err)
+			dave.WaitFor("alice's message", irctest.IsText("PRIVMSG", "after"))
+		})
+	}
+}
+
+func TestKillsAndBansAreToldToTheUser(t *testing.T) {
+	for _, kind := range irctest.Kinds() {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			srv := irctest.Start(t, kind)
+			carol := srv.Connect(t, "carol")
+			carol.Join("#bridged")
+			carol.Oper()
+			tn := startNetwork(t, srv, nil)
+			tn.waitBotIn(t, "#bridged")
+			ctx := testCtx(t)
+			portal, _ := tn.core.GetPortal(ctx, tn.channelKey("#bridged"))
+			_, err := tn.HandleRelayMessage(ctx, matrixMessage(portal, alice, "Alice", "hello"))
+			require.NoError(t, err)
+			carol.WaitFor("alice's message", irctest.IsText("PRIVMSG", "hello"))
+
+			t.Run("a kill is told and the puppet comes back", func(t *testing.T) {
+				carol.Send("KILL Alice[m] :spamming")
+				tn.core.waitNotice(t, alice, "killed")
+				carol.WaitFor("alice back", irctest.IsCommand("JOIN", "Alice[m]"))
+			})
+
+			t.Run("a K-line is told, and messages fail instead of waiting", func(t *testing.T) {
+				if kind == irctest.NgIRCd {
+					carol.Send("KLINE *!*alice@127.0.0.1 60 :no spam")
+				} else {
+					carol.Send("KLINE *alice@127.0.0.1 60 :no spam")
+				}
+				carol.WaitFor("alice gone", irctest.IsCommand("QUIT", "Alice[m]"))
+				tn.core.waitNotice(t, alice, "refused")
+				_, err := tn.HandleRelayMessage(ctx, matrixMessage(portal, alice, "Alice", "still there?"))
+				require.Error(t, err)
+				assert.True(t, errors.Is(err, bridge.ErrPermanent), "a ban is reported at once: %v", err)
+			})
+		})
+	}
+}
+
+func TestIdlePuppetsQuitAndComeBack(t *testing.T) {
+	srv := irctest.Start(t, irctest.NgIRCd)
+	carol := srv.Connect(t, "carol")
+	carol.Join("#bridged")
+	tn := startNetwork(t, srv, func(c *Config) { c.Puppets.IdleTimeout = Duration(300 * time.Millisecond) })
+	tn.waitBotIn(t, "#bridged")
+	ctx := testCtx(t)
+	portal, _ := tn.core.GetPortal(ctx, tn.channelKey("#bridged"))
+	_, err := tn.HandleRelayMessage(ctx, matrixMessage(portal, alice, "Alice", "one"))
+	require.NoError(t, err)
+	m := carol.WaitFor("the idle quit", irctest.IsCommand("QUIT", "Alice[m]"))
+	assert.Contains(t, m.Trailing(), "Idle")
+	_, err = tn.HandleRelayMessage(ctx, matrixMessage(portal, alice, "Alice", "two"))
+	require.NoError(t, err)
+	carol.WaitFor("the next message", func(m *ircproto.Message) bool {
+		return m.Command == "PRIVMSG" && m.Trailing() == "two" && m.Nick() == "Alice[m]"
+	})
+}

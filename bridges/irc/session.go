@@ -1,0 +1,424 @@
+package irc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/isthmus-bridge/isthmus/bridge"
+	"github.com/isthmus-bridge/isthmus/bridges/irc/ircproto"
+)
+
+// Puppet is one Matrix user's own IRC connection. Every Matrix user who
+// is in a portal or sends a message gets one; a user who logged in has
+// the same Puppet as their core session.
+type Puppet struct {
+	net  *Network
+	mxid id.UserID
+	log  zerolog.Logger
+	conn *connector
+
+	mu          sync.Mutex
+	login       *bridge.Login // set when the core knows this as a session
+	row         puppetRow
+	displayname string
+	channels    map[string]bool // folded channels of portals the user is in
+	joined      map[string]bool // folded channels the server confirmed
+	joinWait    map[string][]chan error
+	sent        map[id.EventID]int // lines of a message already sent, for retries
+	lastActive  time.Time
+	idle        *time.Timer
+	state       bridge.SessionState
+}
+
+var (
+	_ bridge.Session           = (*Puppet)(nil)
+	_ bridge.EditHandler       = (*Puppet)(nil)
+	_ bridge.MembershipHandler = (*Puppet)(nil)
+	_ bridge.PresenceHandler   = (*Puppet)(nil)
+	_ bridge.TopicHandler      = (*Puppet)(nil)
+	_ bridge.DMStarter         = (*Puppet)(nil)
+)
+
+func newPuppet(n *Network, user id.UserID, row puppetRow) *Puppet {
+	p := &Puppet{
+		net:      n,
+		mxid:     user,
+		log:      n.log.With().Str("user_id", user.String()).Logger(),
+		row:      row,
+		channels: map[string]bool{},
+		joined:   map[string]bool{},
+		joinWait: map[string][]chan error{},
+		sent:     map[id.EventID]int{},
+	}
+	p.conn = newConnector(n, p.log)
+	p.conn.config = p.connConfig
+	p.conn.onUp = p.onUp
+	p.conn.onDown = p.onDown
+	return p
+}
+
+// puppetCaps are few on purpose: a puppet only needs to know who it is
+// talking to. Channel traffic reaches Matrix through the bot.
+var puppetCaps = []string{"sasl", "server-time", "message-tags", "account-tag", "multi-prefix", "cap-notify"}
+
+func (p *Puppet) connConfig() *connConfig {
+	c := p.net.cfg
+	p.mu.Lock()
+	row, display := p.row, p.displayname
+	p.mu.Unlock()
+	nick := p.wantedNick()
+	cfg := &connConfig{
+		addr:       c.hostPort(),
+		tls:        c.TLS,
+		skipVerify: c.TLSSkipVerify,
+		reg: ircproto.Registration{
+			Password: c.Password,
+			Nick:     nick,
+			Username: renderUsername(c.Puppets.UsernameTemplate, p.mxid),
+			Realname: renderRealname(c.Puppets.RealnameTemplate, p.mxid, display),
+		},
+		caps:        puppetCaps,
+		altNick:     func(_ string, attempt int) string { return altNick(nick, attempt, p.net.bot.nickLen()) },
+		linesPerSec: c.Limits.LinesPerSecond,
+		lineBurst:   c.Limits.LineBurst,
+		handler:     p.handle,
+		ident:       p.net.ident,
+		log:         p.log,
+	}
+	if row.Password != "" {
+		// Not required: a network without SASL gets the password through
+		// NickServ after registration instead.
+		cfg.sasl = &ircproto.SASLConfig{Username: nick, Password: row.Password}
+	}
+	return cfg
+}
+
+// wantedNick is the chosen nick, else the template's for the display name.
+func (p *Puppet) wantedNick() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.row.Chosen && p.row.Nick != "" {
+		return p.row.Nick
+	}
+	return puppetNick(p.net.cfg.Puppets.NickTemplate, p.displayname, p.mxid, p.net.bot.nickLen())
+}
+
+func (p *Puppet) setCredentials(row puppetRow) {
+	p.mu.Lock()
+	changed := row.Nick != p.row.Nick || row.Password != p.row.Password
+	p.row = row
+	p.mu.Unlock()
+	if c := p.conn.current(); changed && c != nil {
+		// Reconnect so the new nick and password are used from the start.
+		p.net.wg.Add(1)
+		go func() {
+			defer p.net.wg.Done()
+			p.conn.stop("Changing identity")
+			p.conn.start()
+		}()
+	}
+}
+
+func (p *Puppet) setLogin(l *bridge.Login) {
+	p.mu.Lock()
+	p.login = l
+	p.mu.Unlock()
+}
+
+// setDisplayName follows the user's Matrix display name; a nick from the
+// template changes with it.
+func (p *Puppet) setDisplayName(name string) {
+	p.mu.Lock()
+	if name == "" || name == p.displayname {
+		p.mu.Unlock()
+		return
+	}
+	p.displayname = name
+	chosen := p.row.Chosen
+	p.mu.Unlock()
+	c := p.conn.current()
+	if c == nil || chosen {
+		return
+	}
+	if nick := p.wantedNick(); !c.IsMe(nick) {
+		p.net.wg.Add(1)
+		go func() {
+			defer p.net.wg.Done()
+			_ = c.Send(p.net.ctx, ircproto.NewMessage("NICK", nick))
+		}()
+	}
+}
+
+func (p *Puppet) setState(kind bridge.SessionStateKind, msg string) {
+	p.mu.Lock()
+	p.state = bridge.SessionState{Kind: kind, Message: msg, Since: time.Now()}
+	st, login := p.state, p.login
+	p.mu.Unlock()
+	if login != nil {
+		p.net.core.ReportState(p.net.ctx, login, st)
+	}
+}
+
+func (p *Puppet) onUp(c *Conn) {
+	p.mu.Lock()
+	p.joined = map[string]bool{} // channels are per connection
+	p.mu.Unlock()
+	p.net.setPuppetNick(p, "", c.Nick())
+	p.setState(bridge.StateConnected, "as "+c.Nick())
+	p.mu.Lock()
+	var names []string
+	for ch := range p.channels {
+		names = append(names, ch)
+	}
+	pass := p.row.Password
+	p.mu.Unlock()
+	p.touch()
+	p.net.wg.Add(1)
+	go func() {
+		defer p.net.wg.Done()
+		ctx := p.net.ctx
+		if err := p.net.store.saveNick(ctx, p.mxid, c.Nick()); err != nil {
+			p.log.Warn().Err(err).Msg("Failed to save nick")
+		}
+		if pass != "" && !c.Authenticated() {
+			_ = c.Send(ctx, ircproto.NewMessage("PRIVMSG", "NickServ", "IDENTIFY "+pass))
+		}
+		for _, m := range joinLines(names, make([]string, len(names))) {
+			if err := c.Send(ctx, m); err != nil {
+				return
+			}
+		}
+	}()
+}
+
+func (p *Puppet) onDown(c *Conn, err error) {
+	if c != nil {
+		p.net.setPuppetNick(p, c.Nick(), "")
+	}
+	p.mu.Lock()
+	p.joined = map[string]bool{}
+	waits := p.joinWait
+	p.joinWait = map[string][]chan error{}
+	p.mu.Unlock()
+	for _, ws := range waits {
+		for _, w := range ws {
+			w <- fmt.Errorf("%w: %w", ErrNotConnected, err)
+		}
+	}
+	switch {
+	case errors.Is(err, ErrBanned):
+		p.setState(bridge.StateDisconnected, err.Error())
+		p.net.notify(p.mxid, fmt.Sprintf("Your IRC connection was refused: %v. Your messages cannot be delivered until the ban is lifted.", err))
+	case errors.Is(err, ErrKilled):
+		p.setState(bridge.StateDisconnected, err.Error())
+		p.net.notify(p.mxid, fmt.Sprintf("Your IRC connection was %v. Reconnecting.", err))
+	case errors.Is(err, ErrBadPassword):
+		p.setState(bridge.StateBadCredential, err.Error())
+	default:
+		p.setState(bridge.StateDisconnected, fmt.Sprint(err))
+	}
+}
+
+// touch marks the user active and re-arms the idle timer.
+func (p *Puppet) touch() {
+	idle := p.net.cfg.Puppets.IdleTimeout.D()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lastActive = time.Now()
+	if idle <= 0 {
+		return
+	}
+	if p.idle == nil {
+		p.idle = time.AfterFunc(idle, p.checkIdle)
+	} else {
+		p.idle.Reset(idle)
+	}
+}
+
+// checkIdle disconnects a puppet whose user said nothing for the idle
+// timeout; the next message brings it back.
+func (p *Puppet) checkIdle() {
+	idle := p.net.cfg.Puppets.IdleTimeout.D()
+	p.mu.Lock()
+	quiet := time.Since(p.lastActive)
+	p.mu.Unlock()
+	if quiet < idle {
+		p.mu.Lock()
+		p.idle.Reset(idle - quiet)
+		p.mu.Unlock()
+		return
+	}
+	p.log.Debug().Msg("Disconnecting idle puppet")
+	p.conn.stop("Idle")
+	p.setState(bridge.StateDisconnected, "idle")
+}
+
+// enterChannel records that the user is in a channel's portal; the puppet
+// joins it now if connected, or on connecting.
+func (p *Puppet) enterChannel(channel string, connect bool) {
+	folded := p.net.fold(channel)
+	p.mu.Lock()
+	known := p.channels[folded]
+	p.channels[folded] = true
+	p.mu.Unlock()
+	c := p.conn.current()
+	switch {
+	case c != nil && !known:
+		p.net.wg.Add(1)
+		go func() {
+			defer p.net.wg.Done()
+			_ = c.Send(p.net.ctx, ircproto.NewMessage("JOIN", channel))
+		}()
+	case c == nil && connect:
+		p.conn.start()
+	}
+}
+
+// leaveChannel parts a channel whose portal the user left. A puppet left
+// in no channel quits, unless its user logged in (they may have DMs).
+func (p *Puppet) leaveChannel(channel, reason string) {
+	folded := p.net.fold(channel)
+	p.mu.Lock()
+	delete(p.channels, folded)
+	wasJoined := p.joined[folded]
+	empty := len(p.channels) == 0 && p.login == nil
+	p.mu.Unlock()
+	c := p.conn.current()
+	if c == nil {
+		return
+	}
+	p.net.wg.Add(1)
+	go func() {
+		defer p.net.wg.Done()
+		if empty {
+			p.conn.stop(reason)
+			return
+		}
+		if wasJoined {
+			_ = c.Send(p.net.ctx, ircproto.NewMessage("PART", channel, reason))
+		}
+	}()
+}
+
+// ensureJoined returns the connection once it is in channel.
+func (p *Puppet) ensureJoined(ctx context.Context, channel string) (*Conn, error) {
+	p.enterChannel(channel, true)
+	c, err := p.up(ctx)
+	if err != nil {
+		return nil, err
+	}
+	folded := p.net.fold(channel)
+	p.mu.Lock()
+	if p.joined[folded] {
+		p.mu.Unlock()
+		return c, nil
+	}
+	wait := make(chan error, 1)
+	first := len(p.joinWait[folded]) == 0
+	p.joinWait[folded] = append(p.joinWait[folded], wait)
+	p.mu.Unlock()
+	if first {
+		if err := c.Send(ctx, ircproto.NewMessage("JOIN", channel)); err != nil {
+			return nil, err
+		}
+	}
+	select {
+	case err := <-wait:
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("join %s: %w", channel, ctx.Err())
+	}
+}
+
+// up waits (a bounded time) for the connection. Messages wait behind it
+// in the portal's queue, so they go out in order once it is up.
+func (p *Puppet) up(ctx context.Context) (*Conn, error) {
+	p.touch()
+	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	c, err := p.conn.wait(wctx)
+	if err != nil {
+		if permanent(err) {
+			return nil, fmt.Errorf("%w: %w", bridge.ErrPermanent, err)
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// joinResult ends waits for a channel join.
+func (p *Puppet) joinResult(channel string, err error) {
+	folded := p.net.fold(channel)
+	p.mu.Lock()
+	if err == nil {
+		p.joined[folded] = true
+	} else {
+		delete(p.joined, folded)
+	}
+	ws := p.joinWait[folded]
+	delete(p.joinWait, folded)
+	p.mu.Unlock()
+	for _, w := range ws {
+		w <- err
+	}
+}
+
+// Connect is called by the core for a logged-in user at start and after
+// login.
+func (p *Puppet) Connect(ctx context.Context) {
+	p.setState(bridge.StateConnecting, "")
+	p.conn.start()
+}
+
+// Disconnect quits and waits for the connection to close.
+func (p *Puppet) Disconnect(ctx context.Context) error {
+	p.conn.stop("Logged out")
+	p.mu.Lock()
+	p.login = nil
+	p.mu.Unlock()
+	return nil
+}
+
+// State returns the last state; it does not block.
+func (p *Puppet) State() bridge.SessionState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.state.Kind == "" {
+		return bridge.SessionState{Kind: bridge.StateDisconnected, Message: "connects on first need"}
+	}
+	return p.state
+}
+
+// HandleMatrixPresence sets AWAY from the user's Matrix presence, without
+// connecting just for that.
+func (p *Puppet) HandleMatrixPresence(ctx context.Context, presence event.Presence, status string) error {
+	c := p.conn.current()
+	if c == nil {
+		return nil
+	}
+	if presence == event.PresenceOnline {
+		return c.Send(ctx, ircproto.NewMessage("AWAY"))
+	}
+	if status == "" {
+		status = "Away"
+	}
+	return c.Send(ctx, ircproto.NewMessage("AWAY", ircproto.Sanitize(status)))
+}
+
+// StartDM binds a Matrix DM with a ghost to that nick.
+func (p *Puppet) StartDM(_ context.Context, with bridge.RemoteUserID) (bridge.ChatID, error) {
+	if !validNick(p.net.bot.realNick(string(with))) && !validNick(string(with)) {
+		return "", fmt.Errorf("%q is not an IRC nick", with)
+	}
+	return bridge.ChatID(with), nil
+}
