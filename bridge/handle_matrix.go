@@ -465,11 +465,19 @@ func (br *Bridge) botInvited(ctx context.Context, evt *event.Event, content *eve
 // ghostInvited turns a Matrix user's new room with a ghost into a DM portal
 // when the user has a session that can start DMs.
 func (br *Bridge) ghostInvited(ctx context.Context, evt *event.Event, nid NetworkID, remote RemoteUserID) error {
-	ghost := br.AS.Intent(id.UserID(*evt.StateKey))
+	// The ghost must be registered to answer the invite at all, even to
+	// refuse it (homeservers refuse actions of unregistered appservice users).
+	ghost, err := br.ghost(ctx, nid, remote, nil)
+	if err != nil {
+		return err
+	}
 	reject := func(reason string) error {
 		if _, err := ghost.LeaveRoom(ctx, evt.RoomID, &mautrix.ReqLeave{Reason: reason}); err != nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to reject ghost invite")
 		}
+		// Some homeservers drop the reason of a rejected invite: say it
+		// where the user will read it too.
+		br.Notify(ctx, evt.Sender, fmt.Sprintf("%s could not join %s: %s", ghost.UserID, evt.RoomID, reason))
 		return nil
 	}
 	if p, err := br.store.portalByRoom(ctx, evt.RoomID); err != nil {
@@ -477,12 +485,21 @@ func (br *Bridge) ghostInvited(ctx context.Context, evt *event.Event, nid Networ
 	} else if p != nil {
 		return ghost.EnsureJoined(ctx, evt.RoomID)
 	}
-	e := br.sessionFor(evt.Sender, PortalKey{Network: nid})
-	if e == nil {
+	// Any of the user's logins on the network that can open DMs; a chat
+	// filter (ChatMember) does not apply, the chat does not exist yet.
+	var ds DMStarter
+	var loggedIn bool
+	for _, e := range br.userSessions(evt.Sender, nid) {
+		loggedIn = true
+		if d, ok := e.sess.(DMStarter); ok {
+			ds = d
+			break
+		}
+	}
+	if !loggedIn {
 		return reject("You are not logged in to " + string(nid) + ".")
 	}
-	ds, ok := e.sess.(DMStarter)
-	if !ok {
+	if ds == nil {
 		return reject("Direct chats are not supported on " + string(nid) + ".")
 	}
 	chat, err := ds.StartDM(ctx, remote)
@@ -499,9 +516,6 @@ func (br *Bridge) ghostInvited(ctx context.Context, evt *event.Event, nid Networ
 	if existing != nil && existing.MXID != "" && existing.MXID != evt.RoomID {
 		_ = reject("You already have a chat with them: " + existing.MXID.String())
 		return nil
-	}
-	if _, err := br.ghost(ctx, nid, remote, nil); err != nil {
-		return err
 	}
 	if _, err := ghost.JoinRoomByID(ctx, evt.RoomID); err != nil {
 		return fmt.Errorf("accept DM invite: %w", err)

@@ -521,3 +521,19 @@ func TestAutoSessionsGiveEveryMatrixUserTheirOwnRemoteIdentity(t *testing.T) {
 		assert.Contains(t, bob.command(mgmt, "status"), "loop as bob: connected")
 	})
 }
+
+func TestInvitingAGhostWithoutALoginIsRefusedAndExplained(t *testing.T) {
+	w := newWorld(t, "")
+	alice := w.newUser("alice")
+	mgmt := alice.managementRoom()
+	resp, err := alice.client.CreateRoom(ctxT(t), &mautrix.ReqCreateRoom{
+		Preset: "trusted_private_chat", IsDirect: true, Invite: []id.UserID{ghostID("yuri")},
+	})
+	require.NoError(t, err)
+	alice.waitFor(resp.RoomID, "the ghost refuses", func(e *event.Event) bool {
+		return e.Type == event.StateMember && e.GetStateKey() == ghostID("yuri").String() && e.Content.AsMember().Membership == event.MembershipLeave
+	})
+	alice.waitFor(mgmt, "the reason", func(e *event.Event) bool {
+		return e.Sender == botMXID() && strings.Contains(body(e), "not logged in to loop")
+	})
+}
