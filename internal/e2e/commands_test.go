@@ -16,15 +16,16 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/isthmus-bridge/isthmus/internal/loopback/remote"
+	"github.com/isthmus-bridge/isthmus/internal/testground/bridgeworld"
 )
 
 func TestManagementRoomCommands(t *testing.T) {
-	w := newWorld(t, "")
-	alice := w.newUser("alice")
-	mgmt := alice.managementRoom()
+	w := newWorld(t, nil)
+	alice := w.NewUser("alice")
+	mgmt := alice.ManagementRoom()
 
 	t.Run("help lists the commands the user may run", func(t *testing.T) {
-		reply := alice.command(mgmt, "help")
+		reply := alice.Command(mgmt, "help")
 		for _, cmd := range []string{"status", "login", "logout", "login-matrix", "list", "reject-invites"} {
 			assert.Contains(t, reply, cmd)
 		}
@@ -32,44 +33,44 @@ func TestManagementRoomCommands(t *testing.T) {
 	})
 
 	t.Run("an unknown command gets help", func(t *testing.T) {
-		reply := alice.command(mgmt, "frobnicate")
+		reply := alice.Command(mgmt, "frobnicate")
 		assert.Contains(t, reply, "Unknown command")
 		assert.Contains(t, reply, "status")
 	})
 
 	t.Run("a wrong login is refused with the reason and no session", func(t *testing.T) {
-		reply := alice.command(mgmt, "login loop nobody")
+		reply := alice.Command(mgmt, "login loop nobody")
 		assert.Contains(t, reply, "failed")
-		assert.Contains(t, alice.command(mgmt, "status"), "no sessions")
+		assert.Contains(t, alice.Command(mgmt, "status"), "no sessions")
 	})
 
 	t.Run("status shows the session after a login", func(t *testing.T) {
-		require.Contains(t, alice.command(mgmt, "login loop alice"), "Logged in")
-		reply := alice.command(mgmt, "status")
+		require.Contains(t, alice.Command(mgmt, "login loop alice"), "Logged in")
+		reply := alice.Command(mgmt, "status")
 		assert.Contains(t, reply, "loop as alice: connected")
 	})
 
 	t.Run("list shows the portals", func(t *testing.T) {
-		alice.joinPortal("listed")
-		assert.Contains(t, alice.command(mgmt, "list"), "listed")
+		joinPortal(alice, "listed")
+		assert.Contains(t, alice.Command(mgmt, "list"), "listed")
 	})
 
 	t.Run("logout ends the session", func(t *testing.T) {
-		assert.Contains(t, alice.command(mgmt, "logout loop"), "Logged out")
-		assert.Contains(t, alice.command(mgmt, "status"), "no sessions")
+		assert.Contains(t, alice.Command(mgmt, "logout loop"), "Logged out")
+		assert.Contains(t, alice.Command(mgmt, "status"), "no sessions")
 	})
 
 	t.Run("a relay-only user may not log in", func(t *testing.T) {
-		mallory := w.newUser("mallory")
-		mm := mallory.managementRoom()
-		reply := mallory.command(mm, "login loop mallory")
+		mallory := w.NewUser("mallory")
+		mm := mallory.ManagementRoom()
+		reply := mallory.Command(mm, "login loop mallory")
 		assert.Contains(t, reply, "needs the user permission")
 	})
 
 	t.Run("the login command is redacted because it holds a secret", func(t *testing.T) {
 		require.Eventually(t, func() bool {
-			for _, evt := range alice.timeline(mgmt) {
-				if evt.Sender == alice.id && evt.Type == event.EventMessage && strings.HasPrefix(body(evt), "login loop") {
+			for _, evt := range alice.Timeline(mgmt) {
+				if evt.Sender == alice.ID && evt.Type == event.EventMessage && strings.HasPrefix(bridgeworld.Body(evt), "login loop") {
 					return false
 				}
 			}
@@ -79,33 +80,22 @@ func TestManagementRoomCommands(t *testing.T) {
 }
 
 func TestRejectInvitesClearsPendingDMInvites(t *testing.T) {
-	w := newWorld(t, "")
-	alice := w.newUser("alice")
-	mgmt := alice.managementRoom()
-	require.Contains(t, alice.command(mgmt, "login loop alice"), "Logged in")
+	w := newWorld(t, nil)
+	alice := w.NewUser("alice")
+	mgmt := alice.ManagementRoom()
+	require.Contains(t, alice.Command(mgmt, "login loop alice"), "Logged in")
 	for _, spammer := range []string{"spam1", "spam2", "spam3"} {
 		w.remote.Append(remote.Event{Kind: "message", Chat: "dm:alice:" + spammer, Sender: spammer, Text: "buy now", DM: true})
 	}
-	require.Eventually(t, func() bool { return len(alice.invites()) == 3 }, 20*time.Second, 200*time.Millisecond)
-	reply := alice.command(mgmt, "reject-invites")
+	require.Eventually(t, func() bool { return len(alice.Invites()) == 3 }, 20*time.Second, 200*time.Millisecond)
+	reply := alice.Command(mgmt, "reject-invites")
 	assert.Contains(t, reply, "Rejected 3")
-	require.Eventually(t, func() bool { return len(alice.invites()) == 0 }, 20*time.Second, 200*time.Millisecond)
-}
-
-// invites returns the rooms the user is invited to.
-func (u *user) invites() []id.RoomID {
-	resp, err := u.client.SyncRequest(ctxT(u.t), 0, "", "", false, event.PresenceOffline)
-	require.NoError(u.t, err)
-	var out []id.RoomID
-	for r := range resp.Rooms.Invite {
-		out = append(out, r)
-	}
-	return out
+	require.Eventually(t, func() bool { return len(alice.Invites()) == 0 }, 20*time.Second, 200*time.Millisecond)
 }
 
 func TestHealthEndpoint(t *testing.T) {
-	w := newWorld(t, "")
-	resp, err := http.Get(fmt.Sprintf("http://%s/_isthmus/health", w.cfg.Appservice.Listen))
+	w := newWorld(t, nil)
+	resp, err := http.Get(fmt.Sprintf("http://%s/_isthmus/health", w.Config.Appservice.Listen))
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
@@ -115,15 +105,15 @@ func TestHealthEndpoint(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal(data, &h))
 	assert.Equal(t, "ok", h.Status)
-	assert.NotContains(t, string(data), w.cfg.Appservice.ASToken)
+	assert.NotContains(t, string(data), w.Config.Appservice.ASToken)
 }
 
 func TestThirdPartyLookups(t *testing.T) {
-	w := newWorld(t, "")
+	w := newWorld(t, nil)
 	get := func(path string) (int, string) {
-		req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://%s%s", w.cfg.Appservice.Listen, path), nil)
+		req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://%s%s", w.Config.Appservice.Listen, path), nil)
 		require.NoError(t, err)
-		req.Header.Set("Authorization", "Bearer "+w.cfg.Appservice.HSToken)
+		req.Header.Set("Authorization", "Bearer "+w.Config.Appservice.HSToken)
 		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
 		defer resp.Body.Close()
@@ -153,13 +143,13 @@ func TestThirdPartyLookups(t *testing.T) {
 }
 
 func TestMetricsEndpoint(t *testing.T) {
-	addr := freeAddr(t)
-	w := newWorld(t, fmt.Sprintf("metrics: {listen: %q}", addr))
-	alice := w.newUser("alice")
-	require.Contains(t, alice.command(alice.managementRoom(), "login loop alice"), "Logged in")
-	room := alice.joinPortal("metrics")
+	addr := bridgeworld.FreeAddr(t)
+	w := newWorld(t, map[string]any{"metrics": map[string]any{"listen": addr}})
+	alice := w.NewUser("alice")
+	require.Contains(t, alice.Command(alice.ManagementRoom(), "login loop alice"), "Logged in")
+	room := joinPortal(alice, "metrics")
 	w.remote.Append(remote.Event{Kind: "message", Chat: "metrics", Sender: "carol", Text: "count me"})
-	alice.waitFor(room, "message", func(e *event.Event) bool { return body(e) == "count me" })
+	alice.WaitFor(room, "message", func(e *event.Event) bool { return bridgeworld.Body(e) == "count me" })
 	resp, err := http.Get("http://" + addr + "/metrics")
 	require.NoError(t, err)
 	defer resp.Body.Close()
@@ -174,43 +164,43 @@ func TestMetricsEndpoint(t *testing.T) {
 	// Metrics are per process; other tests' bridges may have counted too.
 	assert.Regexp(t, `isthmus_sessions\{network="loop",state="connected"\} [1-9]`, text)
 	assert.Regexp(t, `isthmus_remote_events_total\{outcome="handled"\} [1-9]`, text)
-	assert.False(t, strings.Contains(text, w.cfg.Appservice.ASToken), "no secret in metrics")
+	assert.False(t, strings.Contains(text, w.Config.Appservice.ASToken), "no secret in metrics")
 }
 
 func TestAdminLinksAndUnlinksARoom(t *testing.T) {
-	w := newWorld(t, "")
-	admin := w.newUser("admin")
-	alice := w.newUser("alice")
-	mgmt := admin.managementRoom()
-	created, err := admin.client.CreateRoom(ctxT(t), &mautrix.ReqCreateRoom{Preset: "public_chat", Invite: []id.UserID{botMXID()},
-		PowerLevelOverride: &event.PowerLevelsEventContent{Users: map[id.UserID]int{admin.id: 100, botMXID(): 100}}})
+	w := newWorld(t, nil)
+	admin := w.NewUser("admin")
+	alice := w.NewUser("alice")
+	mgmt := admin.ManagementRoom()
+	created, err := admin.Client.CreateRoom(bridgeworld.Ctx(t), &mautrix.ReqCreateRoom{Preset: "public_chat", Invite: []id.UserID{bridgeworld.BotMXID()},
+		PowerLevelOverride: &event.PowerLevelsEventContent{Users: map[id.UserID]int{admin.ID: 100, bridgeworld.BotMXID(): 100}}})
 	require.NoError(t, err)
 	room := created.RoomID
 
 	t.Run("a user may not link", func(t *testing.T) {
-		aliceMgmt := alice.managementRoom()
-		assert.Contains(t, alice.command(aliceMgmt, "link loop existing "+room.String()), "needs the admin permission")
+		aliceMgmt := alice.ManagementRoom()
+		assert.Contains(t, alice.Command(aliceMgmt, "link loop existing "+room.String()), "needs the admin permission")
 	})
 
 	t.Run("after link, the room carries bridge info and remote messages", func(t *testing.T) {
-		assert.Contains(t, admin.command(mgmt, "link loop existing "+room.String()), "Linked")
-		admin.waitFor(room, "bridge info", func(e *event.Event) bool { return e.Type == event.StateBridge })
+		assert.Contains(t, admin.Command(mgmt, "link loop existing "+room.String()), "Linked")
+		admin.WaitFor(room, "bridge info", func(e *event.Event) bool { return e.Type == event.StateBridge })
 		w.remote.Append(remote.Event{Kind: "message", Chat: "existing", Sender: "carol", Text: "into the linked room"})
-		admin.waitFor(room, "message", func(e *event.Event) bool { return body(e) == "into the linked room" })
+		admin.WaitFor(room, "message", func(e *event.Event) bool { return bridgeworld.Body(e) == "into the linked room" })
 	})
 
 	t.Run("after unlink, remote messages no longer reach the room", func(t *testing.T) {
-		assert.Contains(t, admin.command(mgmt, "unlink "+room.String()), "Unlinked")
-		admin.waitFor(room, "bridge info cleared", func(e *event.Event) bool {
+		assert.Contains(t, admin.Command(mgmt, "unlink "+room.String()), "Unlinked")
+		admin.WaitFor(room, "bridge info cleared", func(e *event.Event) bool {
 			return e.Type == event.StateBridge && len(e.Content.Raw) == 0
 		})
 		// The chat gets a fresh portal instead (history is "joined", so
 		// alice joins before the message): wait for the message there, then
 		// check the unlinked room did not get it too.
-		fresh := alice.joinPortal("existing")
+		fresh := joinPortal(alice, "existing")
 		assert.NotEqual(t, room, fresh)
 		w.remote.Append(remote.Event{Kind: "message", Chat: "existing", Sender: "carol", Text: "not here"})
-		alice.waitFor(fresh, "message in the new portal", func(e *event.Event) bool { return body(e) == "not here" })
-		assert.NotContains(t, admin.messages(room, ""), "not here")
+		alice.WaitFor(fresh, "message in the new portal", func(e *event.Event) bool { return bridgeworld.Body(e) == "not here" })
+		assert.NotContains(t, admin.Messages(room, ""), "not here")
 	})
 }

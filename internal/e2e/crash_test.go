@@ -17,6 +17,8 @@ import (
 	"maunium.net/go/mautrix/event"
 
 	"github.com/isthmus-bridge/isthmus/internal/loopback/remote"
+	"github.com/isthmus-bridge/isthmus/internal/testground/bridgeworld"
+	"github.com/isthmus-bridge/isthmus/storage"
 )
 
 // buildBridge builds the isthmus binary with the loopback network.
@@ -66,7 +68,7 @@ func TestCrashLosesAndDuplicatesNothing(t *testing.T) {
 		t.Skip("builds the bridge binary; skipped with -short")
 	}
 	bin := buildBridge(t)
-	w := newWorldNoBridge(t)
+	w := newWorldWith(t, storage.SQLite, nil, nil)
 	logs, err := os.Create(filepath.Join(t.TempDir(), "bridge.log"))
 	require.NoError(t, err)
 	t.Cleanup(func() {
@@ -82,14 +84,14 @@ func TestCrashLosesAndDuplicatesNothing(t *testing.T) {
 			t.Logf("bridge log tail:\n%s", strings.Join(lines, "\n"))
 		}
 	})
-	p := &process{t: t, bin: bin, cfg: w.configPath, logs: logs}
+	p := &process{t: t, bin: bin, cfg: w.ConfigPath, logs: logs}
 	p.start()
 	t.Cleanup(p.kill)
 
-	alice := w.newUser("alice")
-	mgmt := alice.managementRoom()
-	require.Contains(t, alice.command(mgmt, "login loop alice"), "Logged in")
-	room := alice.joinPortal("crash")
+	alice := w.NewUser("alice")
+	mgmt := alice.ManagementRoom()
+	require.Contains(t, alice.Command(mgmt, "login loop alice"), "Logged in")
+	room := joinPortal(alice, "crash")
 
 	const n = 40
 	var wg sync.WaitGroup
@@ -102,7 +104,7 @@ func TestCrashLosesAndDuplicatesNothing(t *testing.T) {
 				<-killed
 			}
 			// The homeserver accepts these even while the bridge is down.
-			_, err := alice.client.SendText(ctxT(t), room, fmt.Sprintf("mx-%02d", i))
+			_, err := alice.Client.SendText(bridgeworld.Ctx(t), room, fmt.Sprintf("mx-%02d", i))
 			assert.NoError(t, err)
 		}
 	}()
@@ -149,10 +151,10 @@ func TestCrashLosesAndDuplicatesNothing(t *testing.T) {
 	for i := 0; i < n; i++ {
 		want = append(want, fmt.Sprintf("rm-%02d", i))
 	}
-	alice.waitFor(room, "last remote message", func(e *event.Event) bool { return body(e) == fmt.Sprintf("rm-%02d", n-1) })
+	alice.WaitFor(room, "last remote message", func(e *event.Event) bool { return bridgeworld.Body(e) == fmt.Sprintf("rm-%02d", n-1) })
 	time.Sleep(time.Second) // room for a duplicate to show up, if there were one
 	var gotMx []string
-	for _, b := range alice.messages(room, ghostID("carol")) {
+	for _, b := range alice.Messages(room, ghostID("carol")) {
 		if strings.HasPrefix(b, "rm-") {
 			gotMx = append(gotMx, b)
 		}
