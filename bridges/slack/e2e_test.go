@@ -13,16 +13,36 @@ import (
 	"github.com/isthmus-bridge/isthmus/bridges/slack/slackemu"
 )
 
+// reactionFrom matches a reaction by sender, target and key.
+func reactionFrom(sender id.UserID, target id.EventID, key string) func(*event.Event) bool {
+	return func(evt *event.Event) bool {
+		r := evt.Content.AsReaction()
+		return evt.Type == event.EventReaction && evt.Sender == sender && r != nil && r.RelatesTo.EventID == target && r.RelatesTo.Key == key
+	}
+}
+
 // TestEndToEnd runs the whole bridge in this process against Dendrite and
 // the Slack emulator, and checks what a user sees on each side: Alice logs
 // in from the management room and uses #general from Matrix while Bob and
 // Carol use the Slack app.
 func TestEndToEnd(t *testing.T) {
 	w := newWorld(t)
-	ctx := context.Background()
 	require.Contains(t, w.command("login slack "+e2eAliceTok), "alice")
 	room := w.joinPortal(w.general)
-	bob := w.ghost("U002")
+	// One homeserver for all: the parts run in order, each leaving the
+	// world as the next expects it.
+	e2eMessages(t, w, room)
+	e2eFiles(t, w, room)
+	e2eDirectChats(t, w)
+	e2ePresenceAndTyping(t, w, room)
+	e2eDoublePuppet(t, w, room)
+	e2eOutage(t, w, room)
+}
+
+// e2eMessages: text, edits, deletions, reactions and threads both ways.
+func e2eMessages(t *testing.T, w *world, room id.RoomID) {
+	ctx := context.Background()
+	bob, carol := w.ghost("U002"), w.ghost("U003")
 
 	t.Run("a Slack message is shown by its sender's ghost with formatting", func(t *testing.T) {
 		w := w.in(t)
@@ -38,6 +58,100 @@ func TestEndToEnd(t *testing.T) {
 		w.slackMessage(w.general, "alice's message", func(m slackemu.Message) bool { return m.User == "U001" && m.Text == "hello from Matrix" })
 		assert.Equal(t, 1, w.countAfterMarker(room, withBody("hello from Matrix")), "the message appears once in Matrix")
 	})
+
+	t.Run("a Slack edit is an m.replace and a Slack deletion a redaction", func(t *testing.T) {
+		w := w.in(t)
+		ts := w.emu.Post(w.general, "U002", "teh plan", "")
+		orig := w.waitFor(room, "the original", from(bob, "teh plan"))
+		w.emu.Edit(w.general, ts, "the *plan*")
+		edit := w.waitFor(room, "the edit", func(evt *event.Event) bool {
+			c := evt.Content.AsMessage()
+			return evt.Sender == bob && c.NewContent != nil && c.NewContent.Body == "the *plan*"
+		})
+		c := edit.Content.AsMessage()
+		assert.Equal(t, orig.ID, c.RelatesTo.GetReplaceID())
+		assert.Equal(t, "the <strong>plan</strong>", c.NewContent.FormattedBody)
+		w.emu.Delete(w.general, ts)
+		w.waitFor(room, "the redaction", func(evt *event.Event) bool { return evt.ID == orig.ID && evt.Unsigned.RedactedBecause != nil })
+	})
+
+	t.Run("a Matrix edit updates the Slack message and a redaction deletes it", func(t *testing.T) {
+		w := w.in(t)
+		sent, err := w.alice.SendText(ctx, room, "draft one")
+		require.NoError(t, err)
+		msg := w.slackMessage(w.general, "the draft", func(m slackemu.Message) bool { return m.User == "U001" && m.Text == "draft one" })
+		edit := &event.MessageEventContent{MsgType: event.MsgText, Body: "final **one**", Format: event.FormatHTML, FormattedBody: "final <b>one</b>"}
+		edit.SetEdit(sent.EventID)
+		_, err = w.alice.SendMessageEvent(ctx, room, event.EventMessage, edit)
+		require.NoError(t, err)
+		w.slackMessage(w.general, "the edit", func(m slackemu.Message) bool { return m.TS == msg.TS && m.Text == "final *one*" })
+		assert.Equal(t, 0, w.countAfterMarker(room, func(evt *event.Event) bool {
+			c := evt.Content.AsMessage()
+			return evt.Sender != w.aliceID && c != nil && c.RelatesTo.GetReplaceID() == sent.EventID
+		}), "the edit's echo is not bridged back")
+
+		w.redact(room, sent.EventID)
+		w.waitSlack("the deletion", func() bool {
+			return !slices.ContainsFunc(w.emu.Messages(w.general), func(m slackemu.Message) bool { return m.TS == msg.TS })
+		})
+	})
+
+	t.Run("Slack reactions are Matrix annotations with Unicode keys, both ways", func(t *testing.T) {
+		w := w.in(t)
+		ts := w.emu.Post(w.general, "U002", "ship it?", "")
+		target := w.waitFor(room, "bob's question", from(bob, "ship it?"))
+		w.emu.React(w.general, ts, "U003", "tada", true)
+		w.emu.React(w.general, ts, "U003", "partyparrot", true)
+		tada := w.waitFor(room, "carol's 🎉", reactionFrom(carol, target.ID, "🎉"))
+		w.waitFor(room, "the custom emoji", reactionFrom(carol, target.ID, ":partyparrot:"))
+		w.emu.React(w.general, ts, "U003", "tada", false)
+		w.waitFor(room, "the reaction's redaction", func(evt *event.Event) bool { return evt.ID == tada.ID && evt.Unsigned.RedactedBecause != nil })
+
+		mine, err := w.alice.SendReaction(ctx, room, target.ID, "❤️")
+		require.NoError(t, err)
+		reactedBy := func(name, user string) func() bool {
+			return func() bool {
+				for _, m := range w.emu.Messages(w.general) {
+					if m.TS == ts {
+						return slices.ContainsFunc(m.Reactions, func(r slackemu.Reaction) bool { return r.Name == name && slices.Contains(r.Users, user) })
+					}
+				}
+				return false
+			}
+		}
+		w.waitSlack("alice's heart", reactedBy("heart", "U001"))
+		assert.Equal(t, 1, w.countAfterMarker(room, func(evt *event.Event) bool {
+			r := evt.Content.AsReaction()
+			return evt.Type == event.EventReaction && r != nil && r.RelatesTo.EventID == target.ID && r.RelatesTo.Key == "❤️"
+		}), "the reaction's echo is not bridged back")
+		w.redact(room, mine.EventID)
+		w.waitSlack("the heart removed", func() bool { return !reactedBy("heart", "U001")() })
+	})
+
+	t.Run("Slack threads are Matrix threads, both ways", func(t *testing.T) {
+		w := w.in(t)
+		root := w.emu.Post(w.general, "U002", "thread root", "")
+		rootEvt := w.waitFor(room, "the root", from(bob, "thread root"))
+		w.emu.Post(w.general, "U003", "in the thread", root)
+		reply := w.waitFor(room, "carol's reply", from(carol, "in the thread"))
+		rel := reply.Content.AsMessage().RelatesTo
+		require.NotNil(t, rel)
+		assert.Equal(t, event.RelThread, rel.Type)
+		assert.Equal(t, rootEvt.ID, rel.EventID)
+
+		mine := &event.MessageEventContent{MsgType: event.MsgText, Body: "me too"}
+		mine.RelatesTo = (&event.RelatesTo{}).SetThread(rootEvt.ID, reply.ID)
+		_, err := w.alice.SendMessageEvent(ctx, room, event.EventMessage, mine)
+		require.NoError(t, err)
+		m := w.slackMessage(w.general, "alice's thread reply", func(m slackemu.Message) bool { return m.User == "U001" && m.Text == "me too" })
+		assert.Equal(t, root, m.ThreadTS)
+	})
+}
+
+// e2eFiles: files both ways, and what happens to an uploaded one.
+func e2eFiles(t *testing.T, w *world, room id.RoomID) {
+	ctx := context.Background()
+	bob := w.ghost("U002")
 
 	t.Run("a file posted in Slack is an image whose bytes come from the media repo", func(t *testing.T) {
 		w := w.in(t)

@@ -44,7 +44,14 @@ func (s *Session) channelOf(p *bridge.Portal) (string, error) {
 // InChat says whether this login's workspace holds the chat, so a user
 // logged into several workspaces is routed to the right one. It does no
 // I/O: the workspace is in the chat ID.
+//
+// The core asks about the empty chat when a user invites a ghost to a new
+// direct chat: every login says yes, and StartDM hands the DM to the
+// user's login of the ghost's workspace.
 func (s *Session) InChat(chat bridge.ChatID) bool {
+	if chat == "" {
+		return true
+	}
 	team, _, ok := splitKey(string(chat))
 	return ok && team == s.md.TeamID
 }
@@ -244,11 +251,19 @@ func (s *Session) react(ctx context.Context, r *bridge.MatrixReaction, add bool)
 	if !ok {
 		return fmt.Errorf("%w: Slack reactions must be emoji, not %q", bridge.ErrPermanent, r.Key)
 	}
-	ref := slack.NewRefToMessage(ch, string(r.Target.RemoteID))
+	ts, _, _ := strings.Cut(string(r.Target.RemoteID), "/")
+	ref := slack.NewRefToMessage(ch, ts)
+	// The RTM echo names the reaction by its Slack name, which may map back
+	// to another key than the one sent (an emoji with or without its
+	// variation selector): it is recognised here, not by the message map.
+	s.echoes.add(reactionEcho(add, ch, ts, name))
 	if add {
 		err = s.api.AddReactionContext(ctx, name, ref)
 	} else {
 		err = s.api.RemoveReactionContext(ctx, name, ref)
+	}
+	if err != nil {
+		s.echoes.take(reactionEcho(add, ch, ts, name)) // nothing will echo
 	}
 	if err != nil && (err.Error() == "already_reacted" || err.Error() == "no_reaction") {
 		return nil // already as wanted: a retry after a crash
@@ -290,11 +305,17 @@ func (s *Session) HandleMatrixPresence(ctx context.Context, presence event.Prese
 	return s.checkAuth(ctx, s.api.SetUserPresenceContext(ctx, p))
 }
 
-// StartDM opens a DM with a Slack user (https://api.slack.com/methods/conversations.open).
+// StartDM opens a DM with a Slack user (https://api.slack.com/methods/conversations.open),
+// through the user's login of that user's workspace.
 func (s *Session) StartDM(ctx context.Context, with bridge.RemoteUserID) (bridge.ChatID, error) {
 	team, user, ok := splitKey(string(with))
+	if ok && team != s.md.TeamID {
+		if other := s.net.session(s.user.MXID, team); other != nil {
+			return other.StartDM(ctx, with)
+		}
+	}
 	if !ok || team != s.md.TeamID {
-		return "", fmt.Errorf("%w: %s is not in workspace %s", bridge.ErrPermanent, with, s.md.TeamName)
+		return "", fmt.Errorf("%w: you are not logged into the workspace of %s", bridge.ErrPermanent, with)
 	}
 	ch, _, _, err := s.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{user}})
 	if err != nil {
@@ -344,11 +365,6 @@ func (s *Session) LogoutRemote(ctx context.Context) error {
 	if err := s.Disconnect(ctx); err != nil {
 		return err
 	}
-	s.net.mu.Lock()
-	delete(s.net.accounts, userKey(s.md.TeamID, s.md.UserID))
-	if s.net.teams[s.md.TeamID] == s {
-		delete(s.net.teams, s.md.TeamID)
-	}
-	s.net.mu.Unlock()
+	s.net.forget(s)
 	return s.net.dropCursors(ctx, s.user.MXID, s.md.TeamID)
 }

@@ -15,6 +15,12 @@ import (
 	"github.com/isthmus-bridge/isthmus/bridges/slack/slackemoji"
 )
 
+// typingTimeout is how long a user_typing event shows the ghost typing.
+// Slack sends no "stopped typing" (https://api.slack.com/events/user_typing
+// names only the start) and clients repeat the event every few seconds
+// while the user types, so the indicator fades soon after they stop.
+const typingTimeout = 6 * time.Second
+
 // handleSlackEvent turns one RTM event into remote events. Event shapes
 // are those of https://api.slack.com/events/NAME.
 func (s *Session) handleSlackEvent(ctx context.Context, data any) error {
@@ -37,7 +43,8 @@ func (s *Session) handleSlackEvent(ctx context.Context, data any) error {
 		if err != nil {
 			return err
 		}
-		return s.queue(ctx, &bridge.RemoteEvent{Kind: bridge.RemoteTyping, Portal: s.portalKey(c), Sender: s.sender(ctx, ev.User), Typing: true})
+		return s.queue(ctx, &bridge.RemoteEvent{Kind: bridge.RemoteTyping, Portal: s.portalKey(c), Sender: s.sender(ctx, ev.User),
+			Typing: true, TypingTimeout: typingTimeout})
 	case *slack.PresenceChangeEvent:
 		users := ev.Users
 		if ev.User != "" {
@@ -287,12 +294,25 @@ func (s *Session) onReaction(ctx context.Context, ev slack.ReactionEvent, kind b
 	if ev.Item.Type != "message" {
 		return nil
 	}
+	if ev.User == s.md.UserID && s.echoes.take(reactionEcho(kind == bridge.RemoteReaction, ev.Item.Channel, ev.Item.Timestamp, ev.Reaction)) {
+		return nil
+	}
 	c, err := s.conv(ctx, ev.Item.Channel)
 	if err != nil {
 		return err
 	}
 	return s.queue(ctx, &bridge.RemoteEvent{Kind: kind, Portal: s.portalKey(c), Sender: s.sender(ctx, ev.User),
 		Target: bridge.MessageID(ev.Item.Timestamp), Reaction: slackemoji.ReactionKey(ev.Reaction), Timestamp: tsTime(ev.EventTimestamp)})
+}
+
+// reactionEcho is the echo key of a reaction this session added or
+// removed.
+func reactionEcho(add bool, channel, ts, name string) string {
+	op := "unreact:"
+	if add {
+		op = "react:"
+	}
+	return op + channel + ":" + ts + ":" + name
 }
 
 // onPresence bridges presence_change (https://api.slack.com/events/presence_change):

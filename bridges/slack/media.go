@@ -28,9 +28,7 @@ func (n *Network) FetchMedia(ctx context.Context, media *bridge.Media) ([]byte, 
 	}
 	_, rest, _ := strings.Cut(u.Path, "/files-pri/")
 	team, _, _ := strings.Cut(rest, "-")
-	n.mu.Lock()
-	s := n.teams[team]
-	n.mu.Unlock()
+	s := n.teamSession(team)
 	if s == nil {
 		return nil, "", fmt.Errorf("%w: no login of workspace %q to fetch the file with", bridge.ErrPermanent, team)
 	}

@@ -55,9 +55,16 @@ type Network struct {
 	// accounts maps a logged-in Slack account ("TEAM-USER") to its Matrix
 	// user, so what they do in the Slack app is attributed to them.
 	accounts map[bridge.RemoteUserID]id.UserID
-	// teams holds a session per workspace, whose credentials fetch the
-	// workspace's files.
-	teams map[string]*Session
+	// sessions holds every login by Matrix user and workspace: any of a
+	// workspace's fetches its files, and a user's DM with a ghost goes
+	// through their login of the ghost's workspace.
+	sessions map[loginKey]*Session
+}
+
+// loginKey names one login: a Matrix user in one workspace.
+type loginKey struct {
+	user id.UserID
+	team string
 }
 
 var (
@@ -67,7 +74,7 @@ var (
 
 // NewNetwork builds the network without I/O.
 func NewNetwork(cfg Config, _ bridge.CommonConfig) *Network {
-	return &Network{cfg: cfg, accounts: map[bridge.RemoteUserID]id.UserID{}, teams: map[string]*Session{}}
+	return &Network{cfg: cfg, accounts: map[bridge.RemoteUserID]id.UserID{}, sessions: map[loginKey]*Session{}}
 }
 
 // Info is constant.
@@ -163,9 +170,45 @@ func (n *Network) LoadSession(_ context.Context, user *bridge.User, l *bridge.Lo
 	s := newSession(n, user, l, md)
 	n.mu.Lock()
 	n.accounts[userKey(md.TeamID, md.UserID)] = user.MXID
-	n.teams[md.TeamID] = s
+	n.sessions[loginKey{user.MXID, md.TeamID}] = s
 	n.mu.Unlock()
 	return s, nil
+}
+
+// forget drops a logged-out session.
+func (n *Network) forget(s *Session) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.accounts, userKey(s.md.TeamID, s.md.UserID))
+	if k := (loginKey{s.user.MXID, s.md.TeamID}); n.sessions[k] == s {
+		delete(n.sessions, k)
+	}
+}
+
+// session returns a Matrix user's login of a workspace, nil.
+func (n *Network) session(user id.UserID, team string) *Session {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.sessions[loginKey{user, team}]
+}
+
+// teamSession returns a login of a workspace whose credentials still work,
+// nil when there is none.
+func (n *Network) teamSession(team string) *Session {
+	n.mu.Lock()
+	var all []*Session
+	for k, s := range n.sessions {
+		if k.team == team {
+			all = append(all, s)
+		}
+	}
+	n.mu.Unlock()
+	for _, s := range all {
+		if !s.badState() {
+			return s
+		}
+	}
+	return nil
 }
 
 // matrixAccount returns the Matrix user logged in as a Slack account, "".

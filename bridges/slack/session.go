@@ -204,38 +204,54 @@ func (e *permanentError) Error() string { return e.msg }
 func (e *permanentError) Unwrap() error { return bridge.ErrPermanent }
 
 // echoSet remembers what this session just did through the Web API, so the
-// RTM echo of it (an edit, a deletion) is not bridged back to Matrix. The
-// message map covers messages and reactions; edits and deletions have no
-// row to match, hence this short-lived set.
+// RTM echo of it (an edit, a deletion, a reaction) is not bridged back to
+// Matrix. The message map covers messages; edits, deletions and reactions
+// named by their Slack name have no row to match, hence this short-lived
+// set. It counts: the same action done twice expects two echoes.
 type echoSet struct {
 	mu   sync.Mutex
 	ttl  time.Duration
-	keys map[string]time.Time
+	keys map[string]echoCount
+}
+
+type echoCount struct {
+	n    int
+	last time.Time
 }
 
 func newEchoSet(ttl time.Duration) *echoSet {
-	return &echoSet{ttl: ttl, keys: map[string]time.Time{}}
+	return &echoSet{ttl: ttl, keys: map[string]echoCount{}}
 }
 
 func (e *echoSet) add(key string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := time.Now()
-	for k, t := range e.keys {
-		if now.Sub(t) > e.ttl {
+	for k, c := range e.keys {
+		if now.Sub(c.last) > e.ttl {
 			delete(e.keys, k)
 		}
 	}
-	e.keys[key] = now
+	c := e.keys[key]
+	e.keys[key] = echoCount{n: c.n + 1, last: now}
 }
 
-// take reports whether key was added recently, and forgets it.
+// take reports whether key was added recently and not taken since, and
+// takes it once.
 func (e *echoSet) take(key string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	t, ok := e.keys[key]
-	delete(e.keys, key)
-	return ok && time.Since(t) <= e.ttl
+	c, ok := e.keys[key]
+	if !ok || time.Since(c.last) > e.ttl {
+		delete(e.keys, key)
+		return false
+	}
+	if c.n <= 1 {
+		delete(e.keys, key)
+	} else {
+		e.keys[key] = echoCount{n: c.n - 1, last: c.last}
+	}
+	return true
 }
 
 // uploadSet holds the Matrix messages of files uploaded to Slack whose

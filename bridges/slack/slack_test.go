@@ -276,7 +276,20 @@ func TestDirectMessages(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(string(chat), "T0001-D"))
 	_, err = sess.StartDM(env.ctx, "T9999-U002")
-	assert.ErrorIs(t, err, bridge.ErrPermanent, "a user of another workspace cannot be reached from this login")
+	assert.ErrorIs(t, err, bridge.ErrPermanent, "a user of a workspace the user is not logged into cannot be reached")
+
+	t.Run("a DM with someone of another workspace goes through the login there", func(t *testing.T) {
+		// A second login of Carol's, as if of workspace T0002 (the emulator
+		// serves one workspace; only the routing is under test).
+		raw, err := json.Marshal(metadata{Credentials: Credentials{Token: carolToken, Cookie: carolCookie}, TeamID: "T0002", TeamName: "Beta", UserID: "U003"})
+		require.NoError(t, err)
+		_, err = env.net.LoadSession(env.ctx, &bridge.User{MXID: carol}, &bridge.Login{User: carol, Network: networkID, ID: "T0002", Metadata: raw})
+		require.NoError(t, err)
+		assert.True(t, sess.InChat(""), "a new DM may go through any login: StartDM routes it")
+		chat, err := sess.StartDM(env.ctx, "T0002-U002")
+		require.NoError(t, err)
+		assert.True(t, strings.HasPrefix(string(chat), "T0002-D"), "the chat is in the ghost's workspace: %s", chat)
+	})
 }
 
 func matrixText(body, html string) *event.MessageEventContent {
@@ -362,6 +375,9 @@ func TestMatrixToSlack(t *testing.T) {
 		require.Len(t, reacted.Reactions, 1)
 		assert.Equal(t, "+1", reacted.Reactions[0].Name)
 		require.NoError(t, sess.HandleMatrixReactionRemove(env.ctx, r))
+		env.core.none(t, 300*time.Millisecond, func(ev *bridge.RemoteEvent) bool {
+			return ev.Kind == bridge.RemoteReaction || ev.Kind == bridge.RemoteReactionRemove
+		})
 		err := sess.HandleMatrixReaction(env.ctx, &bridge.MatrixReaction{Portal: portal, Target: r.Target, Key: "nice"})
 		assert.ErrorIs(t, err, bridge.ErrPermanent, "free text cannot be a Slack reaction")
 	})
@@ -635,5 +651,37 @@ func TestReadReceiptsAndLogout(t *testing.T) {
 		assert.Empty(t, cursors)
 		_, _, err = env.net.Login(env.ctx, &bridge.User{MXID: alice}, []string{aliceToken})
 		assert.NoError(t, err, "the token still works on Slack")
+	})
+}
+
+func TestEchoSet(t *testing.T) {
+	tests := []struct {
+		name  string
+		adds  int
+		takes int
+		want  []bool
+	}{
+		{"an action done once is recognised once", 1, 2, []bool{true, false}},
+		{"an action done twice is recognised twice", 2, 3, []bool{true, true, false}},
+		{"nothing done is never recognised", 0, 1, []bool{false}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEchoSet(time.Minute)
+			for range tt.adds {
+				e.add("k")
+			}
+			var got []bool
+			for range tt.takes {
+				got = append(got, e.take("k"))
+			}
+			assert.Equal(t, tt.want, got)
+		})
+	}
+	t.Run("an old action is forgotten", func(t *testing.T) {
+		e := newEchoSet(time.Millisecond)
+		e.add("k")
+		time.Sleep(5 * time.Millisecond)
+		assert.False(t, e.take("k"))
 	})
 }

@@ -158,6 +158,7 @@ func (c *rtmConn) handle(m clientMessage, raw []byte) {
 		echo["reply_to"] = m.ID
 		c.sendLocked(echo)
 	case "typing":
+		s.typing = append(s.typing, typingSent{user: c.user, channel: m.Channel})
 		s.broadcastLocked(m.Channel, c.user, map[string]any{"type": "user_typing", "channel": m.Channel, "user": c.user})
 	case "presence_sub":
 		subs := map[string]bool{}

@@ -49,7 +49,11 @@ type Server struct {
 	nextID   int
 	tickets  map[string]rtmTicket
 	methods  map[string]method
+	typing   []typingSent
 }
+
+// typingSent is a typing indicator a client sent over RTM.
+type typingSent struct{ user, channel string }
 
 type teamJSON struct {
 	ID     string `json:"id"`

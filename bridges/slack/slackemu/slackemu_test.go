@@ -225,6 +225,8 @@ func TestUsersAndConversations(t *testing.T) {
 		require.NoError(t, err)
 		assert.True(t, info.IsIM)
 		assert.Equal(t, "U001", info.User, "an IM names the other person")
+		assert.Equal(t, ch.ID, f.emu.IMWith("U002", "U001"), "tests find the IM by its people")
+		assert.Empty(t, f.emu.IMWith("U001", "U404"))
 	})
 
 	t.Run("conversations.open with several users makes an MPIM", func(t *testing.T) {
@@ -548,6 +550,7 @@ func TestRTM(t *testing.T) {
 		ev := bob.nextOf("user_typing")
 		assert.Equal(t, "U001", ev["user"])
 		assert.Equal(t, f.general, ev["channel"])
+		assert.Equal(t, []string{f.general}, f.emu.TypingSent("U001"), "tests can see who typed where")
 	})
 
 	t.Run("presence_sub answers with current presence, then changes", func(t *testing.T) {

@@ -248,6 +248,19 @@ func (s *Server) Messages(channel string) []Message {
 	return out
 }
 
+// IMWith returns the ID of the IM between two users, "" when there is none.
+func (s *Server) IMWith(a, b string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range sortedKeys(s.convs) {
+		c := s.convs[id]
+		if c.Kind == IM && slices.Contains(c.Members, a) && slices.Contains(c.Members, b) {
+			return id
+		}
+	}
+	return ""
+}
+
 // Members returns a conversation's member IDs.
 func (s *Server) Members(channel string) []string {
 	s.mu.Lock()
@@ -329,6 +342,20 @@ func (s *Server) RTMConnections(user string) int {
 		}
 	}
 	return n
+}
+
+// TypingSent returns the conversations a user's RTM clients sent typing
+// indicators for, in order.
+func (s *Server) TypingSent(user string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, t := range s.typing {
+		if t.user == user {
+			out = append(out, t.channel)
+		}
+	}
+	return out
 }
 
 // Subscriptions returns the users a user's RTM connections asked presence
