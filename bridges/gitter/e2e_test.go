@@ -39,7 +39,7 @@ func TestWithDendrite(t *testing.T) {
 		invites := alice.invites(2)
 		require.Len(t, invites, 2)
 		for room, direct := range invites {
-			_, err := alice.client.JoinRoomByID(alice.ctx(), room)
+			_, err := alice.Client.JoinRoomByID(alice.ctx(), room)
 			require.NoError(t, err)
 			if direct {
 				dmRoom = room
@@ -57,7 +57,7 @@ func TestWithDendrite(t *testing.T) {
 		w.emu.Post(dm.ID, bob.ID, "psst, alice")
 		e := alice.waitFor(dmRoom, "bob's DM", func(e *event.Event) bool { return text(e) == "psst, alice" })
 		assert.Equal(t, w.ghost(bob), e.Sender)
-		_, err := alice.client.SendText(alice.ctx(), dmRoom, "hi bob, privately")
+		_, err := alice.Client.SendText(alice.ctx(), dmRoom, "hi bob, privately")
 		require.NoError(t, err)
 		m := w.waitGitter(dm.ID, "alice's DM reply", func(m gitterapi.Message) bool { return m.Text == "hi bob, privately" })
 		assert.Equal(t, aliceG.ID, m.FromUser.ID)
@@ -65,14 +65,14 @@ func TestWithDendrite(t *testing.T) {
 	require.NotEmpty(t, groupRoom)
 
 	t.Run("inviting a Gitter user's ghost to a new room opens a one-to-one room with them", func(t *testing.T) {
-		resp, err := alice.client.CreateRoom(alice.ctx(), &mautrix.ReqCreateRoom{
+		resp, err := alice.Client.CreateRoom(alice.ctx(), &mautrix.ReqCreateRoom{
 			Preset: "trusted_private_chat", IsDirect: true, Invite: []id.UserID{w.ghost(carol)},
 		})
 		require.NoError(t, err)
 		require.Eventually(t, func() bool {
 			return alice.membership(resp.RoomID, w.ghost(carol)) == event.MembershipJoin
 		}, 20*time.Second, 50*time.Millisecond, "the ghost did not accept")
-		_, err = alice.client.SendText(alice.ctx(), resp.RoomID, "hello carol")
+		_, err = alice.Client.SendText(alice.ctx(), resp.RoomID, "hello carol")
 		require.NoError(t, err)
 		var oneToOne gitterapi.Room
 		require.Eventually(t, func() bool {
@@ -89,7 +89,7 @@ func TestWithDendrite(t *testing.T) {
 	t.Run("inviting a ghost Gitter cannot open a chat with is refused with the reason", func(t *testing.T) {
 		frank, _ := w.emu.AddUser("frank", "Frank F") // shares no room with alice
 		w.queryUser(w.ghost(frank))
-		resp, err := alice.client.CreateRoom(alice.ctx(), &mautrix.ReqCreateRoom{
+		resp, err := alice.Client.CreateRoom(alice.ctx(), &mautrix.ReqCreateRoom{
 			Preset: "trusted_private_chat", IsDirect: true, Invite: []id.UserID{w.ghost(frank)},
 		})
 		require.NoError(t, err)
@@ -110,7 +110,7 @@ func TestWithDendrite(t *testing.T) {
 		fromBobMX = alice.waitFor(groupRoom, "bob's message", func(e *event.Event) bool { return text(e) == "hello from *Gitter*" })
 		assert.Equal(t, w.ghost(bob), fromBobMX.Sender)
 		assert.Equal(t, "hello from <em>Gitter</em>", fromBobMX.Content.AsMessage().FormattedBody)
-		profile, err := alice.client.GetProfile(alice.ctx(), w.ghost(bob))
+		profile, err := alice.Client.GetProfile(alice.ctx(), w.ghost(bob))
 		require.NoError(t, err)
 		assert.Equal(t, "Bob B", profile.DisplayName)
 		assert.False(t, profile.AvatarURL.IsEmpty(), "the Gitter avatar became the ghost's")
@@ -120,12 +120,12 @@ func TestWithDendrite(t *testing.T) {
 		w.emu.Post(group.ID, bob.ID, "ping @alice and @carol")
 		e := alice.waitFor(groupRoom, "the mentions", func(e *event.Event) bool { return text(e) == "ping @alice and @carol" })
 		c := e.Content.AsMessage()
-		assert.Contains(t, c.FormattedBody, alice.id.URI().MatrixToURL(), "the logged-in user's own pill")
+		assert.Contains(t, c.FormattedBody, alice.ID.URI().MatrixToURL(), "the logged-in user's own pill")
 		assert.Contains(t, c.FormattedBody, w.ghost(carol).URI().MatrixToURL())
 		require.NotNil(t, c.Mentions)
-		assert.ElementsMatch(t, []id.UserID{alice.id, w.ghost(carol)}, c.Mentions.UserIDs)
+		assert.ElementsMatch(t, []id.UserID{alice.ID, w.ghost(carol)}, c.Mentions.UserIDs)
 
-		_, err := alice.client.SendMessageEvent(alice.ctx(), groupRoom, event.EventMessage, &event.MessageEventContent{
+		_, err := alice.Client.SendMessageEvent(alice.ctx(), groupRoom, event.EventMessage, &event.MessageEventContent{
 			MsgType: event.MsgText, Body: "Bob B: look", Format: event.FormatHTML,
 			FormattedBody: fmt.Sprintf(`<a href="%s">Bob B</a>: look`, w.ghost(bob).URI().MatrixToURL()),
 		})
@@ -137,7 +137,7 @@ func TestWithDendrite(t *testing.T) {
 	var mine gitterapi.Message
 	var mineEvent id.EventID
 	t.Run("a Matrix message reaches Gitter as the user and is not echoed back", func(t *testing.T) {
-		sent, err := alice.client.SendText(alice.ctx(), groupRoom, "hi from Matrix")
+		sent, err := alice.Client.SendText(alice.ctx(), groupRoom, "hi from Matrix")
 		require.NoError(t, err)
 		mineEvent = sent.EventID
 		mine = w.waitGitter(group.ID, "alice's message", func(m gitterapi.Message) bool { return m.Text == "hi from Matrix" })
@@ -149,19 +149,19 @@ func TestWithDendrite(t *testing.T) {
 	t.Run("a Matrix edit edits the Gitter message", func(t *testing.T) {
 		content := &event.MessageEventContent{MsgType: event.MsgText, Body: "hi from Matrix, edited"}
 		content.SetEdit(mineEvent)
-		_, err := alice.client.SendMessageEvent(alice.ctx(), groupRoom, event.EventMessage, content)
+		_, err := alice.Client.SendMessageEvent(alice.ctx(), groupRoom, event.EventMessage, content)
 		require.NoError(t, err)
 		m := w.waitGitter(group.ID, "the edit", func(m gitterapi.Message) bool { return m.ID == mine.ID && m.Text == "hi from Matrix, edited" })
 		assert.False(t, m.EditedAt.IsZero())
 	})
 	t.Run("a Matrix redaction deletes the Gitter message", func(t *testing.T) {
-		doomed, err := alice.client.SendText(alice.ctx(), groupRoom, "doomed")
+		doomed, err := alice.Client.SendText(alice.ctx(), groupRoom, "doomed")
 		require.NoError(t, err)
 		m := w.waitGitter(group.ID, "doomed", func(m gitterapi.Message) bool { return m.Text == "doomed" })
-		redaction, err := alice.client.RedactEvent(alice.ctx(), groupRoom, doomed.EventID)
+		redaction, err := alice.Client.RedactEvent(alice.ctx(), groupRoom, doomed.EventID)
 		require.NoError(t, err)
 		w.pushEvents(map[string]any{"events": []any{map[string]any{
-			"type": "m.room.redaction", "room_id": groupRoom, "sender": alice.id, "event_id": redaction.EventID,
+			"type": "m.room.redaction", "room_id": groupRoom, "sender": alice.ID, "event_id": redaction.EventID,
 			"redacts": doomed.EventID, "content": map[string]any{"redacts": doomed.EventID},
 			"origin_server_ts": time.Now().UnixMilli(),
 		}}})
@@ -184,10 +184,10 @@ func TestWithDendrite(t *testing.T) {
 	})
 
 	t.Run("what the user writes on Gitter shows as their own account and is not echoed back", func(t *testing.T) {
-		require.Contains(t, alice.command(mgmt, "login-matrix "+alice.token), "Double puppeting is on")
+		require.Contains(t, alice.command(mgmt, "login-matrix "+alice.Token), "Double puppeting is on")
 		w.emu.Post(group.ID, aliceG.ID, "from the Gitter app")
 		e := alice.waitFor(groupRoom, "alice's Gitter message", func(e *event.Event) bool { return text(e) == "from the Gitter app" })
-		assert.Equal(t, alice.id, e.Sender, "not a ghost: her double puppet")
+		assert.Equal(t, alice.ID, e.Sender, "not a ghost: her double puppet")
 		w.emu.Post(group.ID, bob.ID, "marker 2")
 		alice.waitFor(groupRoom, "marker 2", func(e *event.Event) bool { return text(e) == "marker 2" })
 		time.Sleep(300 * time.Millisecond)
@@ -208,7 +208,7 @@ func TestWithDendrite(t *testing.T) {
 		// Dendrite sends no ephemeral events; Synapse would send this.
 		w.pushEvents(map[string]any{"events": []any{}, "ephemeral": []any{map[string]any{
 			"type": "m.receipt", "room_id": groupRoom,
-			"content": map[string]any{e.ID.String(): map[string]any{"m.read": map[string]any{alice.id.String(): map[string]any{"ts": time.Now().UnixMilli()}}}},
+			"content": map[string]any{e.ID.String(): map[string]any{"m.read": map[string]any{alice.ID.String(): map[string]any{"ts": time.Now().UnixMilli()}}}},
 		}}})
 		require.Eventually(t, func() bool { return len(w.emu.Unread(group.ID, aliceG.ID)) == 0 }, 10*time.Second, 20*time.Millisecond)
 	})
@@ -227,11 +227,11 @@ func TestWithDendrite(t *testing.T) {
 		require.Eventually(t, func() bool { return alice.membership(groupRoom, w.ghost(erin)) == event.MembershipLeave }, 10*time.Second, 50*time.Millisecond)
 	})
 	t.Run("leaving the portal leaves the Gitter room, and joining by its alias joins again", func(t *testing.T) {
-		_, err := alice.client.LeaveRoom(alice.ctx(), groupRoom)
+		_, err := alice.Client.LeaveRoom(alice.ctx(), groupRoom)
 		require.NoError(t, err)
 		require.Eventually(t, func() bool { return !contains(w.emu.Members(group.ID), aliceG.ID) }, 10*time.Second, 20*time.Millisecond)
 		alias := w.alias(group.URI)
-		resp, err := alice.client.JoinRoom(alice.ctx(), alias.String(), nil)
+		resp, err := alice.Client.JoinRoom(alice.ctx(), alias.String(), nil)
 		require.NoError(t, err)
 		assert.Equal(t, groupRoom, resp.RoomID, "the alias leads to the same portal")
 		require.Eventually(t, func() bool { return contains(w.emu.Members(group.ID), aliceG.ID) }, 10*time.Second, 20*time.Millisecond)
@@ -266,7 +266,7 @@ func TestWithDendrite(t *testing.T) {
 		logs := w.logs.String()
 		require.NotEmpty(t, logs)
 		assert.NotContains(t, logs, aliceTok)
-		assert.NotContains(t, logs, alice.token)
+		assert.NotContains(t, logs, alice.Token)
 	})
 }
 

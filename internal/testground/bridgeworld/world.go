@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -44,6 +45,14 @@ type Options struct {
 	Permissions map[string]string
 	// Top adds or replaces top-level config sections (e.g. "metrics").
 	Top map[string]any
+	// Bridge adds keys to the bridge section (e.g. "portal").
+	Bridge map[string]any
+	// Log, when set, also receives every log line at debug level (tests
+	// that check secrets never reach the logs read it).
+	Log io.Writer
+	// BeforeStart may adjust the networks built from the config before each
+	// start (shorter backoffs for tests).
+	BeforeStart func(nets []bridge.Network)
 }
 
 // World is one test's homeserver and bridge.
@@ -55,6 +64,7 @@ type World struct {
 	Config *bridge.Config
 	Bridge *bridge.Bridge
 
+	opts Options
 	stop context.CancelFunc
 	done chan error
 }
@@ -105,7 +115,7 @@ func New(t *testing.T, opts Options) *World {
 			"as_token": token(), "hs_token": token(),
 		},
 		"database": map[string]any{"type": string(dbCfg.Type), "uri": dbCfg.URI},
-		"bridge":   map[string]any{"permissions": perms},
+		"bridge":   bridgeSection(perms, opts.Bridge),
 		"logging":  map[string]any{"level": "debug", "format": "json"},
 		"networks": networks,
 	}
@@ -117,7 +127,7 @@ func New(t *testing.T, opts Options) *World {
 		require.NoError(t, err)
 		return data
 	}
-	w := &World{T: t, ConfigPath: filepath.Join(dir, "config.yaml")}
+	w := &World{T: t, ConfigPath: filepath.Join(dir, "config.yaml"), opts: opts}
 	// The registration needs only the bridge's own address and the
 	// networks' templates; the homeserver address comes after Dendrite runs.
 	parsed, err := bridge.ParseConfig(write())
@@ -137,6 +147,14 @@ func New(t *testing.T, opts Options) *World {
 	return w
 }
 
+func bridgeSection(perms map[string]string, extra map[string]any) map[string]any {
+	section := map[string]any{"permissions": perms}
+	for k, v := range extra {
+		section[k] = v
+	}
+	return section
+}
+
 // Start is New followed by StartBridge.
 func Start(t *testing.T, opts Options) *World {
 	w := New(t, opts)
@@ -153,11 +171,20 @@ func (w *World) StartBridge() {
 	require.NoError(t, err)
 	nets, err := bridge.BuildNetworks(cfg)
 	require.NoError(t, err)
+	if w.opts.BeforeStart != nil {
+		w.opts.BeforeStart(nets)
+	}
 	level := zerolog.InfoLevel
 	if testing.Verbose() {
 		level = zerolog.DebugLevel
 	}
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(level).With().Timestamp().Logger()
+	var out io.Writer = zerolog.NewTestWriter(t)
+	if w.opts.Log != nil {
+		// The capture gets debug lines; the test log keeps its level.
+		out = zerolog.MultiLevelWriter(levelWriter{w: out, min: level}, w.opts.Log)
+		level = zerolog.DebugLevel
+	}
+	log := zerolog.New(out).Level(level).With().Timestamp().Logger()
 	br, err := bridge.New(cfg, log, nets)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -208,6 +235,21 @@ func (w *World) PushRaw(body map[string]any) {
 	require.NoError(w.T, err)
 	_ = resp.Body.Close()
 	require.Equal(w.T, http.StatusOK, resp.StatusCode)
+}
+
+// levelWriter passes on only lines at or above min.
+type levelWriter struct {
+	w   io.Writer
+	min zerolog.Level
+}
+
+func (l levelWriter) Write(p []byte) (int, error) { return l.w.Write(p) }
+
+func (l levelWriter) WriteLevel(level zerolog.Level, p []byte) (int, error) {
+	if level < l.min {
+		return len(p), nil
+	}
+	return l.w.Write(p)
 }
 
 // Ctx is a context bounded to a minute and the test.
