@@ -138,7 +138,7 @@ func cmdInit(configPath, regPath string, force bool, stdout, stderr io.Writer) i
 // exampleSection puts an adapter's example under its kind's key, whether
 // or not the adapter wrote the key itself.
 func exampleSection(kind, ex string) string {
-	ex = strings.TrimRight(ex, "\n")
+	ex = dedent(strings.TrimRight(ex, "\n"))
 	if strings.HasPrefix(ex, kind+":") {
 		return ex
 	}
@@ -147,6 +147,27 @@ func exampleSection(kind, ex string) string {
 		lines[i] = "  " + l
 	}
 	return kind + ":\n" + strings.Join(lines, "\n")
+}
+
+// dedent removes the indentation all non-empty lines share.
+func dedent(text string) string {
+	lines := strings.Split(text, "\n")
+	common := -1
+	for _, l := range lines {
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		n := len(l) - len(strings.TrimLeft(l, " "))
+		if common < 0 || n < common {
+			common = n
+		}
+	}
+	for i, l := range lines {
+		if len(l) >= common && common > 0 {
+			lines[i] = l[common:]
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 // commentOut comments a section out, indented under "networks:".
