@@ -137,15 +137,20 @@ func newClient(cfg Config, creds Credentials) *slack.Client {
 	)
 }
 
+// slackCode is the error code of a failed Web API call ("is_archived"),
+// or the error's text when it is no Slack answer.
+func slackCode(err error) string {
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) {
+		return se.Err
+	}
+	return err.Error()
+}
+
 // authError tells apart the Slack errors that mean the login is gone
 // (https://api.slack.com/methods/auth.test, "Errors").
 func authError(err error) bool {
-	var se slack.SlackErrorResponse
-	code := err.Error()
-	if errors.As(err, &se) {
-		code = se.Err
-	}
-	switch code {
+	switch slackCode(err) {
 	case "invalid_auth", "not_authed", "token_revoked", "account_inactive", "token_expired", "org_login_required":
 		return true
 	}

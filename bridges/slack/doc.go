@@ -4,7 +4,8 @@
 //
 // Each login is one Session holding an RTM websocket through slack-go. The
 // session turns RTM events into bridge.RemoteEvents (handle_slack.go) and
-// Matrix actions into Web API calls (handle_matrix.go). What it saw last in
+// Matrix actions into Web API calls (handle_matrix.go); the user's read
+// markers and archived channels are in handle_state.go. What it saw last in
 // each conversation is stored (store.go), so that after a dropped socket or
 // a restart it catches up with conversations.history instead of losing
 // what was said meanwhile.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/isthmus-bridge/isthmus/bridges/slack/slackemu"
+	"github.com/isthmus-bridge/isthmus/internal/testground/dendrite"
 )
 
 // This file holds the parts of TestEndToEnd about people rather than
@@ -83,6 +85,25 @@ func (w *world) directInvite() id.RoomID {
 	return room
 }
 
+// waitEphemeral waits until Alice's sync shows an ephemeral event of the
+// room (typing, receipts) that matches.
+func (w *world) waitEphemeral(room id.RoomID, what string, match func(*event.Event) bool) {
+	w.t.Helper()
+	require.Eventually(w.t, func() bool {
+		resp, err := w.alice.SyncRequest(context.Background(), 0, "", "", false, event.PresenceOnline)
+		if err != nil {
+			return false
+		}
+		for _, evt := range resp.Rooms.Join[room].Ephemeral.Events {
+			_ = evt.Content.ParseRaw(evt.Type)
+			if match(evt) {
+				return true
+			}
+		}
+		return false
+	}, waitLimit, 100*time.Millisecond, "never seen: %s", what)
+}
+
 // ephemeral hands the bridge one ephemeral event as Synapse would (Dendrite
 // sends none to appservices).
 func (w *world) ephemeral(evt map[string]any) {
@@ -117,19 +138,9 @@ func e2ePresenceAndTyping(t *testing.T, w *world, room id.RoomID) {
 	t.Run("typing shows on the other side, both ways", func(t *testing.T) {
 		w := w.in(t)
 		w.emu.Typing(w.general, "U002")
-		require.Eventually(t, func() bool {
-			resp, err := w.alice.SyncRequest(ctx, 0, "", "", false, event.PresenceOnline)
-			if err != nil {
-				return false
-			}
-			for _, evt := range resp.Rooms.Join[room].Ephemeral.Events {
-				_ = evt.Content.ParseRaw(evt.Type)
-				if evt.Type == event.EphemeralEventTyping && slices.Contains(evt.Content.AsTyping().UserIDs, bob) {
-					return true
-				}
-			}
-			return false
-		}, waitLimit, 100*time.Millisecond, "bob's ghost never typed")
+		w.waitEphemeral(room, "bob's ghost typing", func(evt *event.Event) bool {
+			return evt.Type == event.EphemeralEventTyping && slices.Contains(evt.Content.AsTyping().UserIDs, bob)
+		})
 
 		w.ephemeral(map[string]any{"type": "m.typing", "room_id": room, "content": map[string]any{"user_ids": []id.UserID{w.aliceID}}})
 		w.waitSlack("alice typing", func() bool { return slices.Contains(w.emu.TypingSent("U001"), w.general) })
@@ -170,6 +181,50 @@ func e2eDoublePuppet(t *testing.T, w *world, room id.RoomID) {
 			}
 		}
 		assert.Equal(t, 1, copies, "the double puppet's event is not sent back to Slack")
+	})
+}
+
+// e2eReadMarkersAndArchive: Slack's own read markers and archiving. It
+// runs after e2eDoublePuppet: only Alice's own account can have her read
+// marker moved.
+func e2eReadMarkersAndArchive(t *testing.T, w *world, room id.RoomID) {
+	ctx := context.Background()
+	bob := w.ghost("U002")
+	bot := id.NewUserID("isthmusbot", dendrite.Domain)
+
+	t.Run("reading in the Slack app moves the user's read receipt in Matrix", func(t *testing.T) {
+		w := w.in(t)
+		ts := w.emu.Post(w.general, "U002", "read this in the app", "")
+		evt := w.waitFor(room, "bob's message", from(bob, "read this in the app"))
+		w.emu.Mark(w.general, "U001", ts)
+		w.waitEphemeral(room, "alice's receipt on bob's message", func(e *event.Event) bool {
+			if r := e.Content.AsReceipt(); e.Type == event.EphemeralEventReceipt && r != nil {
+				_, ok := (*r)[evt.ID][event.ReceiptTypeRead][w.aliceID]
+				return ok
+			}
+			return false
+		})
+	})
+
+	t.Run("an archived channel says so in the portal and refuses messages until unarchived", func(t *testing.T) {
+		w := w.in(t)
+		w.emu.Archive(w.general, "U002", true)
+		w.waitFor(room, "the archive notice", func(evt *event.Event) bool {
+			return evt.Sender == bot && strings.Contains(body(evt), "Bob archived this channel on Slack")
+		})
+		_, err := w.alice.SendText(ctx, room, "is anyone here?")
+		require.NoError(t, err)
+		w.waitFor(room, "the refusal", func(evt *event.Event) bool {
+			return evt.Sender == bot && strings.Contains(body(evt), "not delivered") && strings.Contains(body(evt), "archived")
+		})
+		w.emu.Archive(w.general, "U002", false)
+		w.waitFor(room, "the unarchive notice", func(evt *event.Event) bool {
+			return evt.Sender == bot && strings.Contains(body(evt), "Bob unarchived this channel on Slack")
+		})
+		_, err = w.alice.SendText(ctx, room, "back in business")
+		require.NoError(t, err)
+		w.slackMessage(w.general, "the message after unarchiving", func(m slackemu.Message) bool { return m.Text == "back in business" })
+		assert.False(t, slices.ContainsFunc(w.emu.Messages(w.general), func(m slackemu.Message) bool { return m.Text == "is anyone here?" }))
 	})
 }
 

@@ -128,6 +128,9 @@ func (s *Session) HandleMatrixMessage(ctx context.Context, msg *bridge.MatrixMes
 	if err != nil {
 		return nil, err
 	}
+	if s.archived(ch) {
+		return nil, s.errArchived()
+	}
 	thread := ""
 	switch {
 	case msg.ThreadRoot != nil:
@@ -338,21 +341,6 @@ func (s *Session) GetChatInfo(ctx context.Context, chat bridge.ChatID) (*bridge.
 		return nil, err
 	}
 	return s.chatInfo(ctx, c)
-}
-
-// HandleMatrixReadReceipt moves the user's read marker in Slack
-// (https://api.slack.com/methods/conversations.mark) to the message they
-// read up to in Matrix.
-func (s *Session) HandleMatrixReadReceipt(ctx context.Context, portal *bridge.Portal, upTo *bridge.Message) error {
-	if upTo == nil {
-		return nil
-	}
-	ch, err := s.channelOf(portal)
-	if err != nil {
-		return err
-	}
-	ts, _, _ := strings.Cut(string(upTo.RemoteID), "/")
-	return s.checkAuth(ctx, s.api.MarkConversationContext(ctx, ch, ts))
 }
 
 // LogoutRemote is called when the user logs out of this workspace. It

@@ -75,6 +75,20 @@ func (s *Session) handleSlackEvent(ctx context.Context, data any) error {
 		}
 		name := ev.Channel.Name
 		return s.queue(ctx, &bridge.RemoteEvent{Kind: bridge.RemoteChatInfo, Portal: s.portalKey(c), ChatInfo: &bridge.ChatInfo{Name: &name}})
+	case *slack.ChannelMarkedEvent:
+		return s.onMarked(ctx, ev.Channel, ev.Timestamp)
+	case *slack.GroupMarkedEvent:
+		return s.onMarked(ctx, ev.Channel, ev.Timestamp)
+	case *slack.IMMarkedEvent:
+		return s.onMarked(ctx, ev.Channel, ev.Timestamp)
+	case *slack.ChannelArchiveEvent:
+		s.setArchived(ev.Channel, true)
+	case *slack.GroupArchiveEvent:
+		s.setArchived(ev.Channel, true)
+	case *slack.ChannelUnarchiveEvent:
+		s.setArchived(ev.Channel, false)
+	case *slack.GroupUnarchiveEvent:
+		s.setArchived(ev.Channel, false)
 	case *slack.IMCreatedEvent, *slack.ChannelJoinedEvent, *slack.GroupJoinedEvent:
 		// A new conversation: its portal comes with its first message;
 		// forget any stale cache entry so members are fetched afresh.
@@ -100,9 +114,7 @@ func (s *Session) forgetConv(data any) {
 
 // onMessageEvent handles "message" and its subtypes
 // (https://api.slack.com/events/message): edits and deletions become
-// edits and redactions; join/leave messages are left to the member events
-// that come with them; everything else, including subtypes this code does
-// not know, is bridged as a message so nothing is silently dropped.
+// edits and redactions; the rest goes the way of history (onMessage).
 func (s *Session) onMessageEvent(ctx context.Context, c *convInfo, m *slack.Message) error {
 	switch m.SubType {
 	case "message_changed":
@@ -113,22 +125,32 @@ func (s *Session) onMessageEvent(ctx context.Context, c *convInfo, m *slack.Mess
 		}
 		return s.queue(ctx, &bridge.RemoteEvent{Kind: bridge.RemoteDelete, Portal: s.portalKey(c),
 			Target: bridge.MessageID(m.DeletedTimestamp), Timestamp: tsTime(m.Timestamp)})
-	case "channel_join", "channel_leave", "group_join", "group_leave", "message_replied":
-		return nil
-	}
-	if m.Hidden {
-		return nil
 	}
 	return s.onMessage(ctx, c, &m.Msg, false)
+}
+
+// skippedSubtypes are messages that are not bridged as messages: joins and
+// leaves come with their member events
+// (https://api.slack.com/events/message/channel_join), message_replied
+// only updates a thread's root. Everything else, including subtypes this
+// code does not know, is bridged so that nothing is silently dropped.
+var skippedSubtypes = map[string]bool{
+	"channel_join": true, "channel_leave": true, "group_join": true, "group_leave": true, "message_replied": true,
 }
 
 // onMessage bridges one message (live, caught up or backfilled) and moves
 // the conversation's cursor past it once the core has journaled it.
 func (s *Session) onMessage(ctx context.Context, c *convInfo, m *slack.Msg, history bool) error {
-	if m.Timestamp == "" {
+	if m.Timestamp == "" || m.Hidden {
 		return nil
 	}
-	if upload := s.ownUpload(m); upload != nil {
+	if skippedSubtypes[m.SubType] {
+		// Nothing to bridge, but catch-up should not read it again.
+	} else if notice := s.archiveNotice(ctx, c, m); notice != nil {
+		if err := s.queue(ctx, notice); err != nil {
+			return err
+		}
+	} else if upload := s.ownUpload(m); upload != nil {
 		// A file this session uploaded from Matrix: already in the room.
 		// Its Matrix event now gets the message's ts, so edits, deletions
 		// and reactions of either side find it.

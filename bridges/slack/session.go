@@ -194,6 +194,9 @@ func (s *Session) checkAuth(ctx context.Context, err error) error {
 		s.setState(ctx, bridge.StateBadCredential, "Slack answered "+safeError(err))
 		return &permanentError{msg: "your Slack login for " + s.md.TeamName + " is no longer valid (" + safeError(err) + "); log in again"}
 	}
+	if slackCode(err) == "is_archived" {
+		return s.errArchived()
+	}
 	return err
 }
 

@@ -628,6 +628,89 @@ func BenchmarkSlackToCore(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
 
+func TestReadMarkersAndArchive(t *testing.T) {
+	env := newEnv(t)
+	sess := env.login(t, alice, aliceToken)
+	env.core.take(t, kindIs(bridge.RemoteChatInfo))
+	portal := &bridge.Portal{Key: bridge.PortalKey{Network: "slack", Chat: "T0001-C0GENERAL"}}
+	marker := kindIs(bridge.RemoteReadMarker)
+	send := func(text string) error {
+		_, err := sess.HandleMatrixMessage(env.ctx, &bridge.MatrixMessage{Portal: portal, Sender: &bridge.User{MXID: alice},
+			Event: &event.Event{ID: id.EventID("$" + text)}, Content: matrixText(text, "")})
+		return err
+	}
+
+	t.Run("reading in the Slack app moves the user's Matrix read marker", func(t *testing.T) {
+		ts := env.emu.Post(env.general, "U002", "read in the app", "")
+		env.emu.Mark(env.general, "U001", ts)
+		ev := env.core.take(t, marker)
+		assert.Equal(t, portal.Key, ev.Portal)
+		assert.Equal(t, bridge.MessageID(ts), ev.Target)
+		assert.Equal(t, alice, ev.Sender.Matrix, "the core marks it read through the double puppet")
+	})
+
+	t.Run("a Matrix receipt marks Slack once, and its echo is not bridged back", func(t *testing.T) {
+		ts := env.emu.Post(env.general, "U002", "read in Matrix", "")
+		before := len(env.emu.CallsTo("conversations.mark"))
+		for range 2 {
+			require.NoError(t, sess.HandleMatrixReadReceipt(env.ctx, portal, &bridge.Message{RemoteID: bridge.MessageID(ts)}))
+		}
+		assert.Len(t, env.emu.CallsTo("conversations.mark"), before+1)
+		assert.Equal(t, ts, env.emu.ReadMarker(env.general, "U001"))
+		env.core.none(t, 300*time.Millisecond, marker)
+	})
+
+	t.Run("a marker older than the last one is ignored both ways", func(t *testing.T) {
+		old := env.emu.Messages(env.general)[0].TS
+		env.emu.Mark(env.general, "U001", old)
+		env.core.none(t, 300*time.Millisecond, marker)
+		before := len(env.emu.CallsTo("conversations.mark"))
+		require.NoError(t, sess.HandleMatrixReadReceipt(env.ctx, portal, &bridge.Message{RemoteID: bridge.MessageID(old)}))
+		assert.Len(t, env.emu.CallsTo("conversations.mark"), before)
+	})
+
+	t.Run("an archived channel gets a notice and refuses messages until unarchived", func(t *testing.T) {
+		env.emu.Archive(env.general, "U002", true)
+		notice := env.core.take(t, func(ev *bridge.RemoteEvent) bool {
+			return ev.Kind == bridge.RemoteMessage && ev.Content.MsgType == event.MsgNotice
+		})
+		assert.Empty(t, notice.Sender.ID, "the bridge bot says it")
+		assert.Contains(t, notice.Content.Body, "Bob archived this channel")
+		err := send("anyone there?")
+		assert.ErrorIs(t, err, bridge.ErrPermanent)
+		assert.Contains(t, err.Error(), "archived")
+
+		env.emu.Archive(env.general, "U002", false)
+		notice = env.core.take(t, func(ev *bridge.RemoteEvent) bool {
+			return ev.Kind == bridge.RemoteMessage && ev.Content.MsgType == event.MsgNotice
+		})
+		assert.Contains(t, notice.Content.Body, "unarchived")
+		assert.NoError(t, send("back again"))
+	})
+
+	t.Run("an archive missed while RTM was down is caught up", func(t *testing.T) {
+		env.emu.SetRTMDown(true)
+		env.core.waitState(t, bridge.StateDisconnected)
+		env.emu.Archive(env.general, "U003", true)
+		env.emu.SetRTMDown(false)
+		env.core.waitState(t, bridge.StateConnected)
+		notice := env.core.take(t, func(ev *bridge.RemoteEvent) bool {
+			return ev.Kind == bridge.RemoteMessage && ev.Content.MsgType == event.MsgNotice
+		})
+		assert.Contains(t, notice.Content.Body, "archived this channel")
+		assert.ErrorIs(t, send("still there?"), bridge.ErrPermanent)
+	})
+
+	t.Run("a channel archived before the login saw it gets no portal", func(t *testing.T) {
+		env.emu.AddConversation(slackemu.Conversation{ID: "C0OLD", Name: "old", Archived: true, Members: []string{"U003"}})
+		sess := env.login(t, carol, carolToken, carolCookie)
+		require.NotNil(t, sess)
+		env.core.none(t, 300*time.Millisecond, func(ev *bridge.RemoteEvent) bool {
+			return ev.Kind == bridge.RemoteChatInfo && ev.Portal.Chat == "T0001-C0OLD"
+		})
+	})
+}
+
 func TestReadReceiptsAndLogout(t *testing.T) {
 	env := newEnv(t)
 	sess := env.login(t, alice, aliceToken)

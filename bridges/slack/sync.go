@@ -14,13 +14,14 @@ import (
 
 // convInfo is what a session knows of one conversation.
 type convInfo struct {
-	ID      string
-	Name    string
-	Topic   string
-	IM      bool
-	MPIM    bool
-	Other   string   // the other person of an IM
-	Members []string // nil until fetched
+	ID       string
+	Name     string
+	Topic    string
+	IM       bool
+	MPIM     bool
+	Other    string   // the other person of an IM
+	Members  []string // nil until fetched
+	Archived bool     // guarded by the cache's mutex once cached
 }
 
 func (c *convInfo) isDM() bool { return c.IM || c.MPIM }
@@ -32,14 +33,17 @@ type workspaceCache struct {
 	mu       sync.Mutex
 	convs    map[string]*convInfo
 	profiles map[string]*bridge.Profile
+	// marks is the user's read marker per conversation, as last sent to
+	// or heard from Slack (see handle_state.go).
+	marks map[string]string
 }
 
 func newWorkspaceCache() *workspaceCache {
-	return &workspaceCache{convs: map[string]*convInfo{}, profiles: map[string]*bridge.Profile{}}
+	return &workspaceCache{convs: map[string]*convInfo{}, profiles: map[string]*bridge.Profile{}, marks: map[string]string{}}
 }
 
 func convFromSlack(c *slack.Channel) *convInfo {
-	ci := &convInfo{ID: c.ID, Name: c.Name, Topic: c.Topic.Value, IM: c.IsIM, MPIM: c.IsMpIM, Other: c.User}
+	ci := &convInfo{ID: c.ID, Name: c.Name, Topic: c.Topic.Value, IM: c.IsIM, MPIM: c.IsMpIM, Other: c.User, Archived: c.IsArchived}
 	if ci.Topic == "" {
 		ci.Topic = c.Purpose.Value
 	}
@@ -183,9 +187,14 @@ func (s *Session) syncAndCatchUp(ctx context.Context) {
 			return
 		}
 		var err error
-		if ts, ok := cursors[c.ID]; ok {
+		ts, seen := cursors[c.ID]
+		switch {
+		case seen:
 			err = s.catchUp(ctx, c, ts)
-		} else {
+		case c.Archived:
+			// Archived before this login saw it: no portal for it.
+			continue
+		default:
 			err = s.syncConversation(ctx, c)
 		}
 		if err != nil {
@@ -206,7 +215,9 @@ func (s *Session) listConversations(ctx context.Context) ([]*convInfo, error) {
 	cursor := ""
 	for {
 		chans, next, err := s.api.GetConversationsForUserContext(ctx, &slack.GetConversationsForUserParameters{
-			Types: []string{"public_channel", "private_channel", "mpim", "im"}, ExcludeArchived: true, Limit: 200, Cursor: cursor,
+			// Archived channels too: one archived while the session was
+			// away has its archive message to catch up on.
+			Types: []string{"public_channel", "private_channel", "mpim", "im"}, Limit: 200, Cursor: cursor,
 		})
 		if err != nil {
 			return nil, s.checkAuth(ctx, err)

@@ -344,7 +344,9 @@ func (s *Server) openResponse(conv *conversation, viewer string, p url.Values, a
 	return r
 }
 
-// conversationsMark follows https://api.slack.com/methods/conversations.mark.
+// conversationsMark follows https://api.slack.com/methods/conversations.mark:
+// the mark "is broadcast via the message server to all open connections
+// for the calling user" (markLocked).
 func (s *Server) conversationsMark(c caller, p url.Values) any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -355,6 +357,7 @@ func (s *Server) conversationsMark(c caller, p url.Values) any {
 	if p.Get("ts") == "" {
 		return errorResponse("invalid_timestamp")
 	}
+	s.markLocked(conv, c.user.ID, p.Get("ts"))
 	return ok(nil)
 }
 

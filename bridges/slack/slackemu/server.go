@@ -63,7 +63,8 @@ type teamJSON struct {
 
 type conversation struct {
 	Conversation
-	messages []*Message // sorted by ts, oldest first
+	messages []*Message        // sorted by ts, oldest first
+	marks    map[string]string // each member's read marker
 }
 
 type presenceState struct {

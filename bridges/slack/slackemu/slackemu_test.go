@@ -592,6 +592,47 @@ func TestRTM(t *testing.T) {
 	})
 }
 
+func TestMarksAndArchive(t *testing.T) {
+	f := newFixture(t)
+	alice := dialRTM(t, f, aliceToken, nil)
+	ctx := context.Background()
+
+	t.Run("conversations.mark is broadcast to the caller's own connections", func(t *testing.T) {
+		ts := f.emu.Post(f.general, "U002", "read me", "")
+		require.NoError(t, f.client(aliceToken).MarkConversationContext(ctx, f.general, ts))
+		ev := alice.nextOf("channel_marked")
+		assert.Equal(t, f.general, ev["channel"])
+		assert.Equal(t, ts, ev["ts"])
+		assert.Equal(t, ts, f.emu.ReadMarker(f.general, "U001"))
+	})
+
+	t.Run("reading in the Slack app marks an IM with im_marked", func(t *testing.T) {
+		dm := f.emu.AddConversation(slackemu.Conversation{Kind: slackemu.IM, Members: []string{"U001", "U002"}})
+		ts := f.emu.Post(dm, "U002", "psst", "")
+		f.emu.Mark(dm, "U001", ts)
+		ev := alice.nextOf("im_marked")
+		assert.Equal(t, dm, ev["channel"])
+		assert.Equal(t, ts, ev["ts"])
+	})
+
+	t.Run("an archived channel says so, takes no messages, and comes back", func(t *testing.T) {
+		f.emu.Archive(f.general, "U002", true)
+		msg := alice.nextOf("message")
+		assert.Equal(t, "channel_archive", msg["subtype"])
+		assert.Equal(t, "<@U002|bob> archived the channel", msg["text"])
+		assert.Equal(t, "channel_archive", alice.nextOf("channel_archive")["type"])
+		_, _, err := f.client(aliceToken).PostMessageContext(ctx, f.general, slack.MsgOptionText("anyone?", false))
+		require.Error(t, err)
+		assert.Equal(t, "is_archived", err.Error())
+
+		f.emu.Archive(f.general, "U002", false)
+		assert.Equal(t, "channel_unarchive", alice.nextOf("channel_unarchive")["type"])
+		assert.Equal(t, "channel_unarchive", alice.nextOf("message")["subtype"])
+		_, _, err = f.client(aliceToken).PostMessageContext(ctx, f.general, slack.MsgOptionText("back", false))
+		assert.NoError(t, err)
+	})
+}
+
 func TestRTMDown(t *testing.T) {
 	f := newFixture(t)
 	dialRTM(t, f, aliceToken, nil)

@@ -136,6 +136,60 @@ func (s *Server) joinLocked(channel, user, inviter string) {
 		Text: "<@" + user + "|" + u.Name + "> has joined the channel"})
 }
 
+// markLocked moves a user's read marker and tells that user's own
+// connections with channel_marked, group_marked or im_marked by kind
+// (https://api.slack.com/events/channel_marked,
+// https://api.slack.com/events/group_marked,
+// https://api.slack.com/events/im_marked).
+func (s *Server) markLocked(conv *conversation, user, ts string) {
+	if conv.marks == nil {
+		conv.marks = map[string]string{}
+	}
+	conv.marks[user] = ts
+	kind := map[ConversationKind]string{PublicChannel: "channel_marked", PrivateChannel: "group_marked", MPIM: "group_marked", IM: "im_marked"}[conv.Kind]
+	ev := map[string]any{"type": kind, "channel": conv.ID, "ts": ts, "unread_count": 0, "unread_count_display": 0}
+	for c := range s.conns {
+		if c.user == user {
+			c.sendLocked(ev)
+		}
+	}
+}
+
+// archiveLocked archives or unarchives a channel: the channel_archive or
+// group_archive event (https://api.slack.com/events/channel_archive,
+// https://api.slack.com/events/group_archive; the unarchive pages alike)
+// and the channel_archive message in the channel
+// (https://api.slack.com/events/message/channel_archive), whose text names
+// who did it.
+func (s *Server) archiveLocked(conv *conversation, user string, archive bool) {
+	if conv.Archived == archive || conv.Kind == IM {
+		return
+	}
+	kind := "channel_"
+	if conv.Kind != PublicChannel {
+		kind = "group_"
+	}
+	verb := "archive"
+	if !archive {
+		verb = "unarchive"
+	}
+	name := user
+	if u := s.users[user]; u != nil {
+		name = u.Name
+	}
+	if archive {
+		// The message comes first, while the channel still takes it.
+		s.storeLocked(conv.ID, &Message{Type: "message", Subtype: kind + verb, User: user,
+			Text: "<@" + user + "|" + name + "> " + verb + "d the channel"})
+	}
+	conv.Archived = archive
+	s.broadcastLocked(conv.ID, "", map[string]any{"type": kind + verb, "channel": conv.ID, "user": user})
+	if !archive {
+		s.storeLocked(conv.ID, &Message{Type: "message", Subtype: kind + verb, User: user,
+			Text: "<@" + user + "|" + name + "> " + verb + "d the channel"})
+	}
+}
+
 // presenceLocked is what users.getPresence reports: "away" when the user
 // set themselves away or has no client connected, else "active"
 // (https://api.slack.com/docs/presence-and-status).

@@ -182,6 +182,37 @@ func (s *Server) Rename(channel, name string) {
 	})
 }
 
+// Mark moves a user's read marker as their Slack app does when they read
+// a conversation (https://api.slack.com/methods/conversations.mark).
+func (s *Server) Mark(channel, user, ts string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if conv := s.convs[channel]; conv != nil {
+		s.markLocked(conv, user, ts)
+	}
+}
+
+// ReadMarker returns a user's read marker in a conversation, "".
+func (s *Server) ReadMarker(channel, user string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if conv := s.convs[channel]; conv != nil {
+		return conv.marks[user]
+	}
+	return ""
+}
+
+// Archive archives (true) or unarchives a channel as a user, as the Slack
+// app does: an archived channel takes no messages (chat.postMessage
+// answers is_archived).
+func (s *Server) Archive(channel, user string, archive bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if conv := s.convs[channel]; conv != nil {
+		s.archiveLocked(conv, user, archive)
+	}
+}
+
 // UpdateUser replaces a user's profile and announces it to everyone
 // (https://api.slack.com/events/user_change).
 func (s *Server) UpdateUser(u User) {
