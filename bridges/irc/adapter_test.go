@@ -64,7 +64,7 @@ func TestAdapterAgainstRealServers(t *testing.T) {
 			})
 
 			t.Run("a Matrix user's message goes out through their own puppet, once", func(t *testing.T) {
-				_, err := tn.HandleRelayMessage(ctx, matrixMessage(portal, alice, "Alice", "hi from matrix"))
+				err := tn.send(t, matrixMessage(portal, alice, "", "hi from matrix"), "Alice")
 				require.NoError(t, err)
 				carol.WaitFor("the puppet joining", irctest.IsCommand("JOIN", "Alice[m]"))
 				m := carol.WaitFor("the puppet's message", irctest.IsText("PRIVMSG", "hi from matrix"))
@@ -88,7 +88,7 @@ func TestAdapterAgainstRealServers(t *testing.T) {
 				msg := matrixMessage(portal, alice, "Alice", "indeed")
 				msg.ReplyTo = &bridge.Message{RemoteSender: "carol", EventID: "$carolsaid"}
 				tn.mx.texts["$carolsaid"] = "the quick brown fox jumps over the lazy dog twice"
-				_, err := tn.HandleRelayMessage(ctx, msg)
+				err := tn.send(t, msg, "Alice")
 				require.NoError(t, err)
 				m := carol.WaitFor("the reply", irctest.IsText("PRIVMSG", "indeed"))
 				assert.Equal(t, `carol: "the quick brown fox jumps over the lazy…" indeed`, m.Trailing())
@@ -97,7 +97,7 @@ func TestAdapterAgainstRealServers(t *testing.T) {
 			t.Run("a long message is cut at max_lines and links to the rest", func(t *testing.T) {
 				text := strings.Repeat("line\n", 8)
 				msg := matrixMessage(portal, alice, "Alice", text)
-				_, err := tn.HandleRelayMessage(ctx, msg)
+				err := tn.send(t, msg, "Alice")
 				require.NoError(t, err)
 				for range 4 {
 					carol.WaitFor("a line", irctest.IsText("PRIVMSG", "line"))
@@ -108,7 +108,7 @@ func TestAdapterAgainstRealServers(t *testing.T) {
 
 			t.Run("a paste longer than a line is split under 512 bytes", func(t *testing.T) {
 				word := strings.Repeat("x", 9) + " "
-				_, err := tn.HandleRelayMessage(ctx, matrixMessage(portal, alice, "Alice", strings.Repeat(word, 80)))
+				err := tn.send(t, matrixMessage(portal, alice, "", strings.Repeat(word, 80)), "Alice")
 				require.NoError(t, err)
 				m := carol.WaitFor("the first part", irctest.IsText("PRIVMSG", "xxxxxxxxx xxxxxxxxx"))
 				line := ":" + m.Source.String() + " PRIVMSG #bridged :" + m.Trailing() + "\r\n"
@@ -193,7 +193,7 @@ func TestAdapterAgainstRealServers(t *testing.T) {
 				assert.True(t, ev.CreatePortal)
 				assert.True(t, ev.ChatInfo.IsDM)
 				dm, _ := tn.core.GetPortal(ctx, ev.Portal)
-				_, err := tn.HandleRelayMessage(ctx, matrixMessage(dm, alice, "Alice", "psst back"))
+				err := tn.send(t, matrixMessage(dm, alice, "", "psst back"), "Alice")
 				require.NoError(t, err)
 				m := carol.WaitFor("the answer", irctest.IsText("PRIVMSG", "psst back"))
 				assert.Equal(t, "carol", m.Params[0])
@@ -201,13 +201,27 @@ func TestAdapterAgainstRealServers(t *testing.T) {
 
 			t.Run("Matrix members get puppets in the channel, and leave it with the room", func(t *testing.T) {
 				bob := id.UserID("@bob:" + testDomain)
-				tn.mx.setMember(portal.MXID, bob, "Bob Jöhnson", true)
+				tn.membership(t, portal, bob, "Bob Jöhnson", event.MembershipJoin, "")
 				carol.WaitFor("bob's puppet joining", irctest.IsCommand("JOIN", "BobJohnson[m]"))
-				tn.mx.setMember(portal.MXID, bob, "Bob J", true)
+				tn.membership(t, portal, bob, "Bob J", event.MembershipJoin, event.MembershipJoin)
 				m := carol.WaitFor("bob's rename", irctest.IsCommand("NICK", "BobJohnson[m]"))
 				assert.Equal(t, "BobJ[m]", m.Params[0])
-				tn.mx.setMember(portal.MXID, bob, "", false)
+				tn.membership(t, portal, bob, "", event.MembershipLeave, event.MembershipJoin)
 				carol.WaitFor("bob's puppet leaving", irctest.IsCommand("QUIT", "BobJ[m]"))
+			})
+
+			t.Run("past max_puppets the bot relays with the user's name", func(t *testing.T) {
+				tn.cfg.Limits.MaxPuppets = 1
+				defer func() { tn.cfg.Limits.MaxPuppets = 0 }()
+				l, s, err := tn.AutoSession(ctx, &bridge.User{MXID: "@zed:" + testDomain})
+				require.NoError(t, err)
+				assert.Nil(t, l)
+				assert.Nil(t, s, "no session: the core relays")
+				_, err = tn.HandleRelayMessage(ctx, matrixMessage(portal, "@zed:"+testDomain, "Zed", "relayed"))
+				require.NoError(t, err)
+				m := carol.WaitFor("the relayed line", irctest.IsText("PRIVMSG", "relayed"))
+				assert.Equal(t, "<Zed> relayed", m.Trailing())
+				assert.True(t, tn.bot.isMe(m.Nick()))
 			})
 
 			t.Run("a Matrix user kicked on IRC is told, and removed through their double puppet", func(t *testing.T) {

@@ -72,6 +72,7 @@ type Conn struct {
 	nickTries  int
 	closeText  string // the server's ERROR text, the best reason we get
 
+	closing   atomic.Bool // we sent QUIT: whatever the server says next, we closed it
 	done      chan struct{}
 	closeOnce sync.Once
 	err       error // why the connection ended; set before done closes
@@ -184,7 +185,9 @@ func (c *Conn) readOne() error {
 		if errors.As(err, &ne) && ne.Timeout() && !c.ready {
 			return err
 		}
-		if c.closeText != "" {
+		if c.closing.Load() {
+			err = ErrClosed
+		} else if c.closeText != "" {
 			err = classifyClose(c.closeText)
 		} else if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 			err = ErrServerClosed
@@ -414,6 +417,7 @@ func (c *Conn) Close(reason string) {
 		return
 	default:
 	}
+	c.closing.Store(true)
 	if reason != "" {
 		_ = c.writeNow(ircproto.NewMessage("QUIT", reason))
 	}

@@ -159,6 +159,7 @@ func (p *Puppet) target(ctx context.Context, portal *bridge.Portal) (string, *Co
 // message split into several lines that fails half way is resumed, not
 // repeated, when the core retries it.
 func (p *Puppet) HandleMatrixMessage(ctx context.Context, msg *bridge.MatrixMessage) (*bridge.MessageResult, error) {
+	p.learnName(ctx, msg.Portal)
 	target, c, err := p.target(ctx, msg.Portal)
 	if err != nil {
 		return nil, err
@@ -195,6 +196,17 @@ func (p *Puppet) send(ctx context.Context, c *Conn, target string, out outgoing,
 	return nil
 }
 
+// learnName picks up the user's display name before the first connect,
+// so the first nick is already the right one.
+func (p *Puppet) learnName(ctx context.Context, portal *bridge.Portal) {
+	p.mu.Lock()
+	known := p.displayname != ""
+	p.mu.Unlock()
+	if !known {
+		p.setDisplayName(p.net.mx.DisplayName(ctx, portal.MXID, p.mxid))
+	}
+}
+
 // HandleMatrixEdit sends the corrected text once, marked with "* " the
 // way people correct themselves on IRC.
 func (p *Puppet) HandleMatrixEdit(ctx context.Context, edit *bridge.MatrixEdit) error {
@@ -218,9 +230,14 @@ func (p *Puppet) HandleMatrixMembership(ctx context.Context, m *bridge.MatrixMem
 	if m.Target == "" {
 		switch m.Membership {
 		case event.MembershipJoin:
-			p.enterChannel(channel, true)
+			if mc := m.Event.Content.AsMember(); mc != nil {
+				p.setDisplayName(mc.Displayname)
+			}
+			if m.Previous != event.MembershipJoin {
+				p.enterChannel(ctx, channel, p.net.cfg.Puppets.ConnectOnJoin)
+			}
 		case event.MembershipLeave, event.MembershipBan:
-			p.leaveChannel(channel, "left the Matrix room")
+			p.leaveChannel(ctx, channel, "left the Matrix room")
 		}
 		return nil
 	}

@@ -66,6 +66,8 @@ func (c *fakeCore) ReportState(_ context.Context, _ *bridge.Login, st bridge.Ses
 	c.mu.Unlock()
 }
 
+func (c *fakeCore) SaveLogin(context.Context, *bridge.Login) error { return nil }
+
 func (c *fakeCore) Notify(_ context.Context, user id.UserID, text string) {
 	c.mu.Lock()
 	c.notices[user] = append(c.notices[user], text)
@@ -165,38 +167,21 @@ func (c *fakeCore) waitNotice(t *testing.T, user id.UserID, substr string) strin
 	return ""
 }
 
-// fakeMatrix is the Matrix side's membership, set by the test.
+// fakeMatrix answers the adapter's Matrix reads from what the test set.
 type fakeMatrix struct {
-	mu      sync.Mutex
-	members map[id.RoomID]map[id.UserID]string
-	texts   map[id.EventID]string
+	mu    sync.Mutex
+	names map[id.UserID]string
+	texts map[id.EventID]string
 }
 
 func newFakeMatrix() *fakeMatrix {
-	return &fakeMatrix{members: map[id.RoomID]map[id.UserID]string{}, texts: map[id.EventID]string{}}
+	return &fakeMatrix{names: map[id.UserID]string{}, texts: map[id.EventID]string{}}
 }
 
-func (m *fakeMatrix) setMember(room id.RoomID, user id.UserID, name string, in bool) {
+func (m *fakeMatrix) DisplayName(_ context.Context, _ id.RoomID, user id.UserID) string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.members[room] == nil {
-		m.members[room] = map[id.UserID]string{}
-	}
-	if in {
-		m.members[room][user] = name
-	} else {
-		delete(m.members[room], user)
-	}
-}
-
-func (m *fakeMatrix) RoomMembers(_ context.Context, room id.RoomID) (map[id.UserID]string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := map[id.UserID]string{}
-	for u, n := range m.members[room] {
-		out[u] = n
-	}
-	return out, nil
+	return m.names[user]
 }
 
 func (m *fakeMatrix) JoinedGhosts(context.Context, id.RoomID, *puppet.Namer) (map[id.UserID]bool, error) {
@@ -286,4 +271,37 @@ var evtSeq atomic.Int64
 func matrixContent(portal *bridge.Portal, user id.UserID, name string, content *event.MessageEventContent) *bridge.MatrixMessage {
 	evt := &event.Event{ID: id.EventID(fmt.Sprintf("$evt%d", evtSeq.Add(1))), Sender: user, RoomID: portal.MXID, Type: event.EventMessage}
 	return &bridge.MatrixMessage{Portal: portal, Sender: &bridge.User{MXID: user}, Event: evt, Content: content, SenderName: name}
+}
+
+// session gives a Matrix user their puppet the way the core does on their
+// first message or join: AutoSession, then Connect.
+func (tn *testNet) session(t *testing.T, user id.UserID, name string) *Puppet {
+	t.Helper()
+	if name != "" {
+		tn.mx.mu.Lock()
+		tn.mx.names[user] = name
+		tn.mx.mu.Unlock()
+	}
+	l, s, err := tn.AutoSession(testCtx(t), &bridge.User{MXID: user})
+	require.NoError(t, err)
+	require.NotNil(t, l)
+	s.Connect(testCtx(t))
+	return s.(*Puppet)
+}
+
+// send hands a Matrix message to the session of its sender, named name.
+func (tn *testNet) send(t *testing.T, msg *bridge.MatrixMessage, name string) error {
+	t.Helper()
+	_, err := tn.session(t, msg.Sender.MXID, name).HandleMatrixMessage(testCtx(t), msg)
+	return err
+}
+
+// membership hands the session a Matrix membership change of its user.
+func (tn *testNet) membership(t *testing.T, portal *bridge.Portal, user id.UserID, name string, ms, prev event.Membership) {
+	t.Helper()
+	p := tn.session(t, user, "")
+	evt := &event.Event{Type: event.StateMember, Sender: user, RoomID: portal.MXID,
+		Content: event.Content{Parsed: &event.MemberEventContent{Membership: ms, Displayname: name}}}
+	require.NoError(t, p.HandleMatrixMembership(testCtx(t), &bridge.MatrixMembership{
+		Portal: portal, Sender: &bridge.User{MXID: user}, Event: evt, Membership: ms, Previous: prev}))
 }

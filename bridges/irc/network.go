@@ -3,6 +3,7 @@ package irc
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -50,6 +51,7 @@ type core interface {
 	QueueRemoteEvent(ctx context.Context, ev *bridge.RemoteEvent) error
 	ReportState(ctx context.Context, l *bridge.Login, st bridge.SessionState)
 	Notify(ctx context.Context, user id.UserID, text string)
+	SaveLogin(ctx context.Context, l *bridge.Login) error
 	GetPortal(ctx context.Context, key bridge.PortalKey) (*bridge.Portal, error)
 	Portals(ctx context.Context) ([]*bridge.Portal, error)
 }
@@ -86,9 +88,10 @@ type Network struct {
 }
 
 var (
-	_ bridge.Network      = (*Network)(nil)
-	_ bridge.ChatResolver = (*Network)(nil)
-	_ bridge.RelayHandler = (*Network)(nil)
+	_ bridge.Network       = (*Network)(nil)
+	_ bridge.ChatResolver  = (*Network)(nil)
+	_ bridge.RelayHandler  = (*Network)(nil)
+	_ bridge.AutoSessioner = (*Network)(nil)
 )
 
 func newNetwork(c Config, domain string) (*Network, error) {
@@ -121,20 +124,17 @@ func (n *Network) Info() bridge.NetworkInfo {
 		GhostTemplate: n.cfg.GhostTemplate,
 		AliasTemplate: n.cfg.AliasTemplate,
 		Protocol:      "irc",
-		// Relay is how users without a login reach their own puppet.
+		// The bot relays only for users past limits.max_puppets; everyone
+		// else gets a session of their own through AutoSession.
 		Relay: true,
 	}
 }
 
 // Start migrates the adapter's tables, starts the ident server and the
-// bot, and begins following Matrix membership. It returns without waiting
-// for IRC: the bot connects in the background.
+// bot. It returns without waiting for IRC: the bot connects in the
+// background.
 func (n *Network) Start(ctx context.Context, br *bridge.Bridge) error {
-	view, err := newASView(br)
-	if err != nil {
-		return err
-	}
-	return n.start(ctx, br, view, br.DB("irc_version", upgradeTable), br.Config.Homeserver.Address)
+	return n.start(ctx, br, &asView{br: br}, br.DB("irc_version", upgradeTable), br.Config.Homeserver.Address)
 }
 
 func (n *Network) start(ctx context.Context, c core, mx matrixView, db *dbutil.Database, homeserver string) error {
@@ -164,8 +164,6 @@ func (n *Network) start(ctx context.Context, c core, mx matrixView, db *dbutil.D
 		return err
 	}
 	n.bot.conn.start()
-	n.wg.Add(1)
-	go n.watchMatrix(n.ctx)
 	return nil
 }
 
@@ -273,12 +271,16 @@ func (n *Network) puppetFor(ctx context.Context, user id.UserID) (*Puppet, error
 	if err != nil {
 		return nil, err
 	}
+	channels, err := n.store.channels(ctx, user)
+	if err != nil {
+		return nil, err
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if p, ok := n.puppets[user]; ok {
 		return p, nil
 	}
-	p = newPuppet(n, user, row)
+	p = newPuppet(n, user, row, channels)
 	n.puppets[user] = p
 	return p, nil
 }
@@ -290,11 +292,30 @@ func (n *Network) existingPuppet(user id.UserID) *Puppet {
 	return n.puppets[user]
 }
 
+// AutoSession gives every Matrix user who speaks in or joins a portal
+// their own puppet, as a session the core knows (so edits, membership,
+// presence and DMs reach it), without a "login". Past limits.max_puppets
+// it answers nil, and the bot relays for the user instead.
+func (n *Network) AutoSession(ctx context.Context, user *bridge.User) (*bridge.Login, bridge.Session, error) {
+	p, err := n.puppetFor(ctx, user.MXID)
+	if errors.Is(err, ErrTooManyPuppets) {
+		return nil, nil, nil
+	} else if err != nil {
+		return nil, nil, err
+	}
+	nick := p.wantedNick()
+	meta, _ := json.Marshal(loginMetadata{Nick: nick, Auto: true})
+	l := &bridge.Login{User: user.MXID, Network: n.id, RemoteID: n.ghostID(nick), RemoteName: nick, Metadata: meta}
+	p.setLogin(l)
+	return l, p, nil
+}
+
 // loginMetadata is what the core stores with an IRC login. The password
 // lives in the adapter's table, not here, so "status" output and the
 // login table never carry it.
 type loginMetadata struct {
 	Nick string `json:"nick,omitempty"`
+	Auto bool   `json:"auto,omitempty"` // made by AutoSession, not "login"
 }
 
 // Login handles "login <network> [nick [password]]": it picks the nick
@@ -385,21 +406,10 @@ func (n *Network) dynamicAllowed(channel string) bool {
 	return false
 }
 
-// HandleRelayMessage is how the core hands over messages of users who
-// did not log in: they go out through the user's own puppet, created on
-// first need. Only when the network's puppet limit is reached does the
-// bot relay them with the user's name.
+// HandleRelayMessage posts for a user who has no puppet because the
+// network's puppet limit is reached: through the bot, with their name.
 func (n *Network) HandleRelayMessage(ctx context.Context, msg *bridge.MatrixMessage) (*bridge.MessageResult, error) {
-	p, err := n.puppetFor(ctx, msg.Sender.MXID)
-	if err == ErrTooManyPuppets {
-		return n.bot.relay(ctx, msg)
-	} else if err != nil {
-		return nil, err
-	}
-	if msg.SenderName != "" {
-		p.setDisplayName(msg.SenderName)
-	}
-	return p.HandleMatrixMessage(ctx, msg)
+	return n.bot.relay(ctx, msg)
 }
 
 // notify tells a Matrix user something about their IRC connection.

@@ -34,7 +34,7 @@ func TestServerRestartIsSurvived(t *testing.T) {
 			ctx := testCtx(t)
 			portal, _ := tn.core.GetPortal(ctx, tn.channelKey("#bridged"))
 			require.NotNil(t, portal)
-			_, err := tn.HandleRelayMessage(ctx, matrixMessage(portal, alice, "Alice", "before"))
+			err := tn.send(t, matrixMessage(portal, alice, "", "before"), "Alice")
 			require.NoError(t, err)
 			carol.WaitFor("alice's message", irctest.IsText("PRIVMSG", "before"))
 
@@ -52,7 +52,7 @@ func TestServerRestartIsSurvived(t *testing.T) {
 					return ev.Kind == bridge.RemoteJoin && ev.Sender.ID == "dave"
 				})
 			}
-			_, err = tn.HandleRelayMessage(ctx, matrixMessage(portal, alice, "Alice", "after"))
+			err = tn.send(t, matrixMessage(portal, alice, "", "after"), "Alice")
 			require.NoError(t, err)
 			dave.WaitFor("alice's message", irctest.IsText("PRIVMSG", "after"))
 		})
@@ -71,7 +71,7 @@ func TestKillsAndBansAreToldToTheUser(t *testing.T) {
 			tn.waitBotIn(t, "#bridged")
 			ctx := testCtx(t)
 			portal, _ := tn.core.GetPortal(ctx, tn.channelKey("#bridged"))
-			_, err := tn.HandleRelayMessage(ctx, matrixMessage(portal, alice, "Alice", "hello"))
+			err := tn.send(t, matrixMessage(portal, alice, "", "hello"), "Alice")
 			require.NoError(t, err)
 			carol.WaitFor("alice's message", irctest.IsText("PRIVMSG", "hello"))
 
@@ -89,7 +89,7 @@ func TestKillsAndBansAreToldToTheUser(t *testing.T) {
 				}
 				carol.WaitFor("alice gone", irctest.IsCommand("QUIT", "Alice[m]"))
 				tn.core.waitNotice(t, alice, "refused")
-				_, err := tn.HandleRelayMessage(ctx, matrixMessage(portal, alice, "Alice", "still there?"))
+				err := tn.send(t, matrixMessage(portal, alice, "", "still there?"), "Alice")
 				require.Error(t, err)
 				assert.True(t, errors.Is(err, bridge.ErrPermanent), "a ban is reported at once: %v", err)
 			})
@@ -105,11 +105,11 @@ func TestIdlePuppetsQuitAndComeBack(t *testing.T) {
 	tn.waitBotIn(t, "#bridged")
 	ctx := testCtx(t)
 	portal, _ := tn.core.GetPortal(ctx, tn.channelKey("#bridged"))
-	_, err := tn.HandleRelayMessage(ctx, matrixMessage(portal, alice, "Alice", "one"))
+	err := tn.send(t, matrixMessage(portal, alice, "", "one"), "Alice")
 	require.NoError(t, err)
 	m := carol.WaitFor("the idle quit", irctest.IsCommand("QUIT", "Alice[m]"))
 	assert.Contains(t, m.Trailing(), "Idle")
-	_, err = tn.HandleRelayMessage(ctx, matrixMessage(portal, alice, "Alice", "two"))
+	err = tn.send(t, matrixMessage(portal, alice, "", "two"), "Alice")
 	require.NoError(t, err)
 	carol.WaitFor("the next message", func(m *ircproto.Message) bool {
 		return m.Command == "PRIVMSG" && m.Trailing() == "two" && m.Nick() == "Alice[m]"

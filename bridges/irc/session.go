@@ -44,9 +44,10 @@ var (
 	_ bridge.PresenceHandler   = (*Puppet)(nil)
 	_ bridge.TopicHandler      = (*Puppet)(nil)
 	_ bridge.DMStarter         = (*Puppet)(nil)
+	_ bridge.LogoutHandler     = (*Puppet)(nil)
 )
 
-func newPuppet(n *Network, user id.UserID, row puppetRow) *Puppet {
+func newPuppet(n *Network, user id.UserID, row puppetRow, channels []string) *Puppet {
 	p := &Puppet{
 		net:      n,
 		mxid:     user,
@@ -56,6 +57,9 @@ func newPuppet(n *Network, user id.UserID, row puppetRow) *Puppet {
 		joined:   map[string]bool{},
 		joinWait: map[string][]chan error{},
 		sent:     map[id.EventID]int{},
+	}
+	for _, ch := range channels {
+		p.channels[ch] = true
 	}
 	p.conn = newConnector(n, p.log)
 	p.conn.config = p.connConfig
@@ -100,11 +104,16 @@ func (p *Puppet) connConfig() *connConfig {
 	return cfg
 }
 
-// wantedNick is the chosen nick, else the template's for the display name.
+// wantedNick is the chosen nick, else the template's for the display
+// name, else (after a restart, before Matrix said the name again) the
+// nick the puppet had last.
 func (p *Puppet) wantedNick() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.row.Chosen && p.row.Nick != "" {
+		return p.row.Nick
+	}
+	if p.displayname == "" && p.row.Nick != "" {
 		return p.row.Nick
 	}
 	return puppetNick(p.net.cfg.Puppets.NickTemplate, p.displayname, p.mxid, p.net.bot.nickLen())
@@ -126,9 +135,13 @@ func (p *Puppet) setCredentials(row puppetRow) {
 	}
 }
 
+// setLogin keeps a copy of the login: the core goes on writing to the one
+// it was given (User, Network) after Login and AutoSession return, while
+// this puppet's goroutines already report state with theirs.
 func (p *Puppet) setLogin(l *bridge.Login) {
+	cp := *l
 	p.mu.Lock()
-	p.login = l
+	p.login = &cp
 	p.mu.Unlock()
 }
 
@@ -169,8 +182,10 @@ func (p *Puppet) setState(kind bridge.SessionStateKind, msg string) {
 func (p *Puppet) onUp(c *Conn) {
 	p.mu.Lock()
 	p.joined = map[string]bool{} // channels are per connection
+	p.row.Nick = c.Nick()
 	p.mu.Unlock()
 	p.net.setPuppetNick(p, "", c.Nick())
+	p.saveLoginNick(c.Nick())
 	p.setState(bridge.StateConnected, "as "+c.Nick())
 	p.mu.Lock()
 	var names []string
@@ -226,6 +241,24 @@ func (p *Puppet) onDown(c *Conn, err error) {
 	}
 }
 
+// saveLoginNick keeps the core's login (what "status" shows) on the
+// current nick. The core holds the old Login, so a copy is changed.
+func (p *Puppet) saveLoginNick(nick string) {
+	p.mu.Lock()
+	old := p.login
+	if old == nil || old.RemoteName == nick {
+		p.mu.Unlock()
+		return
+	}
+	l := *old
+	l.RemoteName, l.RemoteID = nick, p.net.ghostID(nick)
+	p.login = &l
+	p.mu.Unlock()
+	if err := p.net.core.SaveLogin(p.net.ctx, &l); err != nil {
+		p.log.Warn().Err(err).Msg("Failed to save login nick")
+	}
+}
+
 // touch marks the user active and re-arms the idle timer.
 func (p *Puppet) touch() {
 	idle := p.net.cfg.Puppets.IdleTimeout.D()
@@ -262,12 +295,17 @@ func (p *Puppet) checkIdle() {
 
 // enterChannel records that the user is in a channel's portal; the puppet
 // joins it now if connected, or on connecting.
-func (p *Puppet) enterChannel(channel string, connect bool) {
+func (p *Puppet) enterChannel(ctx context.Context, channel string, connect bool) {
 	folded := p.net.fold(channel)
 	p.mu.Lock()
 	known := p.channels[folded]
 	p.channels[folded] = true
 	p.mu.Unlock()
+	if !known {
+		if err := p.net.store.setChannel(ctx, p.mxid, folded, true); err != nil {
+			p.log.Warn().Err(err).Msg("Failed to save channel")
+		}
+	}
 	c := p.conn.current()
 	switch {
 	case c != nil && !known:
@@ -282,14 +320,17 @@ func (p *Puppet) enterChannel(channel string, connect bool) {
 }
 
 // leaveChannel parts a channel whose portal the user left. A puppet left
-// in no channel quits, unless its user logged in (they may have DMs).
-func (p *Puppet) leaveChannel(channel, reason string) {
+// in no channel quits; it comes back for a DM or a new room.
+func (p *Puppet) leaveChannel(ctx context.Context, channel, reason string) {
 	folded := p.net.fold(channel)
 	p.mu.Lock()
 	delete(p.channels, folded)
 	wasJoined := p.joined[folded]
-	empty := len(p.channels) == 0 && p.login == nil
+	empty := len(p.channels) == 0
 	p.mu.Unlock()
+	if err := p.net.store.setChannel(ctx, p.mxid, folded, false); err != nil {
+		p.log.Warn().Err(err).Msg("Failed to forget channel")
+	}
 	c := p.conn.current()
 	if c == nil {
 		return
@@ -309,7 +350,7 @@ func (p *Puppet) leaveChannel(channel, reason string) {
 
 // ensureJoined returns the connection once it is in channel.
 func (p *Puppet) ensureJoined(ctx context.Context, channel string) (*Conn, error) {
-	p.enterChannel(channel, true)
+	p.enterChannel(ctx, channel, true)
 	c, err := p.up(ctx)
 	if err != nil {
 		return nil, err
@@ -373,20 +414,38 @@ func (p *Puppet) joinResult(channel string, err error) {
 	}
 }
 
-// Connect is called by the core for a logged-in user at start and after
-// login.
+// Connect is called by the core at start for every stored session and
+// after a login. A puppet with channels to be in connects now (through
+// the pacer) when connect_on_join is set; any other waits for its user's
+// first message or join.
 func (p *Puppet) Connect(ctx context.Context) {
-	p.setState(bridge.StateConnecting, "")
-	p.conn.start()
+	p.mu.Lock()
+	has := len(p.channels) > 0
+	p.mu.Unlock()
+	if has && p.net.cfg.Puppets.ConnectOnJoin {
+		p.setState(bridge.StateConnecting, "")
+		p.conn.start()
+	}
 }
 
 // Disconnect quits and waits for the connection to close.
 func (p *Puppet) Disconnect(ctx context.Context) error {
-	p.conn.stop("Logged out")
+	p.conn.stop("Disconnecting")
+	return nil
+}
+
+// LogoutRemote forgets the user's channels and nick choice; "logout" on
+// IRC means "stop being on IRC until I speak again".
+func (p *Puppet) LogoutRemote(ctx context.Context) error {
 	p.mu.Lock()
 	p.login = nil
+	p.channels = map[string]bool{}
+	p.row = puppetRow{}
 	p.mu.Unlock()
-	return nil
+	if err := p.net.store.saveLogin(ctx, p.mxid, puppetRow{}); err != nil {
+		return err
+	}
+	return p.net.store.clearChannels(ctx, p.mxid)
 }
 
 // State returns the last state; it does not block.

@@ -44,6 +44,13 @@ const (
 		ON CONFLICT (network, mxid) DO UPDATE SET nick=excluded.nick, chosen=excluded.chosen, password=excluded.password`
 )
 
+const (
+	getChannelsQuery   = `SELECT channel FROM irc_puppet_channel WHERE network=$1 AND mxid=$2`
+	addChannelQuery    = `INSERT INTO irc_puppet_channel (network, mxid, channel) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`
+	removeChannelQuery = `DELETE FROM irc_puppet_channel WHERE network=$1 AND mxid=$2 AND channel=$3`
+	clearChannelsQuery = `DELETE FROM irc_puppet_channel WHERE network=$1 AND mxid=$2`
+)
+
 func (s *store) upgrade(ctx context.Context) error {
 	if err := s.db.Upgrade(ctx); err != nil {
 		return fmt.Errorf("upgrade irc tables: %w", err)
@@ -71,6 +78,42 @@ func (s *store) saveNick(ctx context.Context, user id.UserID, nick string) error
 func (s *store) saveLogin(ctx context.Context, user id.UserID, r puppetRow) error {
 	if _, err := s.db.Exec(ctx, saveLoginQuery, s.network, user, r.Nick, r.Chosen, r.Password); err != nil {
 		return fmt.Errorf("save login of %s: %w", user, err)
+	}
+	return nil
+}
+
+// channels returns the folded channels the user's puppet belongs in.
+func (s *store) channels(ctx context.Context, user id.UserID) ([]string, error) {
+	rows, err := s.db.Query(ctx, getChannelsQuery, s.network, user)
+	if err != nil {
+		return nil, fmt.Errorf("read channels of %s: %w", user, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var ch string
+		if err := rows.Scan(&ch); err != nil {
+			return nil, fmt.Errorf("read channels of %s: %w", user, err)
+		}
+		out = append(out, ch)
+	}
+	return out, rows.Err()
+}
+
+func (s *store) setChannel(ctx context.Context, user id.UserID, channel string, in bool) error {
+	q := removeChannelQuery
+	if in {
+		q = addChannelQuery
+	}
+	if _, err := s.db.Exec(ctx, q, s.network, user, channel); err != nil {
+		return fmt.Errorf("save channel %s of %s: %w", channel, user, err)
+	}
+	return nil
+}
+
+func (s *store) clearChannels(ctx context.Context, user id.UserID) error {
+	if _, err := s.db.Exec(ctx, clearChannelsQuery, s.network, user); err != nil {
+		return fmt.Errorf("forget channels of %s: %w", user, err)
 	}
 	return nil
 }
