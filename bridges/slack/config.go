@@ -26,7 +26,33 @@ type Config struct {
 	// MaxRetryAfter caps how long a rate-limited call waits before it
 	// fails, so one long Retry-After cannot stall a portal for good.
 	MaxRetryAfter time.Duration `yaml:"max_retry_after"`
+	// App turns on app mode (app.go) when its tokens are set.
+	App AppConfig `yaml:"app"`
 }
+
+// AppConfig is app mode: a Slack app of the workspace, whose bot posts for
+// Matrix users who have no login (relay) and watches the channels it is
+// in over Socket Mode, whether or not anyone logged in is there.
+type AppConfig struct {
+	// BotToken (xoxb-) is the app's bot token, for the Web API.
+	BotToken secret `yaml:"bot_token"`
+	// AppToken (xapp-) is an app-level token with connections:write, for
+	// Socket Mode (https://api.slack.com/apis/connections/socket).
+	AppToken secret `yaml:"app_token"`
+	// IconURL is the icon relayed messages show, with "{localpart}" and
+	// "{mxid}" replaced by the sender's; "" keeps the app's own icon.
+	// Slack fetches it, so it must be a public http(s) URL.
+	IconURL string `yaml:"icon_url"`
+}
+
+func (a AppConfig) enabled() bool { return a.BotToken != "" || a.AppToken != "" }
+
+// secret is a credential from the config: its String form hides it, so a
+// config printed by accident prints no token.
+type secret string
+
+func (secret) String() string   { return "[secret]" }
+func (secret) GoString() string { return "[secret]" }
 
 // DefaultConfig is what an empty section means.
 func DefaultConfig() Config {
@@ -56,6 +82,20 @@ func (c Config) Validate() error {
 	if c.MaxRetryAfter < 0 {
 		errs = append(errs, fmt.Errorf("networks.slack.max_retry_after: %s is negative", c.MaxRetryAfter))
 	}
+	if c.App.enabled() {
+		// The values are secrets: the errors say what is wrong, not what is there.
+		if !strings.HasPrefix(string(c.App.BotToken), "xoxb-") {
+			errs = append(errs, errors.New("networks.slack.app.bot_token: must be a bot token (xoxb-...)"))
+		}
+		if !strings.HasPrefix(string(c.App.AppToken), "xapp-") {
+			errs = append(errs, errors.New("networks.slack.app.app_token: must be an app-level token (xapp-...)"))
+		}
+		if c.App.IconURL != "" {
+			if u, err := url.Parse(c.App.IconURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+				errs = append(errs, fmt.Errorf("networks.slack.app.icon_url: %q is not an http(s) URL", c.App.IconURL))
+			}
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -70,6 +110,10 @@ func (kind) ExampleConfig() string {
   backfill: 20                   # recent messages bridged per conversation on first sight
   presence_subscriptions: 500    # users whose presence each login follows; 0 = off
   max_retry_after: 2m            # longest wait on an HTTP 429 before giving up
+  app:                           # app mode: relay for users without a login; both tokens or none
+    bot_token: ""                # xoxb-...
+    app_token: ""                # xapp-... with connections:write (Socket Mode)
+    icon_url: ""                 # relayed messages' icon, {localpart}/{mxid} replaced; "" = the app's
 `
 }
 

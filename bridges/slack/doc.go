@@ -16,8 +16,15 @@
 // login's LoginID is the team ID. DMs and group DMs are portals per
 // receiver; channels are shared by every logged-in user of the workspace.
 //
+// App mode (app.go, optional): a Slack app's bot, over Socket Mode, is one
+// more Session without a Matrix user. It bridges the channels it is in
+// whether or not anyone logged in is there, and the core relays through
+// it (bridge.RelayHandler) for Matrix users without a login.
+//
 // Concurrency: the Network owns the map of logged-in Slack users (for
-// double-puppet attribution and pills) under its mutex. Each Session owns
+// double-puppet attribution and pills), the logins by user and workspace,
+// and the sets of uploads and echoes in flight (every login in a channel
+// sees an echo) under its mutex. Each Session owns
 // one goroutine that reads RTM events and queues remote events in order;
 // Matrix actions come from the core's portal queues and only use the
 // session's slack-go client, which is safe for concurrent use.

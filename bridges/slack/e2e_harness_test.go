@@ -39,12 +39,16 @@ const (
 	waitLimit   = 30 * time.Second
 )
 
+// e2eApp is the Slack app of app mode.
+var e2eApp = slackemu.App{ID: "A001", BotID: "B0APP", BotUser: "U0BOT", BotName: "isthmus", BotToken: "xoxb-e2e-app", AppToken: "xapp-1-e2e-app"}
+
 type world struct {
 	t       *testing.T
 	emu     *slackemu.Server
 	hs      *dendrite.Server
 	listen  string
 	general string // Slack channel ID of #general
+	random  string // #random: Bob and the app's bot only
 
 	alice   *mautrix.Client
 	aliceID id.UserID
@@ -66,7 +70,12 @@ func newWorld(t *testing.T) *world {
 	emu.AddUser(slackemu.User{ID: "U003", Name: "carol", Profile: slackemu.UserProfile{DisplayName: "Carol"}})
 	emu.AddToken(slackemu.Token{Value: e2eAliceTok, User: "U001"})
 	w := &world{t: t, emu: emu, listen: freeAddr(t)}
-	w.general = emu.AddConversation(slackemu.Conversation{ID: "C0GENERAL", Name: "general", Members: []string{"U001", "U002", "U003"}})
+	// App mode is on: the app's bot is in #general with Alice (the two
+	// see every event there, and the bridge must still bridge each once)
+	// and alone with Bob in #random, where nobody has logged in.
+	emu.AddApp(e2eApp)
+	w.general = emu.AddConversation(slackemu.Conversation{ID: "C0GENERAL", Name: "general", Members: []string{"U001", "U002", "U003", e2eApp.BotUser}})
+	w.random = emu.AddConversation(slackemu.Conversation{ID: "C0RANDOM", Name: "random", Members: []string{"U002", e2eApp.BotUser}})
 
 	dir := t.TempDir()
 	configFor := func(hsURL string) string {
@@ -83,8 +92,13 @@ bridge:
   permissions: {"%s": user}
 logging: {level: debug, format: json}
 networks:
-  slack: {enabled: true, api_url: %q, backfill: 0}
-`, hsURL, dendrite.Domain, w.listen, w.listen, e2eASToken, e2eHSToken, filepath.Join(dir, "isthmus.db"), dendrite.Domain, emu.APIURL())
+  slack:
+    enabled: true
+    api_url: %q
+    backfill: 0
+    app: {bot_token: %q, app_token: %q}
+`, hsURL, dendrite.Domain, w.listen, w.listen, e2eASToken, e2eHSToken, filepath.Join(dir, "isthmus.db"), dendrite.Domain,
+			emu.APIURL(), e2eApp.BotToken, e2eApp.AppToken)
 	}
 	// The registration only needs the bridge's own address.
 	cfg, err := bridge.ParseConfig([]byte(configFor("http://127.0.0.1:1")))
@@ -175,14 +189,20 @@ func (w *world) command(text string) string {
 	return ""
 }
 
-// joinPortal joins the portal of a Slack conversation by its alias once
-// the bridge has created it.
+// joinPortal joins Alice to the portal of a Slack conversation by its
+// alias once the bridge has created it.
 func (w *world) joinPortal(channel string) id.RoomID {
+	w.t.Helper()
+	return w.joinPortalAs(w.alice, channel)
+}
+
+// joinPortalAs is joinPortal for any Matrix user.
+func (w *world) joinPortalAs(c *mautrix.Client, channel string) id.RoomID {
 	w.t.Helper()
 	alias := w.aliases.Alias(e2eTeam + "-" + channel)
 	var room id.RoomID
 	require.Eventually(w.t, func() bool {
-		resp, err := w.alice.JoinRoom(context.Background(), alias.String(), nil)
+		resp, err := c.JoinRoom(context.Background(), alias.String(), nil)
 		if err == nil {
 			room = resp.RoomID
 		}

@@ -37,6 +37,7 @@ func TestEndToEnd(t *testing.T) {
 	e2ePresenceAndTyping(t, w, room)
 	e2eDoublePuppet(t, w, room)
 	e2eReadMarkersAndArchive(t, w, room)
+	e2eRelay(t, w, room)
 	e2eOutage(t, w, room)
 }
 

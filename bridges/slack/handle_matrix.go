@@ -122,7 +122,7 @@ func (s *Session) slackText(ctx context.Context, c *event.MessageEventContent) s
 // Threads and replies go into the Slack thread of their root.
 func (s *Session) HandleMatrixMessage(ctx context.Context, msg *bridge.MatrixMessage) (*bridge.MessageResult, error) {
 	if s.badState() {
-		return nil, &permanentError{msg: "your Slack login for " + s.md.TeamName + " is no longer valid; log in again"}
+		return nil, s.errLoginGone("")
 	}
 	ch, err := s.channelOf(msg.Portal)
 	if err != nil {
@@ -147,12 +147,20 @@ func (s *Session) HandleMatrixMessage(ctx context.Context, msg *bridge.MatrixMes
 		return s.sendFile(ctx, ch, thread, msg)
 	}
 	text := s.slackText(ctx, c)
-	opts := []slack.MsgOption{slack.MsgOptionText(text, false)}
+	var opts []slack.MsgOption
+	switch {
+	case s.app && c.MsgType == event.MsgEmote:
+		// A relayed /me: chat.meMessage cannot carry another name.
+		text = "_" + text + "_"
+	case c.MsgType == event.MsgEmote:
+		opts = append(opts, slack.MsgOptionMeMessage())
+	}
+	opts = append(opts, slack.MsgOptionText(text, false))
+	if s.app {
+		opts = append(opts, s.relayOptions(msg)...)
+	}
 	if thread != "" {
 		opts = append(opts, slack.MsgOptionTS(thread))
-	}
-	if c.MsgType == event.MsgEmote {
-		opts = append(opts, slack.MsgOptionMeMessage())
 	}
 	_, ts, err := s.api.PostMessageContext(ctx, ch, opts...)
 	if err != nil {
@@ -179,6 +187,10 @@ func (s *Session) sendFile(ctx context.Context, ch, thread string, msg *bridge.M
 	if c.FileName != "" && c.Body != "" && c.Body != c.FileName {
 		caption = s.slackText(ctx, c)
 	}
+	if s.app {
+		// Files cannot be posted under another name: say whose it is.
+		caption = strings.TrimSpace("*" + mrkdwn.FromMatrixPlain(firstOf(msg.SenderName, msg.Sender.MXID.Localpart())) + "* sent a file. " + caption)
+	}
 	if c.URL == "" {
 		return nil, fmt.Errorf("%w: encrypted files cannot be sent to Slack", bridge.ErrNotSupported)
 	}
@@ -190,17 +202,17 @@ func (s *Session) sendFile(ctx context.Context, ch, thread string, msg *bridge.M
 	if err != nil {
 		return nil, s.checkAuth(ctx, fmt.Errorf("upload file: %w", err))
 	}
-	s.uploads.add(up.FileID, msg)
+	s.net.uploads.add(s.md.TeamID, up.FileID, msg)
 	err = s.api.UploadToURL(ctx, slack.UploadToURLParameters{UploadURL: up.UploadURL, Reader: bytes.NewReader(data), Filename: name})
 	if err != nil {
-		s.uploads.take(up.FileID)
+		s.net.uploads.forget(s.md.TeamID, up.FileID)
 		return nil, fmt.Errorf("upload file: %w", err)
 	}
 	_, err = s.api.CompleteUploadExternalContext(ctx, slack.CompleteUploadExternalParameters{
 		Files: []slack.FileSummary{{ID: up.FileID, Title: name}}, Channel: ch, ThreadTimestamp: thread, InitialComment: caption,
 	})
 	if err != nil {
-		s.uploads.take(up.FileID)
+		s.net.uploads.forget(s.md.TeamID, up.FileID)
 		return nil, s.checkAuth(ctx, fmt.Errorf("upload file: %w", err))
 	}
 	return nil, nil
@@ -214,7 +226,7 @@ func (s *Session) HandleMatrixEdit(ctx context.Context, edit *bridge.MatrixEdit)
 		return err
 	}
 	text := s.slackText(ctx, edit.Content)
-	s.echoes.add("edit:" + ch + ":" + string(edit.Target.RemoteID) + ":" + text)
+	s.addEcho("edit:" + ch + ":" + string(edit.Target.RemoteID) + ":" + text)
 	_, _, _, err = s.api.UpdateMessageContext(ctx, ch, string(edit.Target.RemoteID), slack.MsgOptionText(text, false))
 	return s.checkAuth(ctx, err)
 }
@@ -230,7 +242,7 @@ func (s *Session) HandleMatrixRedaction(ctx context.Context, r *bridge.MatrixRed
 	if strings.Contains(ts, "/") {
 		return fmt.Errorf("%w: files shared with a message are deleted with the message", bridge.ErrNotSupported)
 	}
-	s.echoes.add("delete:" + ch + ":" + ts)
+	s.addEcho("delete:" + ch + ":" + ts)
 	_, _, err = s.api.DeleteMessageContext(ctx, ch, ts)
 	return s.checkAuth(ctx, err)
 }
@@ -259,14 +271,14 @@ func (s *Session) react(ctx context.Context, r *bridge.MatrixReaction, add bool)
 	// The RTM echo names the reaction by its Slack name, which may map back
 	// to another key than the one sent (an emoji with or without its
 	// variation selector): it is recognised here, not by the message map.
-	s.echoes.add(reactionEcho(add, ch, ts, name))
+	s.addEcho(reactionEcho(add, ch, ts, name, s.md.UserID))
 	if add {
 		err = s.api.AddReactionContext(ctx, name, ref)
 	} else {
 		err = s.api.RemoveReactionContext(ctx, name, ref)
 	}
 	if err != nil {
-		s.echoes.take(reactionEcho(add, ch, ts, name)) // nothing will echo
+		s.cancelEcho(reactionEcho(add, ch, ts, name, s.md.UserID)) // nothing will echo
 	}
 	if err != nil && (err.Error() == "already_reacted" || err.Error() == "no_reaction") {
 		return nil // already as wanted: a retry after a crash

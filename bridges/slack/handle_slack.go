@@ -120,7 +120,7 @@ func (s *Session) onMessageEvent(ctx context.Context, c *convInfo, m *slack.Mess
 	case "message_changed":
 		return s.onEdit(ctx, c, m)
 	case "message_deleted":
-		if s.echoes.take("delete:" + c.ID + ":" + m.DeletedTimestamp) {
+		if s.isEcho("delete:" + c.ID + ":" + m.DeletedTimestamp) {
 			return nil
 		}
 		return s.queue(ctx, &bridge.RemoteEvent{Kind: bridge.RemoteDelete, Portal: s.portalKey(c),
@@ -150,12 +150,14 @@ func (s *Session) onMessage(ctx context.Context, c *convInfo, m *slack.Msg, hist
 		if err := s.queue(ctx, notice); err != nil {
 			return err
 		}
-	} else if upload := s.ownUpload(m); upload != nil {
-		// A file this session uploaded from Matrix: already in the room.
-		// Its Matrix event now gets the message's ts, so edits, deletions
-		// and reactions of either side find it.
-		if _, err := s.net.core.RecordRemoteID(context.WithoutCancel(ctx), upload, bridge.MessageID(m.Timestamp), tsTime(m.Timestamp)); err != nil {
-			return fmt.Errorf("map uploaded file: %w", err)
+	} else if upload, known := s.uploadFromMatrix(m); known {
+		// A file uploaded from Matrix: already in the room. Its Matrix
+		// event now gets the message's ts, so edits, deletions and
+		// reactions of either side find it.
+		if upload != nil {
+			if _, err := s.net.core.RecordRemoteID(context.WithoutCancel(ctx), upload, bridge.MessageID(m.Timestamp), tsTime(m.Timestamp)); err != nil {
+				return fmt.Errorf("map uploaded file: %w", err)
+			}
 		}
 	} else {
 		for _, ev := range s.messageEvents(ctx, c, m) {
@@ -174,13 +176,13 @@ func (s *Session) onMessage(ctx context.Context, c *convInfo, m *slack.Msg, hist
 	return s.net.setCursor(context.WithoutCancel(ctx), s.user.MXID, s.md.TeamID, c.ID, m.Timestamp)
 }
 
-// ownUpload returns the Matrix message of a file this session uploaded,
-// when m is the message that shares it (see sendFile).
-func (s *Session) ownUpload(m *slack.Msg) *bridge.MatrixMessage {
-	if m.User != s.md.UserID || len(m.Files) == 0 {
-		return nil
+// uploadFromMatrix says whether m shares a file uploaded from Matrix (see
+// sendFile), and gives its Matrix message to the first login that asks.
+func (s *Session) uploadFromMatrix(m *slack.Msg) (*bridge.MatrixMessage, bool) {
+	if len(m.Files) == 0 {
+		return nil, false
 	}
-	return s.uploads.take(m.Files[0].ID)
+	return s.net.uploads.claim(s.md.TeamID, m.Files[0].ID)
 }
 
 // messageEvents converts a message: the text, then one event per file.
@@ -289,7 +291,7 @@ func (s *Session) onEdit(ctx context.Context, c *convInfo, m *slack.Message) err
 	if m.PreviousMessage != nil && m.PreviousMessage.Text == cur.Text {
 		return nil
 	}
-	if s.echoes.take("edit:" + c.ID + ":" + cur.Timestamp + ":" + cur.Text) {
+	if s.isEcho("edit:" + c.ID + ":" + cur.Timestamp + ":" + cur.Text) {
 		return nil
 	}
 	user := cur.User
@@ -316,7 +318,7 @@ func (s *Session) onReaction(ctx context.Context, ev slack.ReactionEvent, kind b
 	if ev.Item.Type != "message" {
 		return nil
 	}
-	if ev.User == s.md.UserID && s.echoes.take(reactionEcho(kind == bridge.RemoteReaction, ev.Item.Channel, ev.Item.Timestamp, ev.Reaction)) {
+	if s.isEcho(reactionEcho(kind == bridge.RemoteReaction, ev.Item.Channel, ev.Item.Timestamp, ev.Reaction, ev.User)) {
 		return nil
 	}
 	c, err := s.conv(ctx, ev.Item.Channel)
@@ -327,14 +329,14 @@ func (s *Session) onReaction(ctx context.Context, ev slack.ReactionEvent, kind b
 		Target: bridge.MessageID(ev.Item.Timestamp), Reaction: slackemoji.ReactionKey(ev.Reaction), Timestamp: tsTime(ev.EventTimestamp)})
 }
 
-// reactionEcho is the echo key of a reaction this session added or
+// reactionEcho is the echo key of a reaction a Slack user added or
 // removed.
-func reactionEcho(add bool, channel, ts, name string) string {
+func reactionEcho(add bool, channel, ts, name, user string) string {
 	op := "unreact:"
 	if add {
 		op = "react:"
 	}
-	return op + channel + ":" + ts + ":" + name
+	return op + channel + ":" + ts + ":" + name + ":" + user
 }
 
 // onPresence bridges presence_change (https://api.slack.com/events/presence_change):
@@ -367,6 +369,18 @@ func (s *Session) onMembership(ctx context.Context, channel, user string, kind b
 	s.cache.mu.Lock()
 	c.Members = nil // fetched again when next needed
 	s.cache.mu.Unlock()
+	if user == s.md.UserID && kind == bridge.RemoteJoin {
+		// The session's own account joined: a conversation it has not
+		// seen gets its portal, members and last messages now.
+		if ts, err := s.net.cursor(ctx, s.user.MXID, s.md.TeamID, c.ID); err != nil {
+			return err
+		} else if ts == "" {
+			return s.syncConversation(ctx, c)
+		}
+	}
+	if s.net.isAppBot(s.md.TeamID, user) {
+		return nil // the bridge's own app has no ghost
+	}
 	sender := s.sender(ctx, user)
 	return s.queue(ctx, &bridge.RemoteEvent{Kind: kind, Portal: s.portalKey(c), Sender: sender,
 		Member: &bridge.Member{ID: sender.ID, Matrix: sender.Matrix}, CreatePortal: kind == bridge.RemoteJoin && sender.Matrix != ""})

@@ -249,6 +249,14 @@ const (
 	carol       = id.UserID("@carol:example.org")
 )
 
+// testApp is the workspace's Slack app for app mode.
+var testApp = slackemu.App{ID: "A001", BotID: "B0APP", BotUser: "U0BOT", BotName: "isthmus", BotToken: "xoxb-app-secret-1", AppToken: "xapp-1-app-secret"}
+
+// withApp turns app mode on.
+func withApp(c *Config) {
+	c.App = AppConfig{BotToken: secret(testApp.BotToken), AppToken: secret(testApp.AppToken), IconURL: "https://avatars.example/{localpart}.png"}
+}
+
 type testEnv struct {
 	emu     *slackemu.Server
 	net     *Network
@@ -268,6 +276,9 @@ func newEnv(t testing.TB, tune ...func(*Config)) *testEnv {
 	emu.AddToken(slackemu.Token{Value: aliceToken, User: "U001"})
 	emu.AddToken(slackemu.Token{Value: carolToken, User: "U003", Cookie: carolCookie})
 	general := emu.AddConversation(slackemu.Conversation{ID: "C0GENERAL", Name: "general", Topic: "company-wide", Members: []string{"U001", "U002", "U003"}})
+	// The app is installed but unused unless a test turns app mode on
+	// (withApp) and adds its bot to a channel.
+	emu.AddApp(testApp)
 
 	cfg := DefaultConfig()
 	cfg.APIURL = emu.APIURL()

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/isthmus-bridge/isthmus/bridge"
 )
@@ -56,4 +58,69 @@ func (n *Network) FetchMedia(ctx context.Context, media *bridge.Media) ([]byte, 
 		return nil, "", fmt.Errorf("download slack file: %w", err)
 	}
 	return data, firstOf(media.MimeType, ct), nil
+}
+
+// uploadSet holds the Matrix messages of files uploaded to Slack whose
+// sharing message has not come back yet, by workspace and file ID (see
+// sendFile). It belongs to the network, not to a session: every login in
+// the channel sees the sharing message, and whichever sees it first maps
+// it while the others leave it alone.
+type uploadSet struct {
+	mu      sync.Mutex
+	ttl     time.Duration
+	pending map[string]*pendingUpload
+}
+
+type pendingUpload struct {
+	msg     *bridge.MatrixMessage
+	since   time.Time
+	claimed bool
+}
+
+func newUploadSet(ttl time.Duration) *uploadSet {
+	return &uploadSet{ttl: ttl, pending: map[string]*pendingUpload{}}
+}
+
+func uploadKey(team, fileID string) string { return team + "/" + fileID }
+
+func (u *uploadSet) add(team, fileID string, msg *bridge.MatrixMessage) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	now := time.Now()
+	expire(u.pending, now, u.ttl, func(p *pendingUpload) time.Time { return p.since })
+	u.pending[uploadKey(team, fileID)] = &pendingUpload{msg: msg, since: now}
+}
+
+// forget drops an upload that failed.
+func (u *uploadSet) forget(team, fileID string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.pending, uploadKey(team, fileID))
+}
+
+// claim looks a shared file up: known says it is an upload from Matrix
+// (its message is not to be bridged back); msg is its Matrix message for
+// the first caller only, who maps it.
+func (u *uploadSet) claim(team, fileID string) (msg *bridge.MatrixMessage, known bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	p := u.pending[uploadKey(team, fileID)]
+	if p == nil || time.Since(p.since) > u.ttl {
+		return nil, false
+	}
+	if p.claimed {
+		return nil, true
+	}
+	p.claimed = true
+	return p.msg, true
+}
+
+// expire drops the entries of m older than ttl at now; the sets above
+// call it when they grow, so they stay as small as what is in flight.
+func expire[V any](m map[string]V, now time.Time, ttl time.Duration, at func(V) time.Time) {
+	for k, v := range m {
+		if now.Sub(at(v)) > ttl {
+			delete(m, k)
+		}
+	}
 }

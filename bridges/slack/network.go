@@ -59,6 +59,14 @@ type Network struct {
 	// workspace's fetches its files, and a user's DM with a ghost goes
 	// through their login of the ghost's workspace.
 	sessions map[loginKey]*Session
+	// uploads are Matrix files on their way to Slack (media.go); echoes
+	// what the bridge just did there (session.go).
+	uploads *uploadSet
+	echoes  *echoSet
+	// app is the app mode's session once its bot is known (app.go);
+	// stopApp ends it.
+	app     *Session
+	stopApp context.CancelFunc
 }
 
 // loginKey names one login: a Matrix user in one workspace.
@@ -74,7 +82,8 @@ var (
 
 // NewNetwork builds the network without I/O.
 func NewNetwork(cfg Config, _ bridge.CommonConfig) *Network {
-	return &Network{cfg: cfg, accounts: map[bridge.RemoteUserID]id.UserID{}, sessions: map[loginKey]*Session{}}
+	return &Network{cfg: cfg, accounts: map[bridge.RemoteUserID]id.UserID{}, sessions: map[loginKey]*Session{},
+		uploads: newUploadSet(10 * time.Minute), echoes: newEchoSet(time.Minute)}
 }
 
 // Info is constant.
@@ -85,10 +94,11 @@ func (n *Network) Info() bridge.NetworkInfo {
 		DisplayName:   "Slack",
 		GhostTemplate: ghostTemplate,
 		AliasTemplate: aliasTemplate,
+		Relay:         n.cfg.App.enabled(),
 	}
 }
 
-// Start runs the adapter's migrations.
+// Start runs the adapter's migrations and, in app mode, connects the app.
 func (n *Network) Start(ctx context.Context, br *bridge.Bridge) error {
 	return n.start(ctx, br, br.DB("slack_version", upgrades))
 }
@@ -98,12 +108,20 @@ func (n *Network) start(ctx context.Context, c core, db *dbutil.Database) error 
 	if err := db.Upgrade(ctx); err != nil {
 		return fmt.Errorf("upgrade slack tables: %w", err)
 	}
-	return nil
+	return n.startApp(ctx)
 }
 
-// Stop has nothing of its own to stop: the core disconnects every session
-// first.
-func (n *Network) Stop(context.Context) error { return nil }
+// Stop disconnects the app of app mode; the core disconnects the users'
+// sessions itself.
+func (n *Network) Stop(ctx context.Context) error {
+	if n.stopApp != nil {
+		n.stopApp()
+	}
+	if app := n.appSession(); app != nil {
+		return app.Disconnect(ctx)
+	}
+	return nil
+}
 
 // metadata is a login's stored metadata.
 type metadata struct {

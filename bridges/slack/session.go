@@ -27,19 +27,18 @@ type Session struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	cache   *workspaceCache
-	echoes  *echoSet
-	uploads *uploadSet
+	cache *workspaceCache
+	// app marks the app mode's bot (app.go): no Matrix user, no login,
+	// Socket Mode instead of RTM, channels only.
+	app bool
 }
 
 func newSession(n *Network, user *bridge.User, l *bridge.Login, md metadata) *Session {
 	return &Session{
 		net: n, user: user, login: l, md: md,
-		api:     newClient(n.cfg, md.Credentials),
-		state:   bridge.SessionState{Kind: bridge.StateDisconnected, Since: time.Now()},
-		cache:   newWorkspaceCache(),
-		echoes:  newEchoSet(time.Minute),
-		uploads: newUploadSet(10 * time.Minute),
+		api:   newClient(n.cfg, md.Credentials),
+		state: bridge.SessionState{Kind: bridge.StateDisconnected, Since: time.Now()},
+		cache: newWorkspaceCache(),
 	}
 }
 
@@ -87,7 +86,11 @@ func (s *Session) setState(ctx context.Context, kind bridge.SessionStateKind, ms
 	same := s.state.Kind == kind && s.state.Message == msg
 	s.state = st
 	s.mu.Unlock()
-	if !same && s.net.core != nil {
+	switch {
+	case same:
+	case s.login == nil: // the app has no login to report on: the log says it
+		zerolog.Ctx(ctx).Info().Str("state", string(kind)).Str("detail", msg).Msg("Slack app state changed")
+	case s.net.core != nil:
 		s.net.core.ReportState(ctx, s.login, st)
 	}
 }
@@ -101,6 +104,10 @@ func (s *Session) badState() bool {
 // loop reads its events in order, so remote events are queued in the order
 // Slack sent them, and gives up only when Slack says the login is gone.
 func (s *Session) run(ctx context.Context, done chan struct{}) {
+	if s.app {
+		s.runSocketMode(ctx, done)
+		return
+	}
 	defer close(done)
 	log := zerolog.Ctx(ctx)
 	opts := []slack.RTMOption{slack.RTMOptionPingInterval(30 * time.Second)}
@@ -192,12 +199,25 @@ func (s *Session) checkAuth(ctx context.Context, err error) error {
 	}
 	if authError(err) {
 		s.setState(ctx, bridge.StateBadCredential, "Slack answered "+safeError(err))
-		return &permanentError{msg: "your Slack login for " + s.md.TeamName + " is no longer valid (" + safeError(err) + "); log in again"}
+		return s.errLoginGone(safeError(err))
 	}
 	if slackCode(err) == "is_archived" {
 		return s.errArchived()
 	}
 	return err
+}
+
+// errLoginGone is what a Matrix user is told when Slack no longer accepts
+// the credentials their message would go out with; why is Slack's code,
+// if known.
+func (s *Session) errLoginGone(why string) error {
+	if why != "" {
+		why = " (" + why + ")"
+	}
+	if s.app {
+		return &permanentError{msg: "Slack no longer accepts this bridge's app for " + s.md.TeamName + why + "; log in to send as yourself"}
+	}
+	return &permanentError{msg: "your Slack login for " + s.md.TeamName + " is no longer valid" + why + "; log in again"}
 }
 
 // permanentError wraps bridge.ErrPermanent with a message for the user.
@@ -206,97 +226,71 @@ type permanentError struct{ msg string }
 func (e *permanentError) Error() string { return e.msg }
 func (e *permanentError) Unwrap() error { return bridge.ErrPermanent }
 
-// echoSet remembers what this session just did through the Web API, so the
-// RTM echo of it (an edit, a deletion, a reaction) is not bridged back to
-// Matrix. The message map covers messages; edits, deletions and reactions
-// named by their Slack name have no row to match, hence this short-lived
-// set. It counts: the same action done twice expects two echoes.
+// echoSet remembers what the bridge just did on Slack through the Web API
+// (an edit, a deletion, a reaction), so that its echo is not bridged back
+// to Matrix. The message map covers messages; edits, deletions and
+// reactions named by their Slack name have no row to match, hence this
+// short-lived set. It belongs to the network: every login in the channel
+// (and the app's bot) sees the echo, and each must drop it. It counts per
+// session: the same action done twice is two echoes for each.
 type echoSet struct {
 	mu   sync.Mutex
 	ttl  time.Duration
-	keys map[string]echoCount
+	keys map[string]*echoEntry
 }
 
-type echoCount struct {
-	n    int
-	last time.Time
+type echoEntry struct {
+	n    int              // actions done
+	last time.Time        // when the last was done
+	seen map[*Session]int // echoes each session has dropped
 }
 
 func newEchoSet(ttl time.Duration) *echoSet {
-	return &echoSet{ttl: ttl, keys: map[string]echoCount{}}
+	return &echoSet{ttl: ttl, keys: map[string]*echoEntry{}}
 }
 
+// add records an action whose echo is coming.
 func (e *echoSet) add(key string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := time.Now()
-	for k, c := range e.keys {
-		if now.Sub(c.last) > e.ttl {
-			delete(e.keys, k)
-		}
+	expire(e.keys, now, e.ttl, func(en *echoEntry) time.Time { return en.last })
+	en := e.keys[key]
+	if en == nil {
+		en = &echoEntry{seen: map[*Session]int{}}
+		e.keys[key] = en
 	}
-	c := e.keys[key]
-	e.keys[key] = echoCount{n: c.n + 1, last: now}
+	en.n++
+	en.last = now
 }
 
-// take reports whether key was added recently and not taken since, and
-// takes it once.
-func (e *echoSet) take(key string) bool {
+// cancel takes back an action that failed: no echo will come.
+func (e *echoSet) cancel(key string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	c, ok := e.keys[key]
-	if !ok || time.Since(c.last) > e.ttl {
-		delete(e.keys, key)
+	if en := e.keys[key]; en != nil {
+		en.n--
+	}
+}
+
+// take reports whether an event seen by session s is the echo of a
+// recent action, once per action and session.
+func (e *echoSet) take(s *Session, key string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	en := e.keys[key]
+	if en == nil || time.Since(en.last) > e.ttl || en.seen[s] >= en.n {
 		return false
 	}
-	if c.n <= 1 {
-		delete(e.keys, key)
-	} else {
-		e.keys[key] = echoCount{n: c.n - 1, last: c.last}
-	}
+	en.seen[s]++
 	return true
 }
 
-// uploadSet holds the Matrix messages of files uploaded to Slack whose
-// sharing message has not come back yet, by Slack file ID (see sendFile).
-type uploadSet struct {
-	mu      sync.Mutex
-	ttl     time.Duration
-	pending map[string]pendingUpload
-}
-
-type pendingUpload struct {
-	msg   *bridge.MatrixMessage
-	since time.Time
-}
-
-func newUploadSet(ttl time.Duration) *uploadSet {
-	return &uploadSet{ttl: ttl, pending: map[string]pendingUpload{}}
-}
-
-func (u *uploadSet) add(fileID string, msg *bridge.MatrixMessage) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	now := time.Now()
-	for k, p := range u.pending {
-		if now.Sub(p.since) > u.ttl {
-			delete(u.pending, k)
-		}
-	}
-	u.pending[fileID] = pendingUpload{msg: msg, since: now}
-}
-
-// take returns and forgets the Matrix message of an upload, nil when the
-// file is not one this session uploaded.
-func (u *uploadSet) take(fileID string) *bridge.MatrixMessage {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	p, ok := u.pending[fileID]
-	delete(u.pending, fileID)
-	if !ok {
-		return nil
-	}
-	return p.msg
+// addEcho and isEcho scope echo keys to the session's workspace.
+func (s *Session) addEcho(key string)    { s.net.echoes.add(s.md.TeamID + ":" + key) }
+func (s *Session) cancelEcho(key string) { s.net.echoes.cancel(s.md.TeamID + ":" + key) }
+func (s *Session) isEcho(key string) bool {
+	return s.net.echoes.take(s, s.md.TeamID+":"+key)
 }
 
 // subscribePresence asks RTM for the presence of the people in this
@@ -304,7 +298,7 @@ func (u *uploadSet) take(fileID string) *bridge.MatrixMessage {
 // capped by the config.
 func (s *Session) subscribePresence(ids []string) {
 	limit := s.net.cfg.PresenceSubscriptions
-	if limit == 0 || len(ids) == 0 {
+	if limit == 0 || len(ids) == 0 || s.app {
 		return
 	}
 	ids = slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return id == s.md.UserID })

@@ -303,6 +303,9 @@ func matrixText(body, html string) *event.MessageEventContent {
 func TestMatrixToSlack(t *testing.T) {
 	env := newEnv(t)
 	sess := env.login(t, alice, aliceToken)
+	// Carol is in #general too: the echoes of what Alice does reach her
+	// login as well, and must not be bridged back by it either.
+	env.login(t, carol, carolToken, carolCookie)
 	portal := &bridge.Portal{Key: bridge.PortalKey{Network: "slack", Chat: "T0001-C0GENERAL"}, MXID: "!general:example.org"}
 	send := func(c *event.MessageEventContent) *bridge.MessageResult {
 		t.Helper()
@@ -317,11 +320,13 @@ func TestMatrixToSlack(t *testing.T) {
 
 	t.Run("formatted text and pills become mrkdwn posted as the user", func(t *testing.T) {
 		bob := env.core.GhostMXID(networkID, "T0001-U002")
-		res := send(matrixText("hi Bob", `<b>hi</b> <a href="https://matrix.to/#/`+string(bob)+`">Bob</a> &amp; <a href="https://matrix.to/#/@carol:example.org">Carol</a>`))
+		res := send(matrixText("hi Bob", `<b>hi</b> <a href="https://matrix.to/#/`+string(bob)+`">Bob</a> &amp; <a href="https://matrix.to/#/@carol:example.org">Carol</a>`+
+			` &amp; <a href="https://matrix.to/#/@erin:example.org">Erin</a>`))
 		m := last()
 		assert.Equal(t, string(res.ID), m.TS)
 		assert.Equal(t, "U001", m.User)
-		assert.Equal(t, "*hi* <@U002> &amp; Carol", m.Text)
+		assert.Equal(t, "*hi* <@U002> &amp; <@U003> &amp; Erin", m.Text,
+			"ghosts and logged-in users are Slack mentions, other Matrix users their names")
 	})
 
 	t.Run("a pill of another workspace's ghost is just its name", func(t *testing.T) {
@@ -484,7 +489,8 @@ func TestCatchUp(t *testing.T) {
 // token with trace logging into a buffer, and checks that no token or
 // cookie appears in the logs, the reported states or the errors.
 func TestSecretsNeverLogged(t *testing.T) {
-	env := newEnv(t)
+	env := newEnv(t, withApp)
+	require.Eventually(t, func() bool { return env.emu.SocketConnections(testApp.ID) == 1 }, 10*time.Second, 10*time.Millisecond)
 	var errs []string
 	for _, args := range [][]string{{aliceToken}, {carolToken, carolCookie}, {carolToken, "xoxd-wrong-cookie-secret"}, {"xoxp-unknown-secret"}} {
 		if _, _, err := env.net.Login(env.ctx, &bridge.User{MXID: alice}, args); err != nil {
@@ -507,7 +513,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 	env.core.mu.Unlock()
 	logs := env.logs.String()
 	require.NotEmpty(t, logs, "the test must actually capture logs")
-	for _, secret := range []string{aliceToken, carolToken, carolCookie, "xoxd-wrong-cookie-secret", "xoxp-unknown-secret", "secret"} {
+	for _, secret := range []string{aliceToken, carolToken, carolCookie, "xoxd-wrong-cookie-secret", "xoxp-unknown-secret", testApp.BotToken, testApp.AppToken, "secret"} {
 		assert.NotContains(t, logs, secret)
 		for _, e := range errs {
 			assert.NotContains(t, e, secret)
@@ -600,6 +606,14 @@ func TestFiles(t *testing.T) {
 		env.core.waitState(t, bridge.StateConnected)
 		assert.Equal(t, bridge.MessageID(ts), env.core.mappedTo(t, "$late"))
 		env.core.none(t, 300*time.Millisecond, messageWith("late.bin"))
+	})
+
+	t.Run("another login in the channel does not bridge the upload back either", func(t *testing.T) {
+		env.login(t, carol, carolToken, carolCookie)
+		env.core.addMedia("mxc://example.org/shared", "both see it")
+		upload(t, "$shared", &event.MessageEventContent{MsgType: event.MsgFile, Body: "shared.txt", URL: "mxc://example.org/shared"})
+		assert.Equal(t, bridge.MessageID(lastMessage().TS), env.core.mappedTo(t, "$shared"))
+		env.core.none(t, 300*time.Millisecond, messageWith("shared.txt"))
 	})
 
 	t.Run("media the homeserver cannot give fails for good", func(t *testing.T) {
@@ -738,15 +752,18 @@ func TestReadReceiptsAndLogout(t *testing.T) {
 }
 
 func TestEchoSet(t *testing.T) {
+	alice, carol := &Session{}, &Session{}
 	tests := []struct {
-		name  string
-		adds  int
-		takes int
-		want  []bool
+		name    string
+		adds    int
+		cancels int
+		takes   int
+		want    []bool
 	}{
-		{"an action done once is recognised once", 1, 2, []bool{true, false}},
-		{"an action done twice is recognised twice", 2, 3, []bool{true, true, false}},
-		{"nothing done is never recognised", 0, 1, []bool{false}},
+		{"an action done once is recognised once", 1, 0, 2, []bool{true, false}},
+		{"an action done twice is recognised twice", 2, 0, 3, []bool{true, true, false}},
+		{"nothing done is never recognised", 0, 0, 1, []bool{false}},
+		{"an action taken back expects no echo", 2, 1, 2, []bool{true, false}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -754,17 +771,27 @@ func TestEchoSet(t *testing.T) {
 			for range tt.adds {
 				e.add("k")
 			}
+			for range tt.cancels {
+				e.cancel("k")
+			}
 			var got []bool
 			for range tt.takes {
-				got = append(got, e.take("k"))
+				got = append(got, e.take(alice, "k"))
 			}
 			assert.Equal(t, tt.want, got)
 		})
 	}
+	t.Run("every session that sees the echo recognises it", func(t *testing.T) {
+		e := newEchoSet(time.Minute)
+		e.add("k")
+		assert.True(t, e.take(alice, "k"))
+		assert.True(t, e.take(carol, "k"))
+		assert.False(t, e.take(carol, "k"))
+	})
 	t.Run("an old action is forgotten", func(t *testing.T) {
 		e := newEchoSet(time.Millisecond)
 		e.add("k")
 		time.Sleep(5 * time.Millisecond)
-		assert.False(t, e.take("k"))
+		assert.False(t, e.take(alice, "k"))
 	})
 }

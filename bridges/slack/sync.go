@@ -55,17 +55,19 @@ func (s *Session) conv(ctx context.Context, id string) (*convInfo, error) {
 	s.cache.mu.Lock()
 	c := s.cache.convs[id]
 	s.cache.mu.Unlock()
-	if c != nil {
-		return c, nil
+	if c == nil {
+		ch, err := s.api.GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: id})
+		if err != nil {
+			return nil, s.checkAuth(ctx, err)
+		}
+		c = convFromSlack(ch)
+		s.cache.mu.Lock()
+		s.cache.convs[id] = c
+		s.cache.mu.Unlock()
 	}
-	ch, err := s.api.GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: id})
-	if err != nil {
-		return nil, s.checkAuth(ctx, err)
+	if s.app && c.isDM() {
+		return nil, errNotBridged
 	}
-	c = convFromSlack(ch)
-	s.cache.mu.Lock()
-	s.cache.convs[id] = c
-	s.cache.mu.Unlock()
 	return c, nil
 }
 
@@ -217,7 +219,7 @@ func (s *Session) listConversations(ctx context.Context) ([]*convInfo, error) {
 		chans, next, err := s.api.GetConversationsForUserContext(ctx, &slack.GetConversationsForUserParameters{
 			// Archived channels too: one archived while the session was
 			// away has its archive message to catch up on.
-			Types: []string{"public_channel", "private_channel", "mpim", "im"}, Limit: 200, Cursor: cursor,
+			Types: s.conversationTypes(), Limit: 200, Cursor: cursor,
 		})
 		if err != nil {
 			return nil, s.checkAuth(ctx, err)
@@ -237,6 +239,15 @@ func (s *Session) listConversations(ctx context.Context) ([]*convInfo, error) {
 		}
 		cursor = next
 	}
+}
+
+// conversationTypes are what a session bridges: everything for a user,
+// channels for the app's bot (a DM portal needs a receiver).
+func (s *Session) conversationTypes() []string {
+	if s.app {
+		return []string{"public_channel", "private_channel"}
+	}
+	return []string{"public_channel", "private_channel", "mpim", "im"}
 }
 
 // chatInfo describes a conversation for its portal.
@@ -259,15 +270,21 @@ func (s *Session) chatInfo(ctx context.Context, c *convInfo) (*bridge.ChatInfo, 
 	}
 	info.Members = make([]bridge.Sender, 0, len(members))
 	for _, m := range members {
-		info.Members = append(info.Members, s.sender(ctx, m))
+		if !s.net.isAppBot(s.md.TeamID, m) {
+			info.Members = append(info.Members, s.sender(ctx, m))
+		}
 	}
 	return info, nil
 }
 
 // invitees are the Matrix users logged into this workspace who are in the
-// conversation: this session's user always, others for shared channels.
+// conversation: this session's user always (the app's bot has none),
+// others for shared channels.
 func (s *Session) invitees(members []string) []id.UserID {
-	out := []id.UserID{s.user.MXID}
+	var out []id.UserID
+	if s.user.MXID != "" {
+		out = append(out, s.user.MXID)
+	}
 	for _, m := range members {
 		if mx := s.net.matrixAccount(s.md.TeamID, m); mx != "" && !slices.Contains(out, mx) {
 			out = append(out, mx)

@@ -102,16 +102,20 @@ func (s *Server) serveRTM(w http.ResponseWriter, r *http.Request) {
 	c.readLoop()
 }
 
-func (c *rtmConn) writeLoop() {
+func (c *rtmConn) writeLoop() { writeLoop(c.ws, c.queue, c.done, c.close) }
+
+// writeLoop is a connection's only writer of messages: it sends what is
+// queued, in order, until done; a failed write closes the connection.
+func writeLoop(ws *websocket.Conn, queue <-chan []byte, done <-chan struct{}, closeConn func()) {
 	for {
 		select {
-		case data := <-c.queue:
-			_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
-			if err := c.ws.WriteMessage(websocket.TextMessage, data); err != nil {
-				c.close()
+		case data := <-queue:
+			_ = ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			if err := ws.WriteMessage(websocket.TextMessage, data); err != nil {
+				closeConn()
 				return
 			}
-		case <-c.done:
+		case <-done:
 			return
 		}
 	}

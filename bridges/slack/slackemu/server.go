@@ -50,6 +50,14 @@ type Server struct {
 	tickets  map[string]rtmTicket
 	methods  map[string]method
 	typing   []typingSent
+
+	// Socket Mode (socketmode.go).
+	apps          map[string]*App // by app-level token
+	socketTickets map[string]*App
+	sockets       map[*socketConn]struct{}
+	unacked       map[string]map[string]*envelope // app ID, envelope ID
+	acked         []string
+	nextEnvelope  int
 }
 
 // typingSent is a typing indicator a client sent over RTM.
@@ -100,6 +108,11 @@ func New(t interface{ Cleanup(func()) }, teamID, teamName string) *Server {
 		files:    map[string]*storedFile{},
 		conns:    map[*rtmConn]struct{}{},
 		limits:   map[string]*rateLimit{},
+
+		apps:          map[string]*App{},
+		socketTickets: map[string]*App{},
+		sockets:       map[*socketConn]struct{}{},
+		unacked:       map[string]map[string]*envelope{},
 	}
 	s.methods = map[string]method{
 		"auth.test":                    s.authTest,
@@ -125,7 +138,9 @@ func New(t interface{ Cleanup(func()) }, teamID, teamName string) *Server {
 		"rtm.connect":                  s.rtmConnect,
 	}
 	mux := http.NewServeMux()
+	mux.HandleFunc("/api/apps.connections.open", s.appsConnectionsOpen)
 	mux.HandleFunc("/api/", s.serveAPI)
+	mux.HandleFunc("/socket/", s.serveSocket)
 	mux.HandleFunc("/rtm/", s.serveRTM)
 	mux.HandleFunc("/upload/", s.serveUpload)
 	mux.HandleFunc("/files-pri/", s.serveFile)
@@ -195,6 +210,10 @@ func (s *Server) authenticate(r *http.Request, p url.Values) (caller, string) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.apps[value] != nil {
+		// App-level tokens only open Socket Mode connections.
+		return caller{}, "not_allowed_token_type"
+	}
 	tok, ok := s.tokens[value]
 	if !ok {
 		return caller{}, "invalid_auth"

@@ -226,7 +226,8 @@ func (s *Server) announcePresenceLocked(user, before string) {
 
 // broadcastLocked sends an event to the RTM connections of a
 // conversation's members (every connection when channel is ""), except
-// those of the user named in except.
+// those of the user named in except, and to the Socket Mode connections of
+// apps whose bot user is a member.
 func (s *Server) broadcastLocked(channel, except string, ev any) {
 	data, err := json.Marshal(ev)
 	if err != nil {
@@ -246,6 +247,7 @@ func (s *Server) broadcastLocked(channel, except string, ev any) {
 		}
 		c.enqueueLocked(data)
 	}
+	s.deliverLocked(data, members)
 }
 
 // conversationJSONLocked renders a conversation object for a viewer

@@ -328,8 +328,9 @@ func (s *Server) RateLimit(method string, n, retryAfter int) {
 	s.limits[method] = &rateLimit{remaining: n, retryAfter: retryAfter}
 }
 
-// SetRTMDown closes every RTM connection (down=true) and makes rtm.connect
-// fail until it is called with false, so a test can post messages while
+// SetRTMDown closes every RTM and Socket Mode connection (down=true) and
+// makes rtm.connect and apps.connections.open fail until it is called with
+// false, so a test can post messages while
 // the bridge is disconnected and check that it catches up.
 func (s *Server) SetRTMDown(down bool) {
 	s.mu.Lock()
@@ -340,10 +341,19 @@ func (s *Server) SetRTMDown(down bool) {
 	}
 }
 
-// DropRTM closes every RTM connection without warning, as a network
-// failure would.
+// DropRTM closes every RTM and Socket Mode connection without warning, as
+// a network failure would.
 func (s *Server) DropRTM() {
 	s.closeConns(func(*rtmConn) bool { return true })
+	s.mu.Lock()
+	var drop []*socketConn
+	for c := range s.sockets {
+		drop = append(drop, c)
+	}
+	s.mu.Unlock()
+	for _, c := range drop {
+		c.close()
+	}
 }
 
 // closeConns closes the connections that match; closing takes the lock
