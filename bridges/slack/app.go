@@ -206,8 +206,13 @@ func (s *Session) runSocketMode(ctx context.Context, done chan struct{}) {
 		}
 	}()
 	s.setState(ctx, bridge.StateConnecting, "connecting")
+	flush := time.NewTicker(cursorFlush)
+	defer flush.Stop()
+	defer s.flushCursors(ctx)
 	for {
 		select {
+		case <-flush.C:
+			s.flushCursors(ctx)
 		case evt := <-work:
 			s.handleSocketEvent(ctx, evt)
 		case err := <-ended:

@@ -171,9 +171,10 @@ func (s *Session) onMessage(ctx context.Context, c *convInfo, m *slack.Msg, hist
 		// move the cursor that catch-up reads history from.
 		return nil
 	}
-	// The event is journaled: the cursor must follow even when the
-	// session is being stopped, or a restart would bridge it again.
-	return s.net.setCursor(context.WithoutCancel(ctx), s.user.MXID, s.md.TeamID, c.ID, m.Timestamp)
+	// The event is journaled: the cursor follows (written in batches, see
+	// store.go).
+	s.cursors.move(c.ID, m.Timestamp)
+	return nil
 }
 
 // uploadFromMatrix says whether m shares a file uploaded from Matrix (see

@@ -27,7 +27,8 @@ type Session struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	cache *workspaceCache
+	cache   *workspaceCache
+	cursors *cursorBuffer
 	// app marks the app mode's bot (app.go): no Matrix user, no login,
 	// Socket Mode instead of RTM, channels only.
 	app bool
@@ -36,9 +37,10 @@ type Session struct {
 func newSession(n *Network, user *bridge.User, l *bridge.Login, md metadata) *Session {
 	return &Session{
 		net: n, user: user, login: l, md: md,
-		api:   newClient(n.cfg, md.Credentials),
-		state: bridge.SessionState{Kind: bridge.StateDisconnected, Since: time.Now()},
-		cache: newWorkspaceCache(),
+		api:     newClient(n.cfg, md.Credentials),
+		state:   bridge.SessionState{Kind: bridge.StateDisconnected, Since: time.Now()},
+		cache:   newWorkspaceCache(),
+		cursors: newCursorBuffer(),
 	}
 }
 
@@ -125,8 +127,13 @@ func (s *Session) run(ctx context.Context, done chan struct{}) {
 		rtm.ManageConnection()
 	}()
 	s.setState(ctx, bridge.StateConnecting, "connecting")
+	flush := time.NewTicker(cursorFlush)
+	defer flush.Stop()
+	defer s.flushCursors(ctx)
 	for {
 		select {
+		case <-flush.C:
+			s.flushCursors(ctx)
 		case ev := <-rtm.IncomingEvents:
 			s.handleRTM(ctx, ev)
 		case <-managed:

@@ -623,25 +623,6 @@ func TestFiles(t *testing.T) {
 	})
 }
 
-// BenchmarkSlackToCore measures the adapter alone: messages posted in the
-// emulator until the recording core has them all queued, through RTM,
-// profile lookups, the mrkdwn conversion and the cursor writes.
-func BenchmarkSlackToCore(b *testing.B) {
-	env := newEnv(b)
-	env.login(b, alice, aliceToken)
-	env.core.take(b, kindIs(bridge.RemoteChatInfo))
-	before := env.core.count()
-	b.ResetTimer()
-	for range b.N {
-		env.emu.Post(env.general, "U002", "*bench* message with <@U001>", "")
-	}
-	for env.core.count() < before+b.N {
-		time.Sleep(100 * time.Microsecond)
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
-}
-
 func TestReadMarkersAndArchive(t *testing.T) {
 	env := newEnv(t)
 	sess := env.login(t, alice, aliceToken)
@@ -793,5 +774,29 @@ func TestEchoSet(t *testing.T) {
 		e.add("k")
 		time.Sleep(5 * time.Millisecond)
 		assert.False(t, e.take(alice, "k"))
+	})
+}
+
+func TestTSAfter(t *testing.T) {
+	tests := []struct {
+		name string
+		a, b string
+		want bool
+	}{
+		{"a later second is after", "1700000001.000000", "1700000000.999999", true},
+		{"a later microsecond is after", "1700000000.000002", "1700000000.000001", true},
+		{"the same ts is not after", "1700000000.000001", "1700000000.000001", false},
+		{"an earlier ts is not after", "1700000000.000001", "1700000000.000002", false},
+		{"more digits of seconds are after, as numbers", "10000000000.000000", "9999999999.999999", true},
+		{"every ts is after none", "1.000000", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { assert.Equal(t, tt.want, tsAfter(tt.a, tt.b)) })
+	}
+	t.Run("a buffered cursor only moves forward", func(t *testing.T) {
+		b := newCursorBuffer()
+		b.move("C1", "1700000000.000002")
+		b.move("C1", "1700000000.000001")
+		assert.Equal(t, "1700000000.000002", b.moved["C1"])
 	})
 }

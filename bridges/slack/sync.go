@@ -178,6 +178,7 @@ func (s *Session) syncAndCatchUp(ctx context.Context) {
 		log.Err(err).Msg("Failed to list Slack conversations")
 		return
 	}
+	s.flushCursors(ctx)
 	cursors, err := s.net.cursors(ctx, s.user.MXID, s.md.TeamID)
 	if err != nil {
 		log.Err(err).Msg("Failed to read Slack cursors")

@@ -219,6 +219,9 @@ func (c *socketConn) close() {
 // (https://api.slack.com/apis/connections/events-api, "Callback field
 // overview").
 func (s *Server) deliverLocked(data []byte, members []string) {
+	if len(s.sockets) == 0 {
+		return
+	}
 	var head struct {
 		Type string `json:"type"`
 	}
