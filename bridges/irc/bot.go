@@ -38,7 +38,7 @@ func newBot(n *Network) *bot {
 	b.isupport.Store(ircproto.NewISupport())
 	nick := n.cfg.Bot.Nick
 	b.nick.Store(&nick)
-	b.conn = newConnector(n, n.log.With().Str("irc_conn", "bot").Logger())
+	b.conn = newConnector(n, "bot")
 	b.conn.config = b.connConfig
 	b.conn.onUp = b.onUp
 	b.conn.onDown = b.onDown
@@ -64,7 +64,9 @@ func (b *bot) connConfig() *connConfig {
 		lineBurst:   c.Limits.LineBurst,
 		handler:     b.handle,
 		ident:       b.net.ident,
-		log:         b.conn.log,
+		keepCaps:    true,
+		log:         &b.net.log,
+		who:         "bot",
 	}
 	if c.SASL != nil {
 		cfg.sasl = &ircproto.SASLConfig{Username: c.SASL.Username, Password: c.SASL.Password}

@@ -40,7 +40,14 @@ type connConfig struct {
 	// in order. It may block; the server's PINGs wait meanwhile.
 	handler func(c *Conn, m *ircproto.Message)
 	ident   *identServer
-	log     zerolog.Logger
+	// keepCaps keeps the capability negotiator after registration, for
+	// CAP NEW/DEL; puppets drop it to stay small.
+	keepCaps bool
+	// shared, when set, returns one ISUPPORT for every connection that
+	// got the same tokens, so a thousand puppets hold one copy.
+	shared func(key string, is *ircproto.ISupport) *ircproto.ISupport
+	log    *zerolog.Logger
+	who    string // for logs: "bot" or the Matrix user
 }
 
 // Conn is one registered IRC connection. Whoever calls dial and then
@@ -58,8 +65,8 @@ type Conn struct {
 	mu       sync.Mutex
 	nick     string
 	userhost string // user@host from RPL_WELCOME, for the prefix length
-	caps     map[string]bool
-	authed   bool // SASL succeeded
+	caps     string // enabled capabilities, " "-separated with spaces around
+	authed   bool   // SASL succeeded
 
 	// isupport is replaced, never changed in place, so readers may use
 	// what they loaded without a lock.
@@ -67,6 +74,7 @@ type Conn struct {
 
 	// Reader-owned registration state.
 	negotiator *ircproto.CapNegotiator
+	tokens     strings.Builder // ISUPPORT tokens seen, the key for sharing
 	welcomed   bool
 	ready      bool
 	nickTries  int
@@ -152,6 +160,13 @@ func dial(ctx context.Context, cfg *connConfig) (*Conn, error) {
 		}
 	}
 	_ = nc.SetReadDeadline(time.Time{})
+	if cfg.shared != nil {
+		c.isupport.Store(cfg.shared(c.tokens.String(), c.isupport.Load()))
+	}
+	c.tokens = strings.Builder{}
+	if !cfg.keepCaps {
+		c.negotiator = nil
+	}
 	c.pingTimer.Reset(c.pingInterval())
 	return c, nil
 }
@@ -199,16 +214,16 @@ func (c *Conn) readOne() error {
 	m, err := c.isupport.Load().Limits().Parse(line)
 	if err != nil {
 		if !errors.Is(err, ircproto.ErrEmptyLine) {
-			c.cfg.log.Debug().Err(err).Msg("Dropping unparsable IRC line")
+			c.cfg.log.Debug().Err(err).Str("irc_conn", c.cfg.who).Msg("Dropping unparsable IRC line")
 		}
 		return nil
 	}
 	if err := ircproto.CheckParams(m); err != nil {
-		c.cfg.log.Debug().Err(err).Str("command", m.Command).Msg("Dropping IRC line with too few parameters")
+		c.cfg.log.Debug().Err(err).Str("irc_conn", c.cfg.who).Str("command", m.Command).Msg("Dropping IRC line with too few parameters")
 		return nil
 	}
 	if c.cfg.log.GetLevel() <= zerolog.TraceLevel {
-		c.cfg.log.Trace().Str("line", m.Redacted()).Msg("IRC <-")
+		c.cfg.log.Trace().Str("irc_conn", c.cfg.who).Str("line", m.Redacted()).Msg("IRC <-")
 	}
 	switch m.Command {
 	case "PING":
@@ -223,15 +238,24 @@ func (c *Conn) readOne() error {
 		is := c.isupport.Load().Clone()
 		is.Apply(m)
 		c.isupport.Store(is)
+		if !c.ready {
+			for _, tok := range m.Params[1:] {
+				c.tokens.WriteString(tok)
+				c.tokens.WriteByte(0)
+			}
+		}
 	case ircproto.RPL_ENDOFMOTD, ircproto.ERR_NOMOTD:
 		c.ready = c.welcomed
 	case "NICK":
 		c.mu.Lock()
 		if c.isupport.Load().EqualFold(m.Nick(), c.nick) {
-			c.nick = m.Params[0]
+			c.nick = strings.Clone(m.Params[0])
 		}
 		c.mu.Unlock()
 	case "CAP":
+		if c.negotiator == nil {
+			return nil
+		}
 		out, _ := c.negotiator.Handle(m)
 		c.writeAll(out)
 		c.mu.Lock()
@@ -253,12 +277,8 @@ func (c *Conn) readOne() error {
 	return nil
 }
 
-func enabledSet(caps *ircproto.CapNegotiator) map[string]bool {
-	out := map[string]bool{}
-	for _, name := range caps.EnabledCaps() {
-		out[name] = true
-	}
-	return out
+func enabledSet(caps *ircproto.CapNegotiator) string {
+	return " " + strings.Join(caps.EnabledCaps(), " ") + " "
 }
 
 // handleRegistration runs CAP/SASL and nick fallback until RPL_WELCOME.
@@ -274,9 +294,10 @@ func (c *Conn) handleRegistration(m *ircproto.Message) error {
 	switch m.Command {
 	case ircproto.RPL_WELCOME:
 		c.mu.Lock()
-		c.nick = m.Params[0]
+		// Clones: a substring would keep the whole line alive.
+		c.nick = strings.Clone(m.Params[0])
 		if i := strings.LastIndexByte(m.Trailing(), '!'); i >= 0 {
-			c.userhost = m.Trailing()[i+1:]
+			c.userhost = strings.Clone(m.Trailing()[i+1:])
 		}
 		c.caps = enabledSet(c.negotiator)
 		c.authed = c.negotiator.Authenticated()
@@ -400,7 +421,7 @@ func (c *Conn) write(data []byte, m *ircproto.Message) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.cfg.log.GetLevel() <= zerolog.TraceLevel {
-		c.cfg.log.Trace().Str("line", m.Redacted()).Msg("IRC ->")
+		c.cfg.log.Trace().Str("irc_conn", c.cfg.who).Str("line", m.Redacted()).Msg("IRC ->")
 	}
 	_ = c.nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
 	if _, err := c.nc.Write(data); err != nil {
@@ -461,7 +482,7 @@ func (c *Conn) ISupport() *ircproto.ISupport { return c.isupport.Load() }
 func (c *Conn) HasCap(name string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.caps[name]
+	return strings.Contains(c.caps, " "+name+" ")
 }
 
 // Authenticated reports whether SASL logged us in.

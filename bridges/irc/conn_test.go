@@ -15,6 +15,8 @@ import (
 	"github.com/isthmus-bridge/isthmus/bridges/irc/irctest"
 )
 
+var nopLog = zerolog.Nop()
+
 func testConnConfig(addr, nick string) *connConfig {
 	return &connConfig{
 		addr:        addr,
@@ -22,7 +24,7 @@ func testConnConfig(addr, nick string) *connConfig {
 		linesPerSec: 100,
 		lineBurst:   10,
 		altNick:     func(tried string, attempt int) string { return altNick(nick, attempt, 30) },
-		log:         zerolog.Nop(),
+		log:         &nopLog,
 	}
 }
 
@@ -36,7 +38,7 @@ func dialServe(ctx context.Context, cfg *connConfig) (*Conn, error) {
 	return c, err
 }
 
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx

@@ -6,8 +6,6 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
-
-	"github.com/rs/zerolog"
 )
 
 // connector keeps one connection up: it dials through the network's
@@ -17,7 +15,7 @@ import (
 // (a K-line, a wrong server password) stop it until start is called again.
 type connector struct {
 	net *Network
-	log zerolog.Logger
+	who string // for logs: "bot" or the Matrix user
 	// config builds a fresh config per attempt (the nick may have changed).
 	config func() *connConfig
 	// onUp runs on the connection's goroutine once it is registered,
@@ -28,15 +26,15 @@ type connector struct {
 	mu      sync.Mutex
 	conn    *Conn
 	lastErr error
-	fatal   error  // a permanent failure; cleared by start
+	fatal   error  // a permanent failure; cleared by wait
 	reason  string // the QUIT message when stopped
 	cancel  context.CancelFunc
 	exited  chan struct{} // closed when the running loop returns
 	changed chan struct{} // closed and replaced on every change
 }
 
-func newConnector(n *Network, log zerolog.Logger) *connector {
-	return &connector{net: n, log: log, changed: make(chan struct{})}
+func newConnector(n *Network, who string) *connector {
+	return &connector{net: n, who: who, changed: make(chan struct{})}
 }
 
 // permanent says whether retrying cannot help.
@@ -44,15 +42,16 @@ func permanent(err error) bool {
 	return errors.Is(err, ErrBanned) || errors.Is(err, ErrBadPassword)
 }
 
-// start runs the loop unless it runs already. It does not wait.
+// start runs the loop unless it runs already or failed for good. It does
+// not wait.
 func (k *connector) start() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.cancel != nil {
+	if k.cancel != nil || k.fatal != nil {
 		return
 	}
 	ctx, cancel := context.WithCancel(k.net.ctx)
-	k.cancel, k.exited, k.fatal = cancel, make(chan struct{}), nil
+	k.cancel, k.exited = cancel, make(chan struct{})
 	k.net.wg.Add(1)
 	go k.loop(ctx, k.exited)
 }
@@ -91,8 +90,14 @@ func (k *connector) current() *Conn {
 // It fails at once when the last attempt failed for good, so a banned
 // user's messages are reported instead of queued forever.
 func (k *connector) wait(ctx context.Context) (*Conn, error) {
-	k.start()
+	// A user's new message earns a banned connection one more try.
+	k.mu.Lock()
+	k.fatal = nil
+	k.mu.Unlock()
 	for {
+		// Every round: a loop that was stopping when we came (an idle
+		// disconnect) has ended by the next one and must be started anew.
+		k.start()
 		k.mu.Lock()
 		conn, fatal, changed := k.conn, k.fatal, k.changed
 		k.mu.Unlock()
@@ -134,13 +139,13 @@ func (k *connector) loop(ctx context.Context, exited chan struct{}) {
 		if err != nil {
 			return
 		}
-		conn, err := dial(ctx, k.config())
+		conn, err := k.dial(ctx)
 		release()
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			k.log.Warn().Err(err).Int("failures", failures+1).Msg("IRC connection failed")
+			k.net.log.Warn().Err(err).Str("irc_conn", k.who).Int("failures", failures+1).Msg("IRC connection failed")
 			if permanent(err) {
 				k.set(func() { k.lastErr, k.fatal = err, err })
 				if k.onDown != nil {
@@ -172,7 +177,7 @@ func (k *connector) loop(ctx context.Context, exited chan struct{}) {
 		if ctx.Err() != nil {
 			return
 		}
-		k.log.Info().Err(err).Msg("IRC connection lost")
+		k.net.log.Info().Err(err).Str("irc_conn", k.who).Msg("IRC connection lost")
 		if k.onDown != nil {
 			k.onDown(conn, err)
 		}
@@ -188,6 +193,25 @@ func (k *connector) loop(ctx context.Context, exited chan struct{}) {
 			return
 		}
 	}
+}
+
+// dial runs on a goroutine of its own: dialling and registering need a
+// deep stack, and a goroutine's stack shrinks only slowly once grown. The
+// loop's goroutine, which then reads for as long as the connection lives,
+// stays small, which is most of what an idle puppet costs.
+func (k *connector) dial(ctx context.Context) (*Conn, error) {
+	type result struct {
+		c   *Conn
+		err error
+	}
+	done := make(chan result, 1)
+	cfg := k.config()
+	go func() {
+		c, err := dial(ctx, cfg)
+		done <- result{c, err}
+	}()
+	r := <-done
+	return r.c, r.err
 }
 
 // backoffBase is the first reconnect delay; tests shorten it.

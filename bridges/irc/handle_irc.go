@@ -473,7 +473,7 @@ func (p *Puppet) onPrivate(c *Conn, m *ircproto.Message) {
 	if !ok {
 		return
 	}
-	p.net.handlePM(p, c, m, content)
+	p.net.later(func() { p.net.handlePM(p, c, m, content) })
 }
 
 // handlePM delivers a private message to the user's DM portal with its

@@ -2,6 +2,7 @@ package irc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -160,15 +161,27 @@ func (p *Puppet) target(ctx context.Context, portal *bridge.Portal) (string, *Co
 // repeated, when the core retries it.
 func (p *Puppet) HandleMatrixMessage(ctx context.Context, msg *bridge.MatrixMessage) (*bridge.MessageResult, error) {
 	p.learnName(ctx, msg.Portal)
-	target, c, err := p.target(ctx, msg.Portal)
-	if err != nil {
-		return nil, err
-	}
 	out := p.net.outgoing(ctx, msg, msg.Content)
-	if err := p.send(ctx, c, target, out, msg); err != nil {
+	if err := p.deliver(ctx, msg, out); err != nil {
 		return nil, err
 	}
 	return &bridge.MessageResult{ID: bridge.MessageID("mx-" + msg.Event.ID.String())}, nil
+}
+
+// deliver sends on the current connection; when that one closes under it
+// (an idle timeout, a kill) it goes on with the next, from the first line
+// not yet sent.
+func (p *Puppet) deliver(ctx context.Context, msg *bridge.MatrixMessage, out outgoing) error {
+	for attempt := 0; ; attempt++ {
+		target, c, err := p.target(ctx, msg.Portal)
+		if err != nil {
+			return err
+		}
+		err = p.send(ctx, c, target, out, msg)
+		if err == nil || attempt == 2 || !errors.Is(err, ErrNotConnected) || ctx.Err() != nil {
+			return err
+		}
+	}
 }
 
 func (p *Puppet) send(ctx context.Context, c *Conn, target string, out outgoing, msg *bridge.MatrixMessage) error {
@@ -184,6 +197,9 @@ func (p *Puppet) send(ctx context.Context, c *Conn, target string, out outgoing,
 	for i := done; i < len(lines); i++ {
 		if err := c.Send(ctx, lines[i]); err != nil {
 			p.mu.Lock()
+			if p.sent == nil {
+				p.sent = map[id.EventID]int{}
+			}
 			p.sent[key] = i
 			p.mu.Unlock()
 			return err
@@ -210,13 +226,9 @@ func (p *Puppet) learnName(ctx context.Context, portal *bridge.Portal) {
 // HandleMatrixEdit sends the corrected text once, marked with "* " the
 // way people correct themselves on IRC.
 func (p *Puppet) HandleMatrixEdit(ctx context.Context, edit *bridge.MatrixEdit) error {
-	target, c, err := p.target(ctx, edit.Portal)
-	if err != nil {
-		return err
-	}
 	out := p.net.outgoing(ctx, &edit.MatrixMessage, edit.Content)
 	out.text = "* " + out.text
-	return p.send(ctx, c, target, out, &edit.MatrixMessage)
+	return p.deliver(ctx, &edit.MatrixMessage, out)
 }
 
 // HandleMatrixMembership follows the user into and out of channels, and

@@ -207,7 +207,7 @@ const testDomain = "isthmus.test"
 
 // startNetwork starts an adapter network against srv; edit may change the
 // config first (it starts with one static channel, #bridged).
-func startNetwork(t *testing.T, srv *irctest.Server, edit func(*Config)) *testNet {
+func startNetwork(t testing.TB, srv *irctest.Server, edit func(*Config)) *testNet {
 	t.Helper()
 	cfg := defaultConfig()
 	cfg.Name = "test"

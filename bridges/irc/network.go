@@ -79,6 +79,8 @@ type Network struct {
 	puppets map[id.UserID]*Puppet
 	byNick  map[string]*Puppet // folded nick → puppet, while registered
 	invites map[string]*tokenBucket
+	shared  map[string]*ircproto.ISupport // by ISUPPORT tokens
+	work    chan func()                   // see later
 	seq     atomic.Uint64
 	epoch   int64
 
@@ -110,6 +112,7 @@ func newNetwork(c Config, domain string) (*Network, error) {
 		puppets: map[id.UserID]*Puppet{},
 		byNick:  map[string]*Puppet{},
 		invites: map[string]*tokenBucket{},
+		shared:  map[string]*ircproto.ISupport{},
 	}
 	n.casemap.Store(int32(ircproto.CasemapRFC1459))
 	return n, nil
@@ -158,6 +161,9 @@ func (n *Network) start(ctx context.Context, c core, mx matrixView, db *dbutil.D
 			return err
 		}
 	}
+	n.work = make(chan func(), 1024)
+	n.wg.Add(1)
+	go n.worker()
 	n.bot = newBot(n)
 	if err := n.bot.loadChannels(ctx); err != nil {
 		n.cancel()
@@ -232,6 +238,21 @@ func (n *Network) newMessageID(m *ircproto.Message) bridge.MessageID {
 		return bridge.MessageID(id)
 	}
 	return bridge.MessageID(fmt.Sprintf("irc-%d-%d", n.epoch, n.seq.Add(1)))
+}
+
+// sharedISupport hands out one ISUPPORT per distinct token list: every
+// puppet on a network hears the same one, and it is never changed in
+// place (connections swap in a clone when a server sends more).
+func (n *Network) sharedISupport(key string, is *ircproto.ISupport) *ircproto.ISupport {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if s, ok := n.shared[key]; ok {
+		return s
+	}
+	if len(n.shared) < 16 {
+		n.shared[key] = is
+	}
+	return is
 }
 
 // puppetByNick returns the puppet registered with nick, nil for IRC users.
@@ -412,9 +433,35 @@ func (n *Network) HandleRelayMessage(ctx context.Context, msg *bridge.MatrixMess
 	return n.bot.relay(ctx, msg)
 }
 
-// notify tells a Matrix user something about their IRC connection.
+// later runs f on the network's worker, in the order given. Puppet
+// readers hand it what takes database or homeserver calls (PMs, notices
+// to users): deep calls would grow the reader's stack, and a grown stack
+// is what an idle puppet would then keep paying for.
+func (n *Network) later(f func()) {
+	select {
+	case n.work <- f:
+	case <-n.ctx.Done():
+	}
+}
+
+func (n *Network) worker() {
+	defer n.wg.Done()
+	for {
+		select {
+		case f := <-n.work:
+			f()
+		case <-n.ctx.Done():
+			return
+		}
+	}
+}
+
+// notify tells a Matrix user something about their IRC connection, in
+// their management room.
 func (n *Network) notify(user id.UserID, text string) {
-	n.core.Notify(n.ctx, user, fmt.Sprintf("[%s] %s", n.cfg.DisplayName, text))
+	n.later(func() {
+		n.core.Notify(n.ctx, user, fmt.Sprintf("[%s] %s", n.cfg.DisplayName, text))
+	})
 }
 
 // queue hands an event to the core; it logs rather than returns, because

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,7 +22,6 @@ import (
 type Puppet struct {
 	net  *Network
 	mxid id.UserID
-	log  zerolog.Logger
 	conn *connector
 
 	mu          sync.Mutex
@@ -51,17 +51,14 @@ func newPuppet(n *Network, user id.UserID, row puppetRow, channels []string) *Pu
 	p := &Puppet{
 		net:      n,
 		mxid:     user,
-		log:      n.log.With().Str("user_id", user.String()).Logger(),
 		row:      row,
-		channels: map[string]bool{},
+		channels: make(map[string]bool, len(channels)),
 		joined:   map[string]bool{},
-		joinWait: map[string][]chan error{},
-		sent:     map[id.EventID]int{},
 	}
 	for _, ch := range channels {
 		p.channels[ch] = true
 	}
-	p.conn = newConnector(n, p.log)
+	p.conn = newConnector(n, string(user))
 	p.conn.config = p.connConfig
 	p.conn.onUp = p.onUp
 	p.conn.onDown = p.onDown
@@ -94,7 +91,9 @@ func (p *Puppet) connConfig() *connConfig {
 		lineBurst:   c.Limits.LineBurst,
 		handler:     p.handle,
 		ident:       p.net.ident,
-		log:         p.log,
+		shared:      p.net.sharedISupport,
+		log:         &p.net.log,
+		who:         string(p.mxid),
 	}
 	if row.Password != "" {
 		// Not required: a network without SASL gets the password through
@@ -181,7 +180,7 @@ func (p *Puppet) setState(kind bridge.SessionStateKind, msg string) {
 
 func (p *Puppet) onUp(c *Conn) {
 	p.mu.Lock()
-	p.joined = map[string]bool{} // channels are per connection
+	clear(p.joined) // channels are per connection
 	p.row.Nick = c.Nick()
 	p.mu.Unlock()
 	p.net.setPuppetNick(p, "", c.Nick())
@@ -200,7 +199,7 @@ func (p *Puppet) onUp(c *Conn) {
 		defer p.net.wg.Done()
 		ctx := p.net.ctx
 		if err := p.net.store.saveNick(ctx, p.mxid, c.Nick()); err != nil {
-			p.log.Warn().Err(err).Msg("Failed to save nick")
+			p.log().Warn().Err(err).Msg("Failed to save nick")
 		}
 		if pass != "" && !c.Authenticated() {
 			_ = c.Send(ctx, ircproto.NewMessage("PRIVMSG", "NickServ", "IDENTIFY "+pass))
@@ -210,6 +209,14 @@ func (p *Puppet) onUp(c *Conn) {
 				return
 			}
 		}
+		// The display name may have changed while this connection was
+		// registering, too late for setDisplayName to see it.
+		p.mu.Lock()
+		chosen := p.row.Chosen
+		p.mu.Unlock()
+		if nick := p.wantedNick(); !chosen && nick != c.cfg.reg.Nick && !c.IsMe(nick) {
+			_ = c.Send(ctx, ircproto.NewMessage("NICK", nick))
+		}
 	}()
 }
 
@@ -218,9 +225,9 @@ func (p *Puppet) onDown(c *Conn, err error) {
 		p.net.setPuppetNick(p, c.Nick(), "")
 	}
 	p.mu.Lock()
-	p.joined = map[string]bool{}
+	clear(p.joined)
 	waits := p.joinWait
-	p.joinWait = map[string][]chan error{}
+	p.joinWait = nil
 	p.mu.Unlock()
 	for _, ws := range waits {
 		for _, w := range ws {
@@ -255,8 +262,15 @@ func (p *Puppet) saveLoginNick(nick string) {
 	p.login = &l
 	p.mu.Unlock()
 	if err := p.net.core.SaveLogin(p.net.ctx, &l); err != nil {
-		p.log.Warn().Err(err).Msg("Failed to save login nick")
+		p.log().Warn().Err(err).Msg("Failed to save login nick")
 	}
+}
+
+// log returns a logger for this user. It is made when needed: a logger
+// kept per puppet would cost every idle puppet its buffer.
+func (p *Puppet) log() *zerolog.Logger {
+	l := p.net.log.With().Str("user_id", string(p.mxid)).Logger()
+	return &l
 }
 
 // touch marks the user active and re-arms the idle timer.
@@ -288,7 +302,7 @@ func (p *Puppet) checkIdle() {
 		p.mu.Unlock()
 		return
 	}
-	p.log.Debug().Msg("Disconnecting idle puppet")
+	p.log().Debug().Msg("Disconnecting idle puppet")
 	p.conn.stop("Idle")
 	p.setState(bridge.StateDisconnected, "idle")
 }
@@ -296,14 +310,14 @@ func (p *Puppet) checkIdle() {
 // enterChannel records that the user is in a channel's portal; the puppet
 // joins it now if connected, or on connecting.
 func (p *Puppet) enterChannel(ctx context.Context, channel string, connect bool) {
-	folded := p.net.fold(channel)
+	folded := strings.Clone(p.net.fold(channel))
 	p.mu.Lock()
 	known := p.channels[folded]
 	p.channels[folded] = true
 	p.mu.Unlock()
 	if !known {
 		if err := p.net.store.setChannel(ctx, p.mxid, folded, true); err != nil {
-			p.log.Warn().Err(err).Msg("Failed to save channel")
+			p.log().Warn().Err(err).Msg("Failed to save channel")
 		}
 	}
 	c := p.conn.current()
@@ -329,7 +343,7 @@ func (p *Puppet) leaveChannel(ctx context.Context, channel, reason string) {
 	empty := len(p.channels) == 0
 	p.mu.Unlock()
 	if err := p.net.store.setChannel(ctx, p.mxid, folded, false); err != nil {
-		p.log.Warn().Err(err).Msg("Failed to forget channel")
+		p.log().Warn().Err(err).Msg("Failed to forget channel")
 	}
 	c := p.conn.current()
 	if c == nil {
@@ -363,6 +377,9 @@ func (p *Puppet) ensureJoined(ctx context.Context, channel string) (*Conn, error
 	}
 	wait := make(chan error, 1)
 	first := len(p.joinWait[folded]) == 0
+	if p.joinWait == nil {
+		p.joinWait = map[string][]chan error{}
+	}
 	p.joinWait[folded] = append(p.joinWait[folded], wait)
 	p.mu.Unlock()
 	if first {
@@ -399,7 +416,8 @@ func (p *Puppet) up(ctx context.Context) (*Conn, error) {
 
 // joinResult ends waits for a channel join.
 func (p *Puppet) joinResult(channel string, err error) {
-	folded := p.net.fold(channel)
+	// A clone: the key would otherwise keep the whole JOIN line alive.
+	folded := strings.Clone(p.net.fold(channel))
 	p.mu.Lock()
 	if err == nil {
 		p.joined[folded] = true
