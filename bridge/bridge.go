@@ -215,9 +215,6 @@ func (br *Bridge) Start(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	if err := br.Server.Start(br.ctx); err != nil {
-		return err
-	}
 	for _, nid := range br.netOrder {
 		ne := br.networks[nid]
 		nctx := br.Log.With().Str("network", string(nid)).Logger().WithContext(br.ctx)
@@ -225,7 +222,13 @@ func (br *Bridge) Start(ctx context.Context, opts Options) error {
 			return fmt.Errorf("start network %s: %w", nid, err)
 		}
 	}
-	return br.loadSessions(ctx)
+	if err := br.loadSessions(ctx); err != nil {
+		return err
+	}
+	// Last: starting the server replays Matrix events journaled before the
+	// last stop, and they must find the users' sessions loaded, or a message
+	// from a logged-in user would be relayed by the bot instead.
+	return br.Server.Start(br.ctx)
 }
 
 // Stop disconnects sessions, stops networks and the appservice, and closes

@@ -233,11 +233,11 @@ func (br *Bridge) remoteMessage(ctx context.Context, portal *Portal, ev *RemoteE
 		if found, err := br.findBridged(ctx, portal, intent.UserID, ev.ID); err != nil {
 			return err
 		} else if found != "" {
-			_, err = br.store.insertMessage(ctx, &Message{
+			br.recordRemote(&Message{
 				Portal: portal.Key, RemoteID: ev.ID, RoomID: portal.MXID, EventID: found,
 				SenderMXID: intent.UserID, RemoteSender: ev.Sender.ID, Kind: kindMessage, Timestamp: ev.Timestamp,
 			})
-			return err
+			return nil
 		}
 	}
 	parsed, err := br.matrixContent(ctx, portal, intent, ev.Content)
@@ -255,11 +255,18 @@ func (br *Bridge) remoteMessage(ctx context.Context, portal *Portal, ev *RemoteE
 	if ev.ID == "" {
 		return nil
 	}
-	_, err = br.store.insertMessage(ctx, &Message{
+	br.recordRemote(&Message{
 		Portal: portal.Key, RemoteID: ev.ID, RoomID: portal.MXID, EventID: resp.EventID,
 		SenderMXID: intent.UserID, RemoteSender: ev.Sender.ID, Kind: kindMessage, Timestamp: ev.Timestamp,
 	})
-	return err
+	return nil
+}
+
+// recordRemote adds a bridged remote event to the message map: in memory
+// until its journal row is deleted, in the same transaction as that
+// deletion (see journalReaper).
+func (br *Bridge) recordRemote(m *Message) {
+	br.store.insertMessageLater(m)
 }
 
 // remoteIDKey marks bridged messages with their remote ID, so a replay
@@ -423,7 +430,21 @@ func (br *Bridge) remoteReaction(ctx context.Context, portal *Portal, ev *Remote
 	if err != nil {
 		return err
 	}
-	content := &event.ReactionEventContent{RelatesTo: *(&event.RelatesTo{}).SetAnnotation(target.EventID, ev.Reaction)}
+	if isReplay(ctx) {
+		if found, err := br.findBridged(ctx, portal, intent.UserID, rid); err != nil {
+			return err
+		} else if found != "" {
+			br.recordRemote(&Message{
+				Portal: portal.Key, RemoteID: rid, RoomID: portal.MXID, EventID: found, SenderMXID: intent.UserID,
+				RemoteSender: ev.Sender.ID, Kind: kindReaction, TargetID: ev.Target, Timestamp: ev.Timestamp,
+			})
+			return nil
+		}
+	}
+	content := &event.Content{
+		Parsed: &event.ReactionEventContent{RelatesTo: *(&event.RelatesTo{}).SetAnnotation(target.EventID, ev.Reaction)},
+		Raw:    map[string]any{remoteIDKey: string(rid)},
+	}
 	resp, err := intent.SendMessageEvent(ctx, portal.MXID, event.EventReaction, content, mautrix.ReqSendEvent{
 		Timestamp:     ev.Timestamp.UnixMilli(),
 		TransactionID: txnID(portal.Key.String(), string(rid)),
@@ -431,11 +452,11 @@ func (br *Bridge) remoteReaction(ctx context.Context, portal *Portal, ev *Remote
 	if err != nil {
 		return fmt.Errorf("send reaction: %w", err)
 	}
-	_, err = br.store.insertMessage(ctx, &Message{
+	br.recordRemote(&Message{
 		Portal: portal.Key, RemoteID: rid, RoomID: portal.MXID, EventID: resp.EventID, SenderMXID: intent.UserID,
 		RemoteSender: ev.Sender.ID, Kind: kindReaction, TargetID: ev.Target, Timestamp: ev.Timestamp,
 	})
-	return err
+	return nil
 }
 
 func (br *Bridge) remoteReactionRemove(ctx context.Context, portal *Portal, ev *RemoteEvent) error {

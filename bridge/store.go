@@ -29,6 +29,15 @@ type store struct {
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt
 
+	// pending holds message-map rows of remote events not yet written: they
+	// go to the database in one transaction with the deletion of their
+	// journal rows (see flushHandled), so a crash before that replays the
+	// event, and the replay finds what was sent (findBridged). Lookups see
+	// pending rows first.
+	pendingMu      sync.Mutex
+	pendingRemote  map[remoteKey]*Message
+	pendingByEvent map[id.EventID]*Message
+
 	// portals caches portal rows by key and by room: they are read for every
 	// event and change rarely. Every write goes to the database first and
 	// then replaces the cached copy; callers get copies, never the cached
@@ -41,10 +50,13 @@ type store struct {
 
 func newStore(db *dbutil.Database) *store {
 	return &store{
-		db:        db.Child("bridge_version", upgradeTable, nil),
-		stmts:     map[string]*sql.Stmt{},
-		portalByK: map[PortalKey]Portal{},
-		roomIndex: map[id.RoomID]PortalKey{},
+		db:    db.Child("bridge_version", upgradeTable, nil),
+		stmts: map[string]*sql.Stmt{},
+
+		pendingRemote:  map[remoteKey]*Message{},
+		pendingByEvent: map[id.EventID]*Message{},
+		portalByK:      map[PortalKey]Portal{},
+		roomIndex:      map[id.RoomID]PortalKey{},
 	}
 }
 
@@ -140,6 +152,92 @@ type Message struct {
 	Timestamp    time.Time
 }
 
+type remoteKey struct {
+	portal PortalKey
+	remote MessageID
+}
+
+// insertMessageLater records a bridged remote event in memory until the
+// next flushHandled. Use it only for events that have a journal row.
+func (s *store) insertMessageLater(m *Message) {
+	s.pendingMu.Lock()
+	defer s.pendingMu.Unlock()
+	s.pendingRemote[remoteKey{m.Portal, m.RemoteID}] = m
+	s.pendingByEvent[m.EventID] = m
+}
+
+func (s *store) pendingByRemote(key PortalKey, remote MessageID) *Message {
+	s.pendingMu.Lock()
+	defer s.pendingMu.Unlock()
+	if m, ok := s.pendingRemote[remoteKey{key, remote}]; ok {
+		c := *m
+		return &c
+	}
+	return nil
+}
+
+func (s *store) pendingEvent(eventID id.EventID) *Message {
+	s.pendingMu.Lock()
+	defer s.pendingMu.Unlock()
+	if m, ok := s.pendingByEvent[eventID]; ok {
+		c := *m
+		return &c
+	}
+	return nil
+}
+
+func (s *store) forgetPending(match func(*Message) bool) {
+	s.pendingMu.Lock()
+	defer s.pendingMu.Unlock()
+	for k, m := range s.pendingRemote {
+		if match(m) {
+			delete(s.pendingRemote, k)
+			delete(s.pendingByEvent, m.EventID)
+		}
+	}
+}
+
+// flushHandled writes the pending message-map rows and deletes handled
+// journal rows in one transaction.
+func (s *store) flushHandled(ctx context.Context, seqs []int64) error {
+	s.pendingMu.Lock()
+	msgs := make([]*Message, 0, len(s.pendingRemote))
+	for _, m := range s.pendingRemote {
+		msgs = append(msgs, m)
+	}
+	s.pendingMu.Unlock()
+	if len(msgs) == 0 && len(seqs) == 0 {
+		return nil
+	}
+	err := s.db.DoTxn(ctx, nil, func(ctx context.Context) error {
+		for _, m := range msgs {
+			if _, err := s.db.Exec(ctx, insertMessageQuery, m.Portal.Network, m.Portal.Chat, m.Portal.Receiver, m.RemoteID, m.RoomID, m.EventID,
+				m.SenderMXID, m.RemoteSender, m.Kind, m.TargetID, m.Timestamp.UnixMilli()); err != nil {
+				return fmt.Errorf("insert message %s: %w", m.RemoteID, err)
+			}
+		}
+		if len(seqs) > 0 {
+			if _, err := s.db.Exec(ctx, `DELETE FROM remote_journal WHERE seq IN (`+inList(seqs)+`)`); err != nil {
+				return fmt.Errorf("remove %d remote events from journal: %w", len(seqs), err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.pendingMu.Lock()
+	for _, m := range msgs {
+		k := remoteKey{m.Portal, m.RemoteID}
+		if s.pendingRemote[k] == m {
+			delete(s.pendingRemote, k)
+			delete(s.pendingByEvent, m.EventID)
+		}
+	}
+	s.pendingMu.Unlock()
+	return nil
+}
+
 const (
 	kindMessage  = "message"
 	kindReaction = "reaction"
@@ -184,6 +282,9 @@ const (
 )
 
 func (s *store) messageByRemoteID(ctx context.Context, key PortalKey, remoteID MessageID) (*Message, error) {
+	if m := s.pendingByRemote(key, remoteID); m != nil {
+		return m, nil
+	}
 	st, err := s.stmt(ctx, messageByRemoteQuery)
 	if err != nil {
 		return nil, err
@@ -196,6 +297,9 @@ func (s *store) messageByRemoteID(ctx context.Context, key PortalKey, remoteID M
 }
 
 func (s *store) messageByEventID(ctx context.Context, eventID id.EventID) (*Message, error) {
+	if m := s.pendingEvent(eventID); m != nil {
+		return m, nil
+	}
 	m, err := scanMessage(s.db.QueryRow(ctx, `SELECT `+messageCols+` FROM message WHERE event_id=$1`, eventID))
 	if err != nil {
 		return nil, fmt.Errorf("get message for %s: %w", eventID, err)
@@ -204,6 +308,7 @@ func (s *store) messageByEventID(ctx context.Context, eventID id.EventID) (*Mess
 }
 
 func (s *store) deleteMessage(ctx context.Context, eventID id.EventID) error {
+	s.forgetPending(func(m *Message) bool { return m.EventID == eventID })
 	_, err := s.db.Exec(ctx, `DELETE FROM message WHERE event_id=$1`, eventID)
 	if err != nil {
 		return fmt.Errorf("delete message %s: %w", eventID, err)
@@ -304,6 +409,7 @@ func (s *store) upsertPortal(ctx context.Context, p *Portal) error {
 }
 
 func (s *store) deletePortal(ctx context.Context, key PortalKey) error {
+	s.forgetPending(func(m *Message) bool { return m.Portal == key })
 	_, err := s.db.Exec(ctx, `DELETE FROM portal WHERE network=$1 AND chat_id=$2 AND receiver=$3`, key.Network, key.Chat, key.Receiver)
 	if err != nil {
 		return fmt.Errorf("delete portal %s: %w", key, err)

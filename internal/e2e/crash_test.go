@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 
 	"github.com/isthmus-bridge/isthmus/internal/loopback/remote"
 	"github.com/isthmus-bridge/isthmus/internal/testground/bridgeworld"
@@ -94,6 +95,12 @@ func TestCrashLosesAndDuplicatesNothing(t *testing.T) {
 	room := joinPortal(alice, "crash")
 
 	const n = 40
+	sentIDs := make([]id.EventID, n)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("Matrix event IDs sent: %v", sentIDs)
+		}
+	})
 	var wg sync.WaitGroup
 	killed := make(chan struct{})
 	wg.Add(2)
@@ -104,8 +111,10 @@ func TestCrashLosesAndDuplicatesNothing(t *testing.T) {
 				<-killed
 			}
 			// The homeserver accepts these even while the bridge is down.
-			_, err := alice.Client.SendText(bridgeworld.Ctx(t), room, fmt.Sprintf("mx-%02d", i))
-			assert.NoError(t, err)
+			resp, err := alice.Client.SendText(bridgeworld.Ctx(t), room, fmt.Sprintf("mx-%02d", i))
+			if assert.NoError(t, err) {
+				sentIDs[i] = resp.EventID
+			}
 		}
 	}()
 	go func() { // remote → Matrix
@@ -130,21 +139,20 @@ func TestCrashLosesAndDuplicatesNothing(t *testing.T) {
 	for i := 0; i < n; i++ {
 		want = append(want, fmt.Sprintf("mx-%02d", i))
 	}
-	require.Eventually(t, func() bool {
+	mxGot := func() []string {
 		var got []string
 		for _, ev := range w.remote.SentViaAPI() {
 			if strings.HasPrefix(ev.Text, "mx-") {
 				got = append(got, ev.Text)
 			}
 		}
-		return len(got) >= n
-	}, 120*time.Second, 200*time.Millisecond, "Matrix messages did not all arrive")
-	var got []string
-	for _, ev := range w.remote.SentViaAPI() {
-		if strings.HasPrefix(ev.Text, "mx-") {
-			got = append(got, ev.Text)
-		}
+		return got
 	}
+	deadline := time.Now().Add(120 * time.Second)
+	for len(mxGot()) < n && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	got := mxGot()
 	assert.Equal(t, want, got, "Matrix → remote: each once, in order")
 
 	want = want[:0]
