@@ -174,6 +174,26 @@ func TestAdapterAgainstRealServers(t *testing.T) {
 				assert.Equal(t, bridge.RemoteUserID("carol"), ev.Sender.ID)
 			})
 
+			t.Run("a Matrix user's kick and ban of a ghost reach IRC when their puppet is an op", func(t *testing.T) {
+				p := tn.session(t, alice, "Alice")
+				act := func(ms event.Membership) error {
+					evt := &event.Event{Type: event.StateMember, Sender: alice, RoomID: portal.MXID,
+						Content: event.Content{Parsed: &event.MemberEventContent{Membership: ms, Reason: "spam"}}}
+					return p.HandleMatrixMembership(ctx, &bridge.MatrixMembership{Portal: portal, Sender: &bridge.User{MXID: alice},
+						Event: evt, Target: "frank", Membership: ms, Reason: "spam"})
+				}
+				require.NoError(t, act(event.MembershipLeave))
+				tn.core.waitNotice(t, alice, "need to be a channel operator in #bridged")
+				carol.Send("MODE #bridged +o Alice[m]")
+				carol.WaitFor("alice's op", irctest.IsCommand("MODE", "carol"))
+				require.NoError(t, act(event.MembershipBan))
+				m := carol.WaitFor("the ban", irctest.IsCommand("MODE", "Alice[m]"))
+				assert.Equal(t, []string{"#bridged", "+b", "frank!*@*"}, m.Params)
+				m = carol.WaitFor("the kick", irctest.IsCommand("KICK", "Alice[m]"))
+				assert.Equal(t, "frank", m.Params[1])
+				assert.Equal(t, "spam", m.Params[2])
+			})
+
 			if kind == irctest.InspIRCd {
 				t.Run("away-notify becomes presence", func(t *testing.T) {
 					carol.Send("AWAY :lunch")
@@ -242,6 +262,7 @@ func TestResolveChat(t *testing.T) {
 	carol.Join("#secret")
 	carol.Send("MODE #secret +i")
 	tn := startNetwork(t, srv, func(c *Config) {
+		c.Channels = nil
 		c.DynamicChannels = DynamicChannels{Enabled: true, Deny: []string{"#no-*"}}
 	})
 	ctx := testCtx(t)
@@ -385,6 +406,28 @@ func TestNetsplitIsDebounced(t *testing.T) {
 		feed(":op!u@h QUIT :Quit: bye")
 		ev := core.waitEvent(t, &start, "leave", isKind(bridge.RemoteLeave))
 		assert.Equal(t, bridge.RemoteUserID("op"), ev.Member.ID)
+	})
+
+	t.Run("a new member list is drip-fed at join_rate, then reconciled once", func(t *testing.T) {
+		n.cfg.Membership.JoinRate = 20
+		n.bot.wanted["#drip"] = wantedChannel{name: "#drip"}
+		core.addPortal(n.channelKey("#drip"))
+		start, began := core.end(), time.Now()
+		feed(":IsthmusBot!b@h JOIN #drip")
+		feed(":srv 353 IsthmusBot = #drip :IsthmusBot m1 m2 m3 m4 m5 m6")
+		feed(":srv 366 IsthmusBot #drip :End of NAMES")
+		from := start
+		core.waitEvent(t, &from, "the reconcile", func(ev *bridge.RemoteEvent) bool {
+			return ev.Portal.Chat == "#drip" && ev.ChatInfo != nil && ev.ChatInfo.Members != nil
+		})
+		assert.GreaterOrEqual(t, time.Since(began), 280*time.Millisecond, "six joins at 20 a second")
+		joins := 0
+		for _, ev := range core.since(start) {
+			if ev.Kind == bridge.RemoteJoin {
+				joins++
+			}
+		}
+		assert.Equal(t, 6, joins)
 	})
 
 	t.Run("netsplit reasons are told from ordinary ones", func(t *testing.T) {

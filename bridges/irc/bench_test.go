@@ -9,6 +9,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -132,4 +133,28 @@ func settle() (rssKB int, goBytes uint64) {
 		}
 	}
 	return rssKB, ms.HeapInuse + ms.StackInuse
+}
+
+// BenchmarkIRCToCore measures the adapter's share of bridging IRC to
+// Matrix: lines a raw client says in a channel, through the bot's reader,
+// parsing, formatting and the channel lock, into a core that only counts
+// them (the core's own cost is measured by its benchmarks).
+func BenchmarkIRCToCore(b *testing.B) {
+	srv := irctest.Start(b, irctest.NgIRCd)
+	speaker := srv.Connect(b, "speaker")
+	speaker.Join("#bridged")
+	tn := startNetwork(b, srv, nil)
+	tn.waitBotIn(b, "#bridged")
+	var cpu0, cpu1 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &cpu0)
+	from := tn.core.end()
+	b.ResetTimer()
+	for i := range b.N {
+		speaker.Send("PRIVMSG #bridged :message \x02number\x02 %d with a little formatting", i)
+	}
+	waitUntil(b, 5*time.Minute, func() bool { return tn.core.end()-from >= b.N })
+	b.StopTimer()
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &cpu1)
+	used := time.Duration(cpu1.Utime.Nano()+cpu1.Stime.Nano()-cpu0.Utime.Nano()-cpu0.Stime.Nano()) * time.Nanosecond
+	b.ReportMetric(float64(used.Microseconds())/float64(b.N), "cpu-µs/msg")
 }

@@ -30,7 +30,8 @@ type bot struct {
 
 type wantedChannel struct {
 	name, key string
-	static    bool
+	static    bool // from the config: its portal is made at start
+	linked    bool // from the config with a room: an admin links it
 }
 
 func newBot(n *Network) *bot {
@@ -78,7 +79,7 @@ func (b *bot) connConfig() *connConfig {
 // every channel that has a portal.
 func (b *bot) loadChannels(ctx context.Context) error {
 	for _, ch := range b.net.cfg.Channels {
-		b.wanted[b.net.fold(ch.Channel)] = wantedChannel{name: ch.Channel, key: ch.Key, static: true}
+		b.wanted[b.net.fold(ch.Channel)] = wantedChannel{name: ch.Channel, key: ch.Key, static: ch.Room == "", linked: ch.Room != ""}
 	}
 	portals, err := b.net.core.Portals(ctx)
 	if err != nil {
@@ -98,7 +99,31 @@ func (b *bot) loadChannels(ctx context.Context) error {
 func (b *bot) isStatic(channel string) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.wanted[b.net.fold(channel)].static
+	w := b.wanted[b.net.fold(channel)]
+	return w.static || w.linked
+}
+
+// hold makes sure the bot is in a channel that has a portal, for portals
+// that appeared without the bot asking (a "link" by an admin). It does
+// not wait.
+func (b *bot) hold(channel string) {
+	folded := b.net.fold(channel)
+	b.mu.Lock()
+	_, wanted := b.wanted[folded]
+	_, in := b.channels[folded]
+	if !wanted {
+		b.wanted[folded] = wantedChannel{name: channel}
+	}
+	b.mu.Unlock()
+	c := b.conn.current()
+	if in || c == nil {
+		return
+	}
+	b.net.wg.Add(1)
+	go func() {
+		defer b.net.wg.Done()
+		_ = c.Send(b.net.ctx, ircproto.NewMessage("JOIN", channel))
+	}()
 }
 
 func (b *bot) chanTypes() string { return b.isupport.Load().ChanTypes() }

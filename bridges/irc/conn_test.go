@@ -162,3 +162,29 @@ func TestConnAgainstRealServers(t *testing.T) {
 		})
 	}
 }
+
+func TestConnOverTLS(t *testing.T) {
+	srv := irctest.StartTLS(t)
+	ctx := testCtx(t)
+	for _, tc := range []struct {
+		name       string
+		skipVerify bool
+		wantErr    bool
+	}{
+		{"a self-signed certificate is refused by default", false, true},
+		{"tls_skip_verify accepts it and registers", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConnConfig(srv.TLSAddr, "secure")
+			cfg.tls, cfg.skipVerify = true, tc.skipVerify
+			c, err := dialServe(ctx, cfg)
+			if tc.wantErr {
+				assert.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			defer c.Close("done")
+			assert.Equal(t, "secure", c.Nick())
+		})
+	}
+}

@@ -149,6 +149,7 @@ func (p *Puppet) target(ctx context.Context, portal *bridge.Portal) (string, *Co
 		return p.net.bot.realNick(string(portal.Key.Chat)), c, nil
 	}
 	channel := string(portal.Key.Chat)
+	p.net.bot.hold(channel)
 	c, err := p.ensureJoined(ctx, channel)
 	if err != nil {
 		return "", nil, err
@@ -246,6 +247,7 @@ func (p *Puppet) HandleMatrixMembership(ctx context.Context, m *bridge.MatrixMem
 				p.setDisplayName(mc.Displayname)
 			}
 			if m.Previous != event.MembershipJoin {
+				p.net.bot.hold(channel)
 				p.enterChannel(ctx, channel, p.net.cfg.Puppets.ConnectOnJoin)
 			}
 		case event.MembershipLeave, event.MembershipBan:

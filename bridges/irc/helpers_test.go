@@ -243,7 +243,7 @@ func startNetwork(t testing.TB, srv *irctest.Server, edit func(*Config)) *testNe
 }
 
 // waitBotIn waits until the bot has the channel's member list.
-func (tn *testNet) waitBotIn(t *testing.T, channel string) {
+func (tn *testNet) waitBotIn(t testing.TB, channel string) {
 	t.Helper()
 	require.Eventually(t, func() bool {
 		ch := tn.bot.channel(channel)

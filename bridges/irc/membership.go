@@ -124,7 +124,7 @@ func (b *bot) startSync(ch *channel) {
 func (b *bot) drip(ch *channel, gen int) {
 	n := b.net
 	ctx := n.ctx
-	portal := b.waitPortal(ch)
+	portal := b.waitPortal(ch, gen)
 	if portal == nil {
 		return
 	}
@@ -172,30 +172,38 @@ func (b *bot) drip(ch *channel, gen int) {
 		ChatInfo: &bridge.ChatInfo{Members: members, PowerLevels: levels}})
 }
 
-// waitPortal returns the channel's portal once it has a room. A static
-// channel gets one made now; a channel asked for through an alias gets
-// its room from the core just after the bot joined, so the sync waits for
-// it rather than racing the core to create it.
-func (b *bot) waitPortal(ch *channel) *bridge.Portal {
+// waitPortal returns the channel's portal once it has a room, or nil when
+// a newer sync took over. A static channel gets its room made now; one
+// asked for through an alias gets its room from the core just after the
+// bot joined, so the sync waits rather than racing the core to make it;
+// one configured with a room waits for an admin's "link".
+func (b *bot) waitPortal(ch *channel, gen int) *bridge.Portal {
 	n := b.net
-	if ch.static {
-		if p, err := n.core.GetPortal(n.ctx, ch.key); err == nil && (p == nil || p.MXID == "") {
-			name := ch.name
-			n.queue(&bridge.RemoteEvent{Kind: bridge.RemoteChatInfo, Portal: ch.key, CreatePortal: true,
-				ChatInfo: &bridge.ChatInfo{Name: &name}})
-		}
+	if p, err := n.core.GetPortal(n.ctx, ch.key); err == nil && p != nil && p.MXID != "" {
+		return p
 	}
-	for range 600 {
-		p, err := n.core.GetPortal(n.ctx, ch.key)
-		if err == nil && p != nil && p.MXID != "" {
-			return p
-		}
-		if !sleepCtx(n.ctx, 100*time.Millisecond) {
+	if ch.static {
+		n.log.Info().Str("channel", ch.name).Msg("Creating the portal of a configured channel")
+		name := ch.name
+		n.queue(&bridge.RemoteEvent{Kind: bridge.RemoteChatInfo, Portal: ch.key, CreatePortal: true,
+			ChatInfo: &bridge.ChatInfo{Name: &name}})
+	} else if b.isStatic(ch.name) {
+		n.log.Info().Str("channel", ch.name).Msg("Configured channel has no portal yet; link it to its room with the link command")
+	}
+	for delay := 50 * time.Millisecond; ; delay = min(delay*2, 5*time.Second) {
+		if !sleepCtx(n.ctx, delay) {
 			return nil
 		}
+		ch.mu.Lock()
+		stale := ch.gen != gen
+		ch.mu.Unlock()
+		if stale {
+			return nil
+		}
+		if p, err := n.core.GetPortal(n.ctx, ch.key); err == nil && p != nil && p.MXID != "" {
+			return p
+		}
 	}
-	n.log.Debug().Str("channel", ch.name).Msg("No portal for channel; member sync skipped")
-	return nil
 }
 
 // netsplitQuit handles a QUIT that looks like a netsplit: the user is

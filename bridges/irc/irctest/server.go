@@ -8,7 +8,14 @@
 package irctest
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -44,6 +51,9 @@ type Server struct {
 	Addr string
 	// Name is the server name it announces.
 	Name string
+	// TLSAddr is host:port of the TLS listener (InspIRCd only, with a
+	// self-signed certificate), "" when there is none.
+	TLSAddr string
 
 	t    testing.TB
 	dir  string
@@ -64,6 +74,18 @@ func binary(kind Kind) string {
 
 // Start starts a server of kind for the test and stops it at cleanup.
 func Start(t testing.TB, kind Kind) *Server {
+	t.Helper()
+	return start(t, kind, false)
+}
+
+// StartTLS starts an InspIRCd that also listens with TLS on TLSAddr, with
+// a self-signed certificate (clients must skip verification).
+func StartTLS(t testing.TB) *Server {
+	t.Helper()
+	return start(t, InspIRCd, true)
+}
+
+func start(t testing.TB, kind Kind, withTLS bool) *Server {
 	t.Helper()
 	bin := binary(kind)
 	if _, err := exec.LookPath(bin); err != nil {
@@ -89,6 +111,15 @@ func Start(t testing.TB, kind Kind) *Server {
 	case InspIRCd:
 		s.Name = "irc.inspircd.test"
 		text = inspircdConfig(s.Name, s.port, s.dir)
+		if withTLS {
+			tlsPort := freePort(t)
+			s.TLSAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(tlsPort))
+			writeCert(t, s.dir)
+			text += fmt.Sprintf(`<module name="ssl_gnutls">
+<sslprofile name="tls" provider="gnutls" certfile="%[1]s/cert.pem" keyfile="%[1]s/key.pem" dhfile="" hash="sha256" requestclientcert="no">
+<bind address="127.0.0.1" port="%[2]d" type="clients" sslprofile="tls">
+`, s.dir, tlsPort)
+		}
 	case NgIRCd:
 		s.Name = "irc.ngircd.test"
 		text = ngircdConfig(s.Name, s.port)
@@ -293,4 +324,37 @@ func ngircdConfig(name string, port int) string {
 	Name = %s
 	Password = %s
 `, name, port, OperName, OperPassword)
+}
+
+// writeCert writes a self-signed certificate for 127.0.0.1 and its key.
+func writeCert(t testing.TB, dir string) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "irc.inspircd.test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+	if err := os.WriteFile(filepath.Join(dir, "cert.pem"), certPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "key.pem"), keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
