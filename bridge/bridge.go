@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -48,10 +46,11 @@ type Bridge struct {
 	sessMu   sync.RWMutex
 	sessions map[id.UserID][]*sessionEntry
 
-	remote   *keyedQueue[*queuedRemote]
-	reaper   *journalReaper
-	typingMu sync.Mutex
-	typing   map[id.RoomID]map[id.UserID]bool
+	remote    *keyedQueue[*queuedRemote]
+	reaper    *journalReaper
+	ephemeral chan *event.Event
+	typingMu  sync.Mutex
+	typing    map[id.RoomID]map[id.UserID]bool
 
 	botMu    sync.Mutex
 	botReady bool
@@ -81,6 +80,9 @@ type queuedRemote struct {
 }
 
 type replayedKey struct{}
+
+// seqKey carries the journal sequence number of the event being handled.
+type seqKey struct{}
 
 // isReplay says whether the event being handled was journaled before the
 // last stop, so its effect may already be on the homeserver.
@@ -206,6 +208,8 @@ func (br *Bridge) Start(ctx context.Context, opts Options) error {
 
 	br.reaper = newJournalReaper(br.store, br.Log)
 	go br.reaper.run(br.ctx)
+	br.ephemeral = make(chan *event.Event, 1024)
+	go br.runEphemeral(br.ctx)
 	br.remote = newKeyedQueue(br.ctx, opts.RemoteWorkers, opts.RemoteBacklog, br.handleQueuedRemote)
 	if err := br.replayRemoteJournal(ctx); err != nil {
 		return err
@@ -231,26 +235,13 @@ func (br *Bridge) Start(ctx context.Context, opts Options) error {
 	return br.Server.Start(br.ctx)
 }
 
-// Stop disconnects sessions, stops networks and the appservice, and closes
-// the database. Unfinished work stays journaled for the next start.
+// Stop shuts the bridge down in dependency order: no new Matrix work
+// (the appservice server finishes what it runs), then the remote queues
+// drain and the last handled rows are written, then sessions disconnect
+// and networks stop, then the database closes. Unfinished work stays
+// journaled for the next start.
 func (br *Bridge) Stop(ctx context.Context) error {
 	var errs []error
-	br.sessMu.RLock()
-	var all []*sessionEntry
-	for _, ss := range br.sessions {
-		all = append(all, ss...)
-	}
-	br.sessMu.RUnlock()
-	for _, s := range all {
-		if err := s.sess.Disconnect(ctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	for _, nid := range br.netOrder {
-		if err := br.networks[nid].net.Stop(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("stop network %s: %w", nid, err))
-		}
-	}
 	if br.Server != nil {
 		if err := br.Server.Stop(ctx); err != nil {
 			errs = append(errs, err)
@@ -266,6 +257,23 @@ func (br *Bridge) Stop(ctx context.Context) error {
 		<-br.reaper.done
 		// Workers that finished after the reaper's last pass.
 		br.reaper.flush(context.WithoutCancel(ctx))
+	}
+	br.sessMu.Lock()
+	var all []*sessionEntry
+	for _, ss := range br.sessions {
+		all = append(all, ss...)
+	}
+	br.sessions = map[id.UserID][]*sessionEntry{}
+	br.sessMu.Unlock()
+	for _, s := range all {
+		if err := s.sess.Disconnect(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, nid := range br.netOrder {
+		if err := br.networks[nid].net.Stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop network %s: %w", nid, err))
+		}
 	}
 	if br.store != nil {
 		br.store.close()
@@ -296,27 +304,40 @@ func (br *Bridge) DB(versionTable string, upgrades dbutil.UpgradeTable) *dbutil.
 // QueueRemoteEvent hands a remote event to the core. Events of one portal
 // are handled in the order queued. It returns once the event is journaled
 // (so a crash after that loses nothing); it blocks when the backlog is full,
-// slowing the adapter down instead of dropping. Presence and typing are not
-// journaled.
+// slowing the adapter down instead of dropping, until ctx ends (then it
+// returns ctx's error and nothing is queued). Presence and typing are not
+// journaled. The core keeps its own copy: the adapter may reuse ev.
 func (br *Bridge) QueueRemoteEvent(ctx context.Context, ev *RemoteEvent) error {
 	if _, ok := br.networks[ev.Portal.Network]; !ok {
 		return fmt.Errorf("%w %q", ErrUnknownNetwork, ev.Portal.Network)
 	}
 	if ev.Timestamp.IsZero() {
-		ev.Timestamp = time.Now()
+		// No monotonic reading: the timestamp must print the same after
+		// the journal's round trip, since transaction IDs derive from it.
+		ev.Timestamp = time.Now().Round(0)
 	}
-	q := &queuedRemote{ev: ev}
+	// Room in the backlog first: a full backlog slows the adapter down, and
+	// an adapter that stops while waiting gets its context's error with
+	// nothing journaled.
+	if err := br.remote.reserve(ctx); err != nil {
+		return fmt.Errorf("queue remote event: %w", err)
+	}
+	// The core keeps its own copy: the adapter may reuse its struct.
+	own := *ev
+	q := &queuedRemote{ev: &own}
 	if !ev.Kind.ephemeral() {
 		data, err := json.Marshal(ev)
 		if err != nil {
+			br.remote.release()
 			return fmt.Errorf("encode remote event: %w", err)
 		}
 		q.seq, err = br.store.journalRemote(ctx, ev.Portal.String(), data)
 		if err != nil {
+			br.remote.release()
 			return err
 		}
 	}
-	br.remote.push(ev.Portal.String(), q)
+	br.remote.pushReserved(ev.Portal.String(), q)
 	return nil
 }
 
@@ -359,6 +380,9 @@ func (br *Bridge) handleQueuedRemote(ctx context.Context, q *queuedRemote) {
 	ctx = log.WithContext(ctx)
 	if q.replayed {
 		ctx = context.WithValue(ctx, replayedKey{}, true)
+	}
+	if q.seq != 0 {
+		ctx = context.WithValue(ctx, seqKey{}, q.seq)
 	}
 	backoff := time.Second
 	for attempt := 1; ; attempt++ {
@@ -407,17 +431,19 @@ func (br *Bridge) handleQueuedRemote(ctx context.Context, q *queuedRemote) {
 
 // homeserverDown says whether an error means the homeserver could not be
 // reached or answered with a server error, rather than refusing the event.
+// Only errors of requests to the homeserver count: a dead attachment URL
+// must use up the event's attempts, not stall its portal for ever.
 func homeserverDown(err error) bool {
+	var unreachable hsUnreachable
+	if errors.As(err, &unreachable) {
+		return true
+	}
 	var httpErr mautrix.HTTPError
-	if errors.As(err, &httpErr) {
-		if httpErr.Response == nil {
-			return true // no answer at all: connection refused, reset, timeout
-		}
+	if errors.As(err, &httpErr) && httpErr.Response != nil {
 		code := httpErr.Response.StatusCode
 		return code >= 500 || code == http.StatusTooManyRequests
 	}
-	var netErr net.Error
-	return errors.As(err, &netErr) || errors.Is(err, syscall.ECONNREFUSED)
+	return false
 }
 
 // reportRemoteFailure tells the people concerned that a remote message

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -90,11 +91,20 @@ func (br *Bridge) handleCommand(ctx context.Context, evt *event.Event) error {
 	}
 	cc := &commandContext{br: br, user: user, room: evt.RoomID, evt: evt, args: fields[1:]}
 	cmd := findCommand(name)
-	zerolog.Ctx(ctx).Info().Str("command", name).Str("user_id", evt.Sender.String()).Msg("Management command")
+	if strings.HasPrefix(name, "login") || (cmd == nil && looksSecret(content.Body)) {
+		// Credentials must not stay in the room's history, whatever is
+		// wrong with the rest of the command.
+		if _, err := br.AS.BotIntent().RedactEvent(ctx, evt.RoomID, evt.ID, mautrix.ReqRedact{Reason: "may contain credentials"}); err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to redact a command with credentials")
+		}
+	}
 	if cmd == nil {
-		cc.reply("Unknown command `%s`.\n\n%s", name, helpText(user.Permission))
+		// The text may be a pasted token: it is neither logged nor echoed.
+		zerolog.Ctx(ctx).Info().Str("command", "(unknown)").Str("user_id", evt.Sender.String()).Msg("Management command")
+		cc.reply("Unknown command.\n\n%s", helpText(user.Permission))
 		return nil
 	}
+	zerolog.Ctx(ctx).Info().Str("command", name).Str("user_id", evt.Sender.String()).Msg("Management command")
 	if user.Permission < cmd.perm {
 		cc.reply("`%s` needs the %s permission; you have %s.", name, cmd.perm, user.Permission)
 		return nil
@@ -104,6 +114,12 @@ func (br *Bridge) handleCommand(ctx context.Context, evt *event.Event) error {
 	}
 	return nil
 }
+
+// secretPattern matches what tokens look like (Slack, Matrix, GitHub and
+// other long opaque strings), so a token pasted alone is redacted.
+var secretPattern = regexp.MustCompile(`^(xox[a-z]-|xapp-|syt_|mct_|ghp_|gho_)|^[A-Za-z0-9_\-.=]{32,}$`)
+
+func looksSecret(body string) bool { return secretPattern.MatchString(strings.TrimSpace(body)) }
 
 func helpText(perm Permission) string {
 	var b strings.Builder
@@ -166,14 +182,10 @@ func cmdLogin(ctx context.Context, cc *commandContext) error {
 	}
 	nid, ok := cc.br.resolveNetwork(cc.args[0])
 	if !ok {
-		return fmt.Errorf("%w %q (configured: %s)", ErrUnknownNetwork, cc.args[0], cc.br.networkList())
+		// Not quoted: a user who left the network out typed a token here.
+		return fmt.Errorf("%w (configured: %s; usage: login <network> ...)", ErrUnknownNetwork, cc.br.networkList())
 	}
 	ne := cc.br.networks[nid]
-	// The login message holds a secret: redact it so it does not stay in
-	// the room's history.
-	if _, err := cc.br.AS.BotIntent().RedactEvent(ctx, cc.room, cc.evt.ID, mautrix.ReqRedact{Reason: "contains credentials"}); err != nil {
-		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to redact login command")
-	}
 	login, sess, err := ne.net.Login(ctx, cc.user, cc.args[1:])
 	if err != nil {
 		return err
@@ -276,9 +288,6 @@ func cmdLoginMatrix(ctx context.Context, cc *commandContext) error {
 		cc.reply("Usage: `login-matrix <access token>`")
 		return nil
 	}
-	if _, err := cc.br.AS.BotIntent().RedactEvent(ctx, cc.room, cc.evt.ID, mautrix.ReqRedact{Reason: "contains an access token"}); err != nil {
-		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to redact login-matrix command")
-	}
 	if err := cc.br.doublePuppets.Login(ctx, cc.user.MXID, cc.args[0]); err != nil {
 		return err
 	}
@@ -323,7 +332,16 @@ func cmdRejectInvites(ctx context.Context, cc *commandContext) error {
 	}
 	dp, _ := cc.br.doublePuppets.Intent(ctx, cc.user.MXID)
 	var failed []string
+	rejected := 0
 	for _, inv := range invites {
+		// The row may be stale (the user joined before it was written):
+		// act only on an invite that is still pending.
+		var member event.MemberEventContent
+		if err := cc.br.AS.BotIntent().StateEvent(ctx, inv.Room, event.StateMember, cc.user.MXID.String(), &member); err == nil &&
+			member.Membership != event.MembershipInvite {
+			_ = cc.br.store.removePendingInvite(ctx, inv.Room, cc.user.MXID)
+			continue
+		}
 		var err error
 		if dp != nil {
 			_, err = dp.LeaveRoom(ctx, inv.Room)
@@ -337,12 +355,13 @@ func cmdRejectInvites(ctx context.Context, cc *commandContext) error {
 			continue
 		}
 		_ = cc.br.store.removePendingInvite(ctx, inv.Room, cc.user.MXID)
+		rejected++
 	}
 	if len(failed) > 0 {
-		cc.reply("Rejected %d invites; %d failed: %s", len(invites)-len(failed), len(failed), strings.Join(failed, ", "))
+		cc.reply("Rejected %d invites; %d failed: %s", rejected, len(failed), strings.Join(failed, ", "))
 		return nil
 	}
-	cc.reply("Rejected %d pending invites.", len(invites))
+	cc.reply("Rejected %d pending invites.", rejected)
 	return nil
 }
 

@@ -10,8 +10,31 @@ import (
 )
 
 // HandleEphemeral takes typing, presence and receipt events. They are best
-// effort: not journaled, and sent on without waiting for the room's queue.
+// effort: not journaled, and handed to a worker so the homeserver's request
+// never waits on an adapter (a rate-limited typing call would otherwise hold
+// back every Matrix message behind it). When the worker is behind, new ones
+// are dropped: they are superseded soon anyway.
 func (br *Bridge) HandleEphemeral(ctx context.Context, evt *event.Event) {
+	select {
+	case br.ephemeral <- evt:
+	default:
+		zerolog.Ctx(ctx).Debug().Str("type", evt.Type.Type).Msg("Dropped an ephemeral event: worker behind")
+	}
+}
+
+// runEphemeral handles queued ephemeral events until the bridge stops.
+func (br *Bridge) runEphemeral(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case evt := <-br.ephemeral:
+			br.handleEphemeral(ctx, evt)
+		}
+	}
+}
+
+func (br *Bridge) handleEphemeral(ctx context.Context, evt *event.Event) {
 	switch evt.Type {
 	case event.EphemeralEventTyping:
 		br.matrixTyping(ctx, evt)
@@ -35,7 +58,11 @@ func (br *Bridge) matrixReceipts(ctx context.Context, evt *event.Event) {
 		return
 	}
 	for eventID, byType := range *receipts {
-		for _, users := range byType {
+		// Only public read receipts: m.read.private must stay private.
+		for rtype, users := range byType {
+			if rtype != event.ReceiptTypeRead {
+				continue
+			}
 			for user := range users {
 				if _, _, ghost := br.ghostOf(user); ghost || user == br.AS.BotMXID() {
 					continue

@@ -115,6 +115,11 @@ func (br *Bridge) handleMatrixEvent(ctx context.Context, evt *event.Event) error
 	if sender.Permission < PermRelay {
 		return nil
 	}
+	if portal.Key.Receiver != "" && evt.Sender != id.UserID(portal.Key.Receiver) {
+		// A DM portal speaks for its receiver only; others invited into it
+		// must not send into the receiver's private chat.
+		return nil
+	}
 	switch evt.Type {
 	case event.EventMessage, event.EventSticker, event.EventReaction:
 		unlock := br.portalIO.lock(portal.Key)
@@ -131,6 +136,17 @@ func (br *Bridge) handleMatrixEvent(ctx context.Context, evt *event.Event) error
 		return br.matrixTopic(ctx, portal, sender, evt)
 	}
 	return nil
+}
+
+// sameRoom keeps a looked-up message only when it is in the given room, so
+// a reply to an event of another portal is not handed to the adapter.
+func sameRoom(m *Message, err error) func(id.RoomID) *Message {
+	return func(room id.RoomID) *Message {
+		if err != nil || m == nil || m.RoomID != room {
+			return nil
+		}
+		return m
+	}
 }
 
 // sessionOrAuto returns the user's session for a portal, creating one
@@ -202,10 +218,10 @@ func (br *Bridge) matrixMessage(ctx context.Context, portal *Portal, sender *Use
 	msg := &MatrixMessage{Portal: portal, Sender: sender, Event: evt, Content: content}
 	if content.RelatesTo != nil {
 		if replyTo := content.RelatesTo.GetReplyTo(); replyTo != "" {
-			msg.ReplyTo, _ = br.store.messageByEventID(ctx, replyTo)
+			msg.ReplyTo = sameRoom(br.store.messageByEventID(ctx, replyTo))(evt.RoomID)
 		}
 		if root := content.RelatesTo.GetThreadParent(); root != "" {
-			msg.ThreadRoot, _ = br.store.messageByEventID(ctx, root)
+			msg.ThreadRoot = sameRoom(br.store.messageByEventID(ctx, root))(evt.RoomID)
 		}
 		if target := content.RelatesTo.GetReplaceID(); target != "" {
 			return br.matrixEdit(ctx, sess, msg, target)
@@ -250,8 +266,11 @@ func (br *Bridge) matrixEdit(ctx context.Context, sess Session, msg *MatrixMessa
 	if err != nil {
 		return err
 	}
-	if orig == nil {
+	if orig == nil || orig.RoomID != msg.Portal.MXID {
 		return refuse("That message was never bridged, so the edit was not sent.")
+	}
+	if orig.SenderMXID != msg.Sender.MXID {
+		return nil // only the author's edits count; clients do not offer others'
 	}
 	edit := &MatrixEdit{MatrixMessage: *msg, Target: orig}
 	if msg.Content.NewContent != nil {
@@ -274,7 +293,7 @@ func (br *Bridge) matrixReaction(ctx context.Context, portal *Portal, sender *Us
 		return refuse("Reactions are %v.", ErrNotSupported)
 	}
 	target, err := br.store.messageByEventID(ctx, content.RelatesTo.EventID)
-	if err != nil || target == nil {
+	if err != nil || target == nil || target.RoomID != evt.RoomID {
 		return err
 	}
 	r := &MatrixReaction{Portal: portal, Sender: sender, Event: evt, Target: target, Key: content.RelatesTo.Key}
@@ -297,8 +316,13 @@ func (br *Bridge) matrixRedaction(ctx context.Context, portal *Portal, sender *U
 		}
 	}
 	target, err := br.store.messageByEventID(ctx, redacts)
-	if err != nil || target == nil {
+	if err != nil || target == nil || target.RoomID != evt.RoomID {
 		return err
+	}
+	if target.SenderMXID != sender.MXID {
+		// Homeservers deliver redactions they will not apply; only the
+		// author's own deletions go to the remote side.
+		return nil
 	}
 	e := br.sessionFor(sender.MXID, portal.Key)
 	if e == nil {
@@ -393,9 +417,10 @@ func (br *Bridge) handleMatrixMember(ctx context.Context, evt *event.Event) erro
 			return nil
 		}
 		m.Target = remote
-	} else if actor != target && content.Membership != event.MembershipBan {
-		// Someone else changed a Matrix user's membership (a kick): the
-		// kicked user's session acts on it, as if they had left.
+	} else if actor != target {
+		// Someone else changed a Matrix user's membership (a kick or a
+		// ban): the affected user's session acts on it, as if they had
+		// left; the contract's empty Target means "the session's own user".
 		actor = target
 	}
 	var e *sessionEntry
@@ -480,10 +505,20 @@ func (br *Bridge) ghostInvited(ctx context.Context, evt *event.Event, nid Networ
 		br.Notify(ctx, evt.Sender, fmt.Sprintf("%s could not join %s: %s", ghost.UserID, evt.RoomID, reason))
 		return nil
 	}
+	inviter, err := br.userFor(ctx, evt.Sender)
+	if err != nil {
+		return err
+	}
 	if p, err := br.store.portalByRoom(ctx, evt.RoomID); err != nil {
 		return err
 	} else if p != nil {
+		if p.Key.Network != nid || inviter.Permission < PermRelay {
+			return reject("Only people of this chat's network can be invited here.")
+		}
 		return ghost.EnsureJoined(ctx, evt.RoomID)
+	}
+	if inviter.Permission < PermUser {
+		return reject("You are not allowed to start chats on " + string(nid) + ".")
 	}
 	// Any of the user's logins on the network that can open DMs; a chat
 	// filter (ChatMember) does not apply, the chat does not exist yet.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -176,6 +177,10 @@ func (br *Bridge) avatarFetcher(nid NetworkID, p *Profile) func(ctx context.Cont
 
 const maxDownload = 100 << 20
 
+// downloadClient fetches avatars and attachments from remote hosts: a host
+// that never answers must not hold a portal's queue for ever.
+var downloadClient = &http.Client{Timeout: 2 * time.Minute}
+
 func httpGet(ctx context.Context, url string) ([]byte, string, error) {
 	if url == "" {
 		return nil, "", fmt.Errorf("no URL to download")
@@ -184,7 +189,7 @@ func httpGet(ctx context.Context, url string) ([]byte, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := downloadClient.Do(req)
 	if err != nil {
 		return nil, "", fmt.Errorf("download: %w", err)
 	}
@@ -192,9 +197,12 @@ func httpGet(ctx context.Context, url string) ([]byte, string, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, "", fmt.Errorf("download: HTTP %d", resp.StatusCode)
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxDownload))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxDownload+1))
 	if err != nil {
 		return nil, "", fmt.Errorf("download: %w", err)
+	}
+	if len(data) > maxDownload {
+		return nil, "", fmt.Errorf("%w: attachment larger than %d MiB", ErrPermanent, maxDownload>>20)
 	}
 	return data, resp.Header.Get("Content-Type"), nil
 }
@@ -209,6 +217,17 @@ func txnID(parts ...string) string {
 		h.Write([]byte{0})
 	}
 	return "isthmus_" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// eventTxnID is the Matrix transaction ID of what a remote event sends. The
+// journal row's sequence number makes it stable across a replay and unique
+// per event (a reaction removed and added again is two events); unjournaled
+// events fall back to their remote identity and exact time.
+func eventTxnID(ctx context.Context, portal *Portal, kind string, ev *RemoteEvent) string {
+	if seq, ok := ctx.Value(seqKey{}).(int64); ok && seq != 0 {
+		return txnID(kind, strconv.FormatInt(seq, 10))
+	}
+	return txnID(portal.Key.String(), kind, string(ev.ID), string(ev.Target), ev.Reaction, strconv.FormatInt(ev.Timestamp.UnixNano(), 10))
 }
 
 func (br *Bridge) remoteMessage(ctx context.Context, portal *Portal, ev *RemoteEvent) error {
@@ -247,7 +266,7 @@ func (br *Bridge) remoteMessage(ctx context.Context, portal *Portal, ev *RemoteE
 	content := &event.Content{Parsed: parsed, Raw: map[string]any{remoteIDKey: string(ev.ID)}}
 	resp, err := intent.SendMessageEvent(ctx, portal.MXID, eventTypeFor(parsed), content, mautrix.ReqSendEvent{
 		Timestamp:     ev.Timestamp.UnixMilli(),
-		TransactionID: txnID(portal.Key.String(), "msg", string(ev.ID), ev.Timestamp.String()),
+		TransactionID: eventTxnID(ctx, portal, "msg", ev),
 	})
 	if err != nil {
 		return fmt.Errorf("send message: %w", err)
@@ -384,13 +403,9 @@ func (br *Bridge) remoteEdit(ctx context.Context, portal *Portal, ev *RemoteEven
 		content.Format = event.FormatHTML
 		content.FormattedBody = "* " + newContent.FormattedBody
 	}
-	editID := ev.ID
-	if editID == "" {
-		editID = MessageID(ev.Timestamp.String())
-	}
 	_, err = intent.SendMessageEvent(ctx, portal.MXID, event.EventMessage, content, mautrix.ReqSendEvent{
 		Timestamp:     ev.Timestamp.UnixMilli(),
-		TransactionID: txnID(portal.Key.String(), "edit", string(ev.Target), string(editID)),
+		TransactionID: eventTxnID(ctx, portal, "edit", ev),
 	})
 	if err != nil {
 		return fmt.Errorf("send edit: %w", err)
@@ -447,7 +462,7 @@ func (br *Bridge) remoteReaction(ctx context.Context, portal *Portal, ev *Remote
 	}
 	resp, err := intent.SendMessageEvent(ctx, portal.MXID, event.EventReaction, content, mautrix.ReqSendEvent{
 		Timestamp:     ev.Timestamp.UnixMilli(),
-		TransactionID: txnID(portal.Key.String(), string(rid)),
+		TransactionID: eventTxnID(ctx, portal, "reaction", ev),
 	})
 	if err != nil {
 		return fmt.Errorf("send reaction: %w", err)
@@ -625,6 +640,7 @@ func (br *Bridge) syncPowerLevels(ctx context.Context, portal *Portal, levels ma
 	changed := false
 	for remote, level := range levels {
 		mxid := br.ghostMXID(portal.Key.Network, remote)
+		level = min(level, maxGhostLevel)
 		if pl.GetUserLevel(mxid) != level {
 			pl.SetUserLevel(mxid, level)
 			changed = true
@@ -644,9 +660,13 @@ func (br *Bridge) syncPowerLevels(ctx context.Context, portal *Portal, levels ma
 // alone.
 func (br *Bridge) reconcileMembers(ctx context.Context, portal *Portal, members []Sender) error {
 	want := map[id.UserID]Sender{}
+	keep := map[id.UserID]bool{}
 	namer := br.networks[portal.Key.Network].ghosts
 	for _, m := range members {
 		if m.Matrix != "" {
+			// A logged-in user is there as themselves; their ghost (used
+			// when they have no double puppet) may stay, but is not added.
+			keep[namer.MXID(string(m.ID))] = true
 			continue
 		}
 		want[namer.MXID(string(m.ID))] = m
@@ -661,6 +681,9 @@ func (br *Bridge) reconcileMembers(ctx context.Context, portal *Portal, members 
 		}
 		if _, ok := want[mxid]; ok {
 			delete(want, mxid)
+			continue
+		}
+		if keep[mxid] {
 			continue
 		}
 		if _, err := br.AS.Intent(mxid).LeaveRoom(ctx, portal.MXID); err != nil && !isNotInRoom(err) {

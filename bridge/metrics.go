@@ -60,5 +60,15 @@ func (t timedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		outcome = strconv.Itoa(resp.StatusCode/100) + "xx"
 	}
 	metricHomeserverLatency.WithLabelValues(req.Method, outcome).Observe(time.Since(start).Seconds())
+	if err != nil && req.Context().Err() == nil {
+		err = hsUnreachable{err}
+	}
 	return resp, err
 }
+
+// hsUnreachable marks an error of a request to the homeserver that got no
+// answer at all (refused, reset, timed out): an outage to wait out.
+type hsUnreachable struct{ err error }
+
+func (e hsUnreachable) Error() string { return "homeserver unreachable: " + e.err.Error() }
+func (e hsUnreachable) Unwrap() error { return e.err }

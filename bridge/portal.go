@@ -163,7 +163,7 @@ func (br *Bridge) createPortalRoom(ctx context.Context, p *Portal, info *ChatInf
 	}
 	if info != nil {
 		for remote, level := range info.PowerLevels {
-			pl.Users[br.ghostMXID(p.Key.Network, remote)] = level
+			pl.Users[br.ghostMXID(p.Key.Network, remote)] = min(level, maxGhostLevel)
 		}
 	}
 	req := &mautrix.ReqCreateRoom{
@@ -204,8 +204,10 @@ func (br *Bridge) createPortalRoom(ctx context.Context, p *Portal, info *ChatInf
 		return "", fmt.Errorf("create portal room for %s: %w", p.Key, err)
 	}
 	for _, u := range invites {
+		// Only "reject-invites" needs these rows: failing here must not
+		// orphan the room just created.
 		if err := br.store.addPendingInvite(ctx, resp.RoomID, u, bot.UserID); err != nil {
-			return "", err
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to record a pending invite")
 		}
 	}
 	return resp.RoomID, nil
@@ -216,6 +218,10 @@ func isAliasInUse(err error) bool {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// maxGhostLevel keeps ghosts below the bot (100), which could otherwise
+// never demote a ghost made equal to it (an IRC founder, say).
+const maxGhostLevel = 99
 
 // setPortalAvatar uploads the chat's avatar and sets it on the room when its
 // ID differs from the one last set.

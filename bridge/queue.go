@@ -7,7 +7,8 @@ import (
 
 // keyedQueue runs items in order per key and keys in parallel on at most
 // `workers` goroutines. A key is owned by one goroutine at a time, so no lock
-// is held while handlers run.
+// is held while handlers run. The backlog (queued + running) is bounded:
+// reserve waits for room, so producers are slowed, never dropped.
 type keyedQueue[T any] struct {
 	handle func(ctx context.Context, item T)
 
@@ -16,34 +17,69 @@ type keyedQueue[T any] struct {
 	running map[string]bool
 	slots   chan struct{}
 	size    int
-	cond    *sync.Cond
+	room    chan struct{} // closed (and replaced) whenever size drops
 	max     int
 	wg      sync.WaitGroup
 	ctx     context.Context
 }
 
 func newKeyedQueue[T any](ctx context.Context, workers, maxBacklog int, handle func(ctx context.Context, item T)) *keyedQueue[T] {
-	q := &keyedQueue[T]{
+	return &keyedQueue[T]{
 		handle:  handle,
 		pending: map[string][]T{},
 		running: map[string]bool{},
 		slots:   make(chan struct{}, workers),
+		room:    make(chan struct{}),
 		max:     maxBacklog,
 		ctx:     ctx,
 	}
-	q.cond = sync.NewCond(&q.mu)
-	return q
 }
 
-// push appends an item to its key's queue. When the backlog is full it
-// blocks until there is room: the sender is slowed, nothing is dropped.
-func (q *keyedQueue[T]) push(key string, item T) {
-	q.mu.Lock()
-	for q.max > 0 && q.size >= q.max && q.ctx.Err() == nil {
-		q.cond.Wait()
+// shrinkLocked lowers the backlog and wakes producers waiting for room.
+func (q *keyedQueue[T]) shrinkLocked(n int) {
+	if n == 0 {
+		return
 	}
+	q.size -= n
+	close(q.room)
+	q.room = make(chan struct{})
+}
+
+// reserve takes a backlog slot, waiting for one while the backlog is full.
+// It gives up when ctx ends (the caller's, e.g. an adapter stopping) or the
+// queue is shut down. A reserved slot is used by pushReserved or given back
+// with release.
+func (q *keyedQueue[T]) reserve(ctx context.Context) error {
+	for {
+		q.mu.Lock()
+		if q.max <= 0 || q.size < q.max {
+			q.size++
+			q.mu.Unlock()
+			return nil
+		}
+		wait := q.room
+		q.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-q.ctx.Done():
+			return q.ctx.Err()
+		}
+	}
+}
+
+// release gives back a slot that was reserved and not used.
+func (q *keyedQueue[T]) release() {
+	q.mu.Lock()
+	q.shrinkLocked(1)
+	q.mu.Unlock()
+}
+
+// pushReserved appends an item to its key's queue in a reserved slot.
+func (q *keyedQueue[T]) pushReserved(key string, item T) {
+	q.mu.Lock()
 	q.pending[key] = append(q.pending[key], item)
-	q.size++
 	start := !q.running[key]
 	if start {
 		q.running[key] = true
@@ -55,16 +91,23 @@ func (q *keyedQueue[T]) push(key string, item T) {
 	}
 }
 
+// push reserves a slot (waiting without limit) and appends the item.
+func (q *keyedQueue[T]) push(key string, item T) {
+	if err := q.reserve(context.Background()); err != nil {
+		return // the queue is shut down; the item stays journaled
+	}
+	q.pushReserved(key, item)
+}
+
 func (q *keyedQueue[T]) run(key string) {
 	defer q.wg.Done()
 	select {
 	case q.slots <- struct{}{}:
 	case <-q.ctx.Done():
 		q.mu.Lock()
-		q.size -= len(q.pending[key])
+		q.shrinkLocked(len(q.pending[key]))
 		delete(q.pending, key)
 		delete(q.running, key)
-		q.cond.Broadcast()
 		q.mu.Unlock()
 		return
 	}
@@ -73,10 +116,9 @@ func (q *keyedQueue[T]) run(key string) {
 		q.mu.Lock()
 		items := q.pending[key]
 		if len(items) == 0 || q.ctx.Err() != nil {
-			q.size -= len(items)
+			q.shrinkLocked(len(items))
 			delete(q.pending, key)
 			delete(q.running, key)
-			q.cond.Broadcast()
 			q.mu.Unlock()
 			return
 		}
@@ -89,8 +131,7 @@ func (q *keyedQueue[T]) run(key string) {
 		q.handle(q.ctx, item)
 
 		q.mu.Lock()
-		q.size--
-		q.cond.Broadcast()
+		q.shrinkLocked(1)
 		q.mu.Unlock()
 	}
 }
@@ -105,8 +146,5 @@ func (q *keyedQueue[T]) len() int {
 // wait blocks until every started key goroutine has returned; call after
 // the context is cancelled.
 func (q *keyedQueue[T]) wait() {
-	q.mu.Lock()
-	q.cond.Broadcast()
-	q.mu.Unlock()
 	q.wg.Wait()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -90,8 +91,8 @@ func TestHomeserverDownTellsOutagesFromRefusals(t *testing.T) {
 		err  error
 		down bool
 	}{
-		{"no answer at all is an outage", mautrix.HTTPError{WrappedError: syscall.ECONNREFUSED}, true},
-		{"a refused connection is an outage", fmt.Errorf("send: %w", syscall.ECONNREFUSED), true},
+		{"a homeserver that does not answer is an outage", mautrix.HTTPError{WrappedError: hsUnreachable{syscall.ECONNREFUSED}}, true},
+		{"a dead attachment URL is not an outage", &url.Error{Op: "Get", URL: "http://127.0.0.1:1/x.png", Err: syscall.ECONNREFUSED}, false},
 		{"a 502 is an outage", mautrix.HTTPError{Response: resp(502)}, true},
 		{"rate limiting is waited out", mautrix.HTTPError{Response: resp(429)}, true},
 		{"a 403 is a refusal", mautrix.HTTPError{Response: resp(403), RespError: &mautrix.RespError{ErrCode: "M_FORBIDDEN"}}, false},
@@ -102,4 +103,18 @@ func TestHomeserverDownTellsOutagesFromRefusals(t *testing.T) {
 			assert.Equal(t, tt.down, homeserverDown(fmt.Errorf("wrapped: %w", tt.err)))
 		})
 	}
+}
+
+func TestKeyedQueueReserveGivesUpWithTheCallersContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	block := make(chan struct{})
+	defer close(block)
+	q := newKeyedQueue(ctx, 1, 1, func(_ context.Context, _ int) { <-block })
+	q.push("a", 1)
+	callerCtx, callerCancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer callerCancel()
+	err := q.reserve(callerCtx)
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "a full backlog must not hold a stopping adapter for ever")
+	assert.Equal(t, 1, q.len(), "nothing was reserved")
 }

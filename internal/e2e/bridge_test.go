@@ -113,6 +113,26 @@ func messagesCrossBothWays(t *testing.T, w *world) {
 		assert.Equal(t, orig.ID, ev.Target)
 	})
 
+	t.Run("redacting someone else's message does not delete it remotely", func(t *testing.T) {
+		carols := alice.WaitFor(room, "carol's message", func(e *event.Event) bool { return bridgeworld.Body(e) == "hello from remote" })
+		// Homeservers deliver such redactions even when they refuse to
+		// apply them (no power); the bridge must not act on them.
+		w.PushTransaction(map[string]any{
+			"type": "m.room.redaction", "room_id": room, "sender": alice.ID, "event_id": "$fake-redaction-" + token(),
+			"redacts": carols.ID, "content": map[string]any{"redacts": carols.ID}, "origin_server_ts": time.Now().UnixMilli(),
+		})
+		// Events of a room are handled in order: once this arrives, the
+		// redaction has been handled.
+		_, err := alice.Client.SendText(bridgeworld.Ctx(t), room, "after the redaction")
+		require.NoError(t, err)
+		w.waitRemote("marker", func(e remote.Event) bool { return e.Text == "after the redaction" })
+		for _, ev := range w.remote.Log() {
+			if ev.Kind == "delete" {
+				assert.NotEqual(t, "m1", ev.Target, "carol's message was deleted on the remote side")
+			}
+		}
+	})
+
 	t.Run("a replayed remote message is not bridged twice", func(t *testing.T) {
 		first := w.remote.Append(remote.Event{Kind: "message", Chat: "general", Sender: "carol", Text: "only once"})[0]
 		alice.WaitFor(room, "only once", func(e *event.Event) bool { return bridgeworld.Body(e) == "only once" })

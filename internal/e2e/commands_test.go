@@ -38,6 +38,21 @@ func TestManagementRoomCommands(t *testing.T) {
 		assert.Contains(t, reply, "status")
 	})
 
+	t.Run("a token pasted alone is redacted and not repeated", func(t *testing.T) {
+		const secret = "xoxp-1111-2222-pasted-by-mistake"
+		reply := alice.Command(mgmt, secret)
+		assert.Contains(t, reply, "Unknown command")
+		assert.NotContains(t, reply, secret)
+		require.Eventually(t, func() bool {
+			for _, evt := range alice.Timeline(mgmt) {
+				if strings.Contains(bridgeworld.Body(evt), secret) {
+					return false
+				}
+			}
+			return true
+		}, 10*time.Second, 100*time.Millisecond, "the token is still readable in the room")
+	})
+
 	t.Run("a wrong login is refused with the reason and no session", func(t *testing.T) {
 		reply := alice.Command(mgmt, "login loop nobody")
 		assert.Contains(t, reply, "failed")

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"testing"
 	"time"
 
@@ -80,4 +82,11 @@ func portalAlias(chat string) id.RoomAlias {
 func joinPortal(u *user, chat string) id.RoomID {
 	u.T.Helper()
 	return u.Join(portalAlias(chat).String())
+}
+
+// token is a random string for IDs tests make up.
+func token() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
