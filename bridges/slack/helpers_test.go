@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -296,7 +297,17 @@ func newEnv(t testing.TB, tune ...func(*Config)) *testEnv {
 	require.NoError(t, n.start(ctx, core, db.Child("slack_version", upgrades, nil)))
 
 	logs := &bytes.Buffer{}
-	log := zerolog.New(&syncWriter{w: logs}).Level(zerolog.TraceLevel)
+	sw := &syncWriter{w: logs}
+	log := zerolog.New(sw).Level(zerolog.TraceLevel).With().Timestamp().Logger()
+	t.Cleanup(func() {
+		if t.Failed() {
+			// What the sessions said is the first thing to read.
+			sw.mu.Lock()
+			lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+			sw.mu.Unlock()
+			t.Logf("last session log lines:\n%s", strings.Join(lines[max(0, len(lines)-40):], "\n"))
+		}
+	})
 	return &testEnv{emu: emu, net: n, core: core, general: general, logs: logs, ctx: log.WithContext(ctx)}
 }
 

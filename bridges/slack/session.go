@@ -174,6 +174,7 @@ func (s *Session) run(ctx context.Context, done chan struct{}) {
 // session state; the rest become remote events (handle_slack.go).
 func (s *Session) handleRTM(ctx context.Context, ev slack.RTMEvent) {
 	log := zerolog.Ctx(ctx)
+	log.Trace().Str("event", ev.Type).Msg("Slack RTM event")
 	switch data := ev.Data.(type) {
 	case *slack.ConnectedEvent:
 		log.Info().Str("team_id", s.md.TeamID).Int("connection", data.ConnectionCount).Msg("Slack RTM connected")

@@ -23,11 +23,15 @@ var wsUpgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { retu
 // rtmTicket is a websocket URL handed out by rtm.connect: single use and
 // valid for 30 seconds (https://api.slack.com/rtm, "Connecting").
 type rtmTicket struct {
-	user, token   string
-	batchPresence bool
-	expires       time.Time
+	conn    *rtmConn
+	expires time.Time
 }
 
+// rtmConn is one RTM session. It starts with rtm.connect, not with the
+// websocket: the RTM page says the hello "will be followed by any events
+// that occurred between the call to rtm.start and the connection to the
+// message server", so events are queued for it from the ticket on, and
+// sent once the websocket (ws, set under s.mu) is there.
 type rtmConn struct {
 	s             *Server
 	ws            *websocket.Conn
@@ -55,11 +59,25 @@ func (s *Server) rtmConnect(c caller, p url.Values) any {
 	if s.tickets == nil {
 		s.tickets = map[string]rtmTicket{}
 	}
-	s.tickets[ticket] = rtmTicket{
-		user: c.user.ID, token: c.token.Value,
-		batchPresence: truthy(p.Get("batch_presence_aware")),
-		expires:       time.Now().Add(30 * time.Second),
+	conn := &rtmConn{
+		s: s, user: c.user.ID, token: c.token.Value, batchPresence: truthy(p.Get("batch_presence_aware")),
+		presenceSubs: map[string]bool{},
+		queue:        make(chan []byte, rtmQueueSize),
+		done:         make(chan struct{}),
 	}
+	// hello comes first (https://api.slack.com/events/hello), then what
+	// happens from now on.
+	conn.sendLocked(map[string]string{"type": "hello"})
+	s.conns[conn] = struct{}{}
+	s.tickets[ticket] = rtmTicket{conn: conn, expires: time.Now().Add(30 * time.Second)}
+	time.AfterFunc(30*time.Second, func() {
+		s.mu.Lock()
+		unused := conn.ws == nil
+		s.mu.Unlock()
+		if unused {
+			conn.close()
+		}
+	})
 	wsURL := "ws" + strings.TrimPrefix(s.srv.URL, "http") + "/rtm/" + ticket
 	return ok(response{
 		"url":  wsURL,
@@ -68,8 +86,8 @@ func (s *Server) rtmConnect(c caller, p url.Values) any {
 	})
 }
 
-// serveRTM upgrades a ticket to a websocket and greets with hello
-// (https://api.slack.com/events/hello).
+// serveRTM upgrades a ticket to a websocket, which then gets the hello
+// and the events queued since rtm.connect.
 func (s *Server) serveRTM(w http.ResponseWriter, r *http.Request) {
 	ticket := strings.TrimPrefix(r.URL.Path, "/rtm/")
 	s.mu.Lock()
@@ -78,24 +96,22 @@ func (s *Server) serveRTM(w http.ResponseWriter, r *http.Request) {
 	down := s.rtmDown
 	s.mu.Unlock()
 	if !found || time.Now().After(t.expires) || down {
+		if found {
+			t.conn.close()
+		}
 		http.Error(w, "invalid or expired websocket URL", http.StatusNotFound)
 		return
 	}
+	c := t.conn
 	ws, err := wsUpgrader.Upgrade(w, r, nil)
 	if err != nil {
+		c.close()
 		return
-	}
-	c := &rtmConn{
-		s: s, ws: ws, user: t.user, token: t.token, batchPresence: t.batchPresence,
-		presenceSubs: map[string]bool{},
-		queue:        make(chan []byte, rtmQueueSize),
-		done:         make(chan struct{}),
 	}
 	s.mu.Lock()
 	before := s.presenceLocked(c.user)
-	s.conns[c] = struct{}{}
+	c.ws = ws
 	s.presence[c.user].online = true
-	c.sendLocked(map[string]string{"type": "hello"})
 	s.announcePresenceLocked(c.user, before)
 	s.mu.Unlock()
 	go c.writeLoop()
@@ -214,10 +230,12 @@ func (c *rtmConn) enqueueLocked(data []byte) {
 func (c *rtmConn) close() {
 	c.closeOnce.Do(func() {
 		close(c.done)
-		_ = c.ws.Close()
 		s := c.s
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		if c.ws != nil {
+			_ = c.ws.Close()
+		}
 		delete(s.conns, c)
 		for other := range s.conns {
 			if other.user == c.user {

@@ -633,6 +633,21 @@ func TestMarksAndArchive(t *testing.T) {
 	})
 }
 
+func TestRTMSessionStartsAtConnect(t *testing.T) {
+	f := newFixture(t)
+	_, wsURL, err := f.client(aliceToken).ConnectRTMContext(context.Background())
+	require.NoError(t, err)
+	ts := f.emu.Post(f.general, "U002", "said before the socket opened", "")
+	assert.Zero(t, f.emu.RTMConnections("U001"), "no socket yet")
+	ws, _, err := websocket.DefaultDialer.Dial(wsURL, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { ws.Close() })
+	c := &rtmClient{t: t, ws: ws}
+	assert.Equal(t, "hello", c.next()["type"], "hello comes first")
+	ev := c.nextOf("message")
+	assert.Equal(t, ts, ev["ts"], "then what happened since rtm.connect")
+}
+
 func TestRTMDown(t *testing.T) {
 	f := newFixture(t)
 	dialRTM(t, f, aliceToken, nil)

@@ -378,7 +378,7 @@ func (s *Server) RTMConnections(user string) int {
 	defer s.mu.Unlock()
 	n := 0
 	for c := range s.conns {
-		if user == "" || c.user == user {
+		if c.ws != nil && (user == "" || c.user == user) {
 			n++
 		}
 	}
