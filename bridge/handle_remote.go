@@ -44,7 +44,11 @@ func (br *Bridge) handleRemoteEvent(ctx context.Context, ev *RemoteEvent) error 
 			zerolog.Ctx(ctx).Debug().Msg("Dropping remote event for a chat without a portal")
 			return nil
 		}
-		portal, err = br.ensurePortalRoom(ctx, ev.Portal, ev.ChatInfo)
+		cctx := ctx
+		if ev.Portal.Receiver != "" && ev.Sender.Matrix == "" {
+			cctx = context.WithValue(ctx, dmPeerKey{}, ev.Sender)
+		}
+		portal, err = br.ensurePortalRoom(cctx, ev.Portal, ev.ChatInfo)
 		if err != nil {
 			return err
 		}

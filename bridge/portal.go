@@ -187,31 +187,57 @@ func (br *Bridge) createPortalRoom(ctx context.Context, p *Portal, info *ChatInf
 		}
 	}
 	var invites []id.UserID
+	creator := bot
 	if p.IsDM {
 		invites = append(invites, id.UserID(p.Key.Receiver))
+		// A DM is made by the person on the other end, so clients file and
+		// name it after them, not after the bridge bot; the bot is invited
+		// with equal power to keep the room bridged.
+		if peer, ok := ctx.Value(dmPeerKey{}).(Sender); ok && peer.ID != "" {
+			ghost, err := br.ghost(ctx, p.Key.Network, peer.ID, peer.Profile)
+			if err != nil {
+				return "", err
+			}
+			creator = ghost
+			pl.Users[ghost.UserID] = 100
+			invites = append(invites, bot.UserID)
+		}
 	} else if info != nil {
 		invites = append(invites, info.Invite...)
 	}
 	req.Invite = invites
-	resp, err := bot.CreateRoom(ctx, req)
+	resp, err := creator.CreateRoom(ctx, req)
 	if err != nil && req.RoomAliasName != "" && isAliasInUse(err) {
 		// A stale alias from an earlier portal: create without it, the
 		// alias query path will not be able to reuse it either.
 		req.RoomAliasName = ""
-		resp, err = bot.CreateRoom(ctx, req)
+		resp, err = creator.CreateRoom(ctx, req)
 	}
 	if err != nil {
 		return "", fmt.Errorf("create portal room for %s: %w", p.Key, err)
 	}
+	if creator != bot {
+		_ = br.AS.StateStore.SetMembership(ctx, resp.RoomID, creator.UserID, event.MembershipJoin)
+		if err := bot.EnsureJoined(ctx, resp.RoomID); err != nil {
+			return "", fmt.Errorf("bot joins DM %s: %w", resp.RoomID, err)
+		}
+	}
 	for _, u := range invites {
+		if u == bot.UserID {
+			continue
+		}
 		// Only "reject-invites" needs these rows: failing here must not
 		// orphan the room just created.
-		if err := br.store.addPendingInvite(ctx, resp.RoomID, u, bot.UserID); err != nil {
+		if err := br.store.addPendingInvite(ctx, resp.RoomID, u, creator.UserID); err != nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to record a pending invite")
 		}
 	}
 	return resp.RoomID, nil
 }
+
+// dmPeerKey carries the remote person a new DM portal is with, so the room
+// is created as their ghost.
+type dmPeerKey struct{}
 
 func isAliasInUse(err error) bool {
 	return errors.Is(err, mautrix.MRoomInUse)

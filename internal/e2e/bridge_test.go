@@ -335,6 +335,8 @@ func TestRemoteDMInvitesTheUser(t *testing.T) {
 	_, err := alice.Client.JoinRoomByID(bridgeworld.Ctx(t), room)
 	require.NoError(t, err)
 	alice.WaitFor(room, "psst", func(e *event.Event) bool { return bridgeworld.Body(e) == "psst" && e.Sender == ghostID("gina") })
+	create := alice.WaitFor(room, "creation", func(e *event.Event) bool { return e.Type == event.StateCreate })
+	assert.Equal(t, ghostID("gina"), create.Sender, "the DM is made by gina's ghost, so clients name it after her")
 	_, err = alice.Client.SendText(bridgeworld.Ctx(t), room, "hi gina")
 	require.NoError(t, err)
 	ev := w.waitRemote("DM reply", func(e remote.Event) bool { return e.Text == "hi gina" })
