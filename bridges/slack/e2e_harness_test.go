@@ -1,29 +1,20 @@
 package slack_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
-	"github.com/isthmus-bridge/isthmus/bridge"
 	_ "github.com/isthmus-bridge/isthmus/bridges/slack"
 	"github.com/isthmus-bridge/isthmus/bridges/slack/slackemu"
+	"github.com/isthmus-bridge/isthmus/internal/testground/bridgeworld"
 	"github.com/isthmus-bridge/isthmus/internal/testground/dendrite"
 	"github.com/isthmus-bridge/isthmus/puppet"
 )
@@ -33,8 +24,6 @@ import (
 // (U002) and Carol (U003) only use the Slack app.
 const (
 	e2eTeam     = "T0001"
-	e2eASToken  = "e2e-as-token-0123456789"
-	e2eHSToken  = "e2e-hs-token-0123456789"
 	e2eAliceTok = "xoxp-e2e-alice"
 	waitLimit   = 30 * time.Second
 )
@@ -44,6 +33,7 @@ var e2eApp = slackemu.App{ID: "A001", BotID: "B0APP", BotUser: "U0BOT", BotName:
 
 type world struct {
 	t       *testing.T
+	bw      *bridgeworld.World
 	emu     *slackemu.Server
 	hs      *dendrite.Server
 	listen  string
@@ -69,7 +59,7 @@ func newWorld(t *testing.T) *world {
 	emu.AddUser(slackemu.User{ID: "U002", Name: "bob", Profile: slackemu.UserProfile{DisplayName: "Bob"}})
 	emu.AddUser(slackemu.User{ID: "U003", Name: "carol", Profile: slackemu.UserProfile{DisplayName: "Carol"}})
 	emu.AddToken(slackemu.Token{Value: e2eAliceTok, User: "U001"})
-	w := &world{t: t, emu: emu, listen: freeAddr(t)}
+	w := &world{t: t, emu: emu}
 	// App mode is on: the app's bot is in #general with Alice (the two
 	// see every event there, and the bridge must still bridge each once)
 	// and alone with Bob in #random, where nobody has logged in.
@@ -77,84 +67,24 @@ func newWorld(t *testing.T) *world {
 	w.general = emu.AddConversation(slackemu.Conversation{ID: "C0GENERAL", Name: "general", Members: []string{"U001", "U002", "U003", e2eApp.BotUser}})
 	w.random = emu.AddConversation(slackemu.Conversation{ID: "C0RANDOM", Name: "random", Members: []string{"U002", e2eApp.BotUser}})
 
-	dir := t.TempDir()
-	configFor := func(hsURL string) string {
-		return fmt.Sprintf(`homeserver: {address: %q, domain: %s}
-appservice:
-  listen: %q
-  url: "http://%s"
-  id: isthmus
-  bot: {localpart: isthmusbot, displayname: Isthmus}
-  as_token: %q
-  hs_token: %q
-database: {type: sqlite, uri: %q}
-bridge:
-  permissions: {"%s": user}
-logging: {level: debug, format: json}
-networks:
-  slack:
-    enabled: true
-    api_url: %q
-    backfill: 0
-    app: {bot_token: %q, app_token: %q}
-`, hsURL, dendrite.Domain, w.listen, w.listen, e2eASToken, e2eHSToken, filepath.Join(dir, "isthmus.db"), dendrite.Domain,
-			emu.APIURL(), e2eApp.BotToken, e2eApp.AppToken)
-	}
-	// The registration only needs the bridge's own address.
-	cfg, err := bridge.ParseConfig([]byte(configFor("http://127.0.0.1:1")))
-	require.NoError(t, err)
-	nets, err := bridge.BuildNetworks(cfg)
-	require.NoError(t, err)
-	pre, err := bridge.New(cfg, zerolog.Nop(), nets)
-	require.NoError(t, err)
-	reg, err := pre.Registration().YAML()
-	require.NoError(t, err)
-	regPath := filepath.Join(dir, "registration.yaml")
-	require.NoError(t, os.WriteFile(regPath, []byte(reg), 0o600))
-	w.hs = dendrite.Start(t, dendrite.Options{RegistrationPath: regPath})
-
-	cfg, err = bridge.ParseConfig([]byte(configFor(w.hs.URL)))
-	require.NoError(t, err)
-	nets, err = bridge.BuildNetworks(cfg)
-	require.NoError(t, err)
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
-	br, err := bridge.New(cfg, log, nets)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- br.Run(log.WithContext(ctx), bridge.Options{}) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("bridge did not stop")
-		}
+	bw := bridgeworld.Start(t, bridgeworld.Options{
+		Permissions: map[string]string{bridgeworld.Domain: "user"},
+		Networks: map[string]any{"slack": map[string]any{
+			"enabled": true, "api_url": emu.APIURL(), "backfill": 0,
+			"app": map[string]any{"bot_token": e2eApp.BotToken, "app_token": e2eApp.AppToken},
+		}},
 	})
-	require.Eventually(t, func() bool {
-		c, err := net.Dial("tcp", w.listen)
-		if err == nil {
-			_ = c.Close()
-		}
-		return err == nil
-	}, waitLimit, 20*time.Millisecond)
+	w.bw, w.hs, w.listen = bw, bw.HS, bw.Config.Appservice.Listen
 
-	w.ghosts, err = puppet.NewNamer("slack_{id}", "slack", dendrite.Domain)
+	var err error
+	w.ghosts, err = puppet.NewNamer("slack_{id}", "slack", bridgeworld.Domain)
 	require.NoError(t, err)
-	w.aliases, err = puppet.NewAliasNamer("slack_{chat}", "slack", dendrite.Domain)
+	w.aliases, err = puppet.NewAliasNamer("slack_{chat}", "slack", bridgeworld.Domain)
 	require.NoError(t, err)
 
-	uid, tok := w.hs.CreateUser(t, "alice", "password-alice")
-	w.aliceID = id.UserID(uid)
-	w.alice, err = mautrix.NewClient(w.hs.URL, w.aliceID, tok)
-	require.NoError(t, err)
-	bot := id.NewUserID("isthmusbot", dendrite.Domain)
-	mgmt, err := w.alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "trusted_private_chat", IsDirect: true, Invite: []id.UserID{bot}})
-	require.NoError(t, err)
-	w.mgmt = mgmt.RoomID
-	w.waitFor(w.mgmt, "the management room greeting", func(evt *event.Event) bool {
-		return evt.Sender == bot && strings.Contains(body(evt), "management room")
-	})
+	alice := bw.NewUser("alice")
+	w.aliceID, w.alice = alice.ID, alice.Client
+	w.mgmt = alice.ManagementRoom()
 	return w
 }
 
@@ -172,7 +102,7 @@ func (w *world) command(text string) string {
 	w.t.Helper()
 	sent, err := w.alice.SendText(context.Background(), w.mgmt, text)
 	require.NoError(w.t, err)
-	bot := id.NewUserID("isthmusbot", dendrite.Domain)
+	bot := id.NewUserID("isthmusbot", bridgeworld.Domain)
 	deadline := time.Now().Add(waitLimit)
 	for time.Now().Before(deadline) {
 		seen := false
@@ -246,18 +176,7 @@ func (w *world) pushEvents(body map[string]any) {
 	if body["events"] == nil {
 		body["events"] = []any{}
 	}
-	data, err := json.Marshal(body)
-	require.NoError(w.t, err)
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	url := fmt.Sprintf("http://%s/_matrix/app/v1/transactions/slack-e2e-%s", w.listen, hex.EncodeToString(b[:]))
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodPut, url, bytes.NewReader(data))
-	require.NoError(w.t, err)
-	req.Header.Set("Authorization", "Bearer "+e2eHSToken)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(w.t, err)
-	_ = resp.Body.Close()
-	require.Equal(w.t, http.StatusOK, resp.StatusCode)
+	w.bw.PushRaw(body)
 }
 
 // redact redacts an event as Alice on Dendrite and hands the redaction to
@@ -270,13 +189,6 @@ func (w *world) redact(room id.RoomID, target id.EventID) {
 		"type": "m.room.redaction", "room_id": room, "sender": w.aliceID, "event_id": resp.EventID,
 		"redacts": target, "content": map[string]any{"redacts": target}, "origin_server_ts": time.Now().UnixMilli(),
 	}}})
-}
-
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // timeline is the room's recent events as Alice sees them, oldest first.
