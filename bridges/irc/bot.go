@@ -2,6 +2,7 @@ package irc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -188,7 +189,9 @@ func (b *bot) onDown(_ *Conn, err error) {
 		delete(b.joinWait, k)
 	}
 	b.mu.Unlock()
-	b.net.log.Warn().Err(err).Msg("Bot lost its IRC connection")
+	if !errors.Is(err, ErrClosed) {
+		b.net.log.Warn().Err(err).Msg("Bot lost its IRC connection")
+	}
 }
 
 // joinLines packs channels into JOIN lines of at most ~400 bytes, keyed

@@ -19,7 +19,9 @@ type connector struct {
 	// config builds a fresh config per attempt (the nick may have changed).
 	config func() *connConfig
 	// onUp runs on the connection's goroutine once it is registered,
-	// before waiters are woken; onDown after it ended, unless stopped.
+	// before waiters are woken; onDown after it ended (err is ErrClosed
+	// when we closed it), or with a nil connection after a permanent
+	// failure to connect.
 	onUp   func(c *Conn)
 	onDown func(c *Conn, err error)
 
@@ -174,13 +176,15 @@ func (k *connector) loop(ctx context.Context, exited chan struct{}) {
 		err = conn.serve()
 		unwatch()
 		k.set(func() { k.conn, k.lastErr = nil, err })
+		// onDown runs when stopped too: whoever waits on this connection
+		// (a JOIN, a send) must hear that it is gone.
+		if k.onDown != nil {
+			k.onDown(conn, err)
+		}
 		if ctx.Err() != nil {
 			return
 		}
 		k.net.log.Info().Err(err).Str("irc_conn", k.who).Msg("IRC connection lost")
-		if k.onDown != nil {
-			k.onDown(conn, err)
-		}
 		if permanent(err) {
 			k.set(func() { k.fatal = err })
 			return

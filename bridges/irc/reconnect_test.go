@@ -115,3 +115,22 @@ func TestIdlePuppetsQuitAndComeBack(t *testing.T) {
 		return m.Command == "PRIVMSG" && m.Trailing() == "two" && m.Nick() == "Alice[m]"
 	})
 }
+
+func TestStoppingFailsWhatWaitsOnTheConnection(t *testing.T) {
+	srv := irctest.Start(t, irctest.NgIRCd)
+	tn := startNetwork(t, srv, func(c *Config) { c.Channels = nil })
+	p := tn.session(t, alice, "Alice")
+	_, err := p.up(testCtx(t))
+	require.NoError(t, err)
+	wait := make(chan error, 1)
+	p.mu.Lock()
+	p.joinWait = map[string][]chan error{"#slow": {wait}}
+	p.mu.Unlock()
+	p.conn.stop("Idle")
+	select {
+	case err := <-wait:
+		assert.ErrorIs(t, err, ErrNotConnected, "a join pending when the puppet went idle must not wait forever")
+	case <-time.After(5 * time.Second):
+		t.Fatal("the pending join was never answered")
+	}
+}

@@ -235,6 +235,8 @@ func (p *Puppet) onDown(c *Conn, err error) {
 		}
 	}
 	switch {
+	case errors.Is(err, ErrClosed):
+		p.setState(bridge.StateDisconnected, "disconnected")
 	case errors.Is(err, ErrBanned):
 		p.setState(bridge.StateDisconnected, err.Error())
 		p.net.notify(p.mxid, fmt.Sprintf("Your IRC connection was refused: %v. Your messages cannot be delivered until the ban is lifted.", err))
@@ -394,6 +396,18 @@ func (p *Puppet) ensureJoined(ctx context.Context, channel string) (*Conn, error
 		}
 		return c, nil
 	case <-ctx.Done():
+		p.mu.Lock()
+		ws := p.joinWait[folded]
+		for i, w := range ws {
+			if w == wait {
+				p.joinWait[folded] = append(ws[:i:i], ws[i+1:]...)
+				break
+			}
+		}
+		if len(p.joinWait[folded]) == 0 {
+			delete(p.joinWait, folded)
+		}
+		p.mu.Unlock()
 		return nil, fmt.Errorf("join %s: %w", channel, ctx.Err())
 	}
 }
