@@ -26,7 +26,25 @@ type Config struct {
 	// ghosts (each page costs a call against a 100-a-minute budget);
 	// bigger rooms only get ghosts for people who speak. Default 300.
 	MaxMemberSync int `yaml:"max_member_sync"`
+	// Relay, when set, is a Gitter bot account that posts for Matrix
+	// users without a login, under their name. It posts only in rooms
+	// the bot account is in.
+	Relay *RelayConfig `yaml:"relay"`
 }
+
+// RelayConfig is the relay bot account of a network.
+type RelayConfig struct {
+	// Token is the bot account's Gitter token (a personal access token of
+	// that account).
+	Token secret `yaml:"token"`
+}
+
+// secret is a credential from the config: its String form hides it, so a
+// config printed by accident prints no token.
+type secret string
+
+func (secret) String() string   { return "[secret]" }
+func (secret) GoString() string { return "[secret]" }
 
 // The public Gitter endpoints, as DESIGN.md's config example has them.
 const (
@@ -68,6 +86,14 @@ func (c *Config) validate(i int) []error {
 	}
 	if c.Backfill < -1 || c.Backfill > gitterapi.MaxMessageLimit {
 		errs = append(errs, fmt.Errorf("%s.backfill: %d is not between -1 and %d", path, c.Backfill, gitterapi.MaxMessageLimit))
+	}
+	if c.Relay != nil {
+		// The token is never part of the message.
+		if tok := string(c.Relay.Token); tok == "" {
+			errs = append(errs, fmt.Errorf("%s.relay.token: the relay bot's Gitter token is required", path))
+		} else if strings.ContainsAny(tok, " \t\r\n") {
+			errs = append(errs, fmt.Errorf("%s.relay.token: contains whitespace", path))
+		}
 	}
 	return errs
 }
@@ -117,5 +143,7 @@ func (kind) ExampleConfig() string {
   faye_url: "wss://ws.gitter.im/faye"
   backfill: 20                       # recent messages brought into a new portal; -1 for none
   max_member_sync: 300               # larger rooms only get ghosts for people who speak
+  # relay:                           # a Gitter bot account that posts for Matrix users
+  #   token: "..."                   # without a login, as "**Name**: text", in rooms it is in
 `, "\n")
 }

@@ -2,6 +2,7 @@ package gitter
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -43,6 +44,22 @@ func TestNewNetworks(t *testing.T) {
 		require.Len(t, nets, 2)
 		assert.Equal(t, "Gitter (work)", nets[1].Info().DisplayName)
 	})
+	t.Run("a relay bot's token is kept, turns relaying on and prints as [secret]", func(t *testing.T) {
+		nets, err := kind{}.NewNetworks([]byte("- {name: gitter, relay: {token: tok-sekrit-123}}\n"), common)
+		require.NoError(t, err)
+		n := nets[0].(*Network)
+		require.NotNil(t, n.cfg.Relay)
+		assert.Equal(t, secret("tok-sekrit-123"), n.cfg.Relay.Token)
+		assert.True(t, n.Info().Relay)
+		printed := fmt.Sprintf("%v %+v %#v %s", n.cfg, *n.cfg.Relay, n.cfg.Relay, n.cfg.Relay.Token)
+		assert.NotContains(t, printed, "tok-sekrit-123")
+		assert.Contains(t, printed, "[secret]")
+	})
+	t.Run("without a relay bot relaying is off", func(t *testing.T) {
+		nets, err := kind{}.NewNetworks([]byte("- {name: gitter}\n"), common)
+		require.NoError(t, err)
+		assert.False(t, nets[0].Info().Relay)
+	})
 	t.Run("the example config decodes", func(t *testing.T) {
 		_, err := kind{}.NewNetworks([]byte(kind{}.ExampleConfig()), common)
 		require.NoError(t, err)
@@ -57,6 +74,10 @@ func TestNewNetworks(t *testing.T) {
 			[]string{"networks.gitter[0].name", "networks.gitter[0]: gitter: api_url"}},
 		{"a name used twice is refused", "- {name: a}\n- {name: a}\n", []string{"networks.gitter[1].name", "used twice"}},
 		{"backfill out of range is refused", "- {name: a, backfill: 500}\n", []string{"networks.gitter[0].backfill"}},
+		{"a relay without a token is refused", "- {name: a, relay: {}}\n", []string{"networks.gitter[0].relay.token", "required"}},
+		{"a relay token with whitespace is refused without being shown", "- {name: a, relay: {token: \"tok en\"}}\n",
+			[]string{"networks.gitter[0].relay.token", "whitespace"}},
+		{"an unknown relay key is refused", "- {name: a, relay: {token: t, name: x}}\n", []string{"name"}},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {

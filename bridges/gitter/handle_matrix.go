@@ -46,13 +46,17 @@ func (s *Session) apiErr(ctx context.Context, what string, err error) error {
 // @username), else its body; reply fallbacks go, since Gitter has no
 // replies to quote them for.
 func (s *Session) text(content *event.MessageEventContent) string {
+	return s.net.markdown(content)
+}
+
+func (n *Network) markdown(content *event.MessageEventContent) string {
 	c := *content
 	c.RemoveReplyFallback()
 	formatted := ""
 	if c.Format == event.FormatHTML {
 		formatted = c.FormattedBody
 	}
-	return gittermd.ToGitter(c.Body, formatted, s.net.gitterName)
+	return gittermd.ToGitter(c.Body, formatted, n.gitterName)
 }
 
 // HandleMatrixMessage posts a text, notice or emote (emotes as Gitter

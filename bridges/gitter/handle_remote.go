@@ -66,6 +66,14 @@ func (s *Session) onMessage(ctx context.Context, roomID string, m *gitterapi.Mes
 	if !ok {
 		return nil
 	}
+	if s.net.isRelayBot(m.FromUser.ID) {
+		// What the relay bot posts is Matrix users' messages: the core
+		// knows them already, and their edits come from Matrix too.
+		if m.ID > s.lastSeen(roomID) {
+			s.advance(roomID, m.ID)
+		}
+		return nil
+	}
 	s.net.rememberUser(m.FromUser)
 	ev := &bridge.RemoteEvent{
 		Portal:    s.portalKey(r),
@@ -178,6 +186,7 @@ func (s *Session) sender(u gitterapi.User) bridge.Sender {
 }
 
 func (s *Session) chatInfo(r gitterapi.Room, members []gitterapi.User) *bridge.ChatInfo {
+	members = s.net.withoutRelayBot(members)
 	info := chatInfo(r, members)
 	info.Invite = []id.UserID{s.user.MXID}
 	for i, m := range members {
@@ -354,8 +363,9 @@ func (s *Session) onMemberChange(ctx context.Context, roomID string, ev gitterap
 		return nil
 	}
 	var u gitterapi.User
-	if err := json.Unmarshal(ev.Model, &u); err != nil || u.ID == "" || u.ID == s.me.ID {
-		// Our own joins and leaves come through the room list.
+	if err := json.Unmarshal(ev.Model, &u); err != nil || u.ID == "" || u.ID == s.me.ID || s.net.isRelayBot(u.ID) {
+		// Our own joins and leaves come through the room list; the
+		// relay bot has no ghost.
 		return err
 	}
 	s.net.rememberUser(u)
@@ -375,7 +385,7 @@ func (s *Session) onMemberChange(ctx context.Context, roomID string, ev gitterap
 // onPresence maps the docs' "in"/"out" to online/offline (08.Presence.md).
 func (s *Session) onPresence(ctx context.Context, roomID string, ev gitterapi.FayeEvent) error {
 	r, ok := s.room(roomID)
-	if !ok || ev.UserID == "" || ev.UserID == s.me.ID {
+	if !ok || ev.UserID == "" || ev.UserID == s.me.ID || s.net.isRelayBot(ev.UserID) {
 		return nil
 	}
 	state := event.PresenceOffline

@@ -114,6 +114,9 @@ type fixture struct {
 	emu        *gitteremu.Server
 	alice, bob gitterapi.User
 	aliceTok   string
+	// bot is the relay bot, in the group room, when the config asks for a
+	// relay without giving a token.
+	bot gitterapi.User
 	room, dm   gitterapi.Room
 	net        *Network
 	core       *recorder
@@ -147,6 +150,12 @@ func newFixture(t *testing.T, db *dbutil.Database, cfg Config) *fixture {
 	f.bob, _ = f.emu.AddUser("bob", "Bob B")
 	f.room = f.emu.AddRoom("acme/chat", "Acme talk", gitterapi.RoomOrgChannel, f.alice.ID, f.bob.ID)
 	f.dm = f.emu.AddOneToOne(f.alice.ID, f.bob.ID)
+	if cfg.Relay != nil && cfg.Relay.Token == "" {
+		var tok string
+		f.bot, tok = f.emu.AddUser("relaybot", "Relay Bot")
+		f.emu.Join(f.room.ID, f.bot.ID)
+		cfg.Relay = &RelayConfig{Token: secret(tok)}
+	}
 
 	if db == nil {
 		db = storagetest.Open(t, storage.SQLite)

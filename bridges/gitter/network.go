@@ -46,6 +46,8 @@ type Network struct {
 
 	core  core
 	store *store
+	// relay is the relay bot, nil when the config has none.
+	relay *relayBot
 
 	// tuning, shortened by tests
 	clientTweak func(*gitterapi.Options)
@@ -81,6 +83,7 @@ func newNetwork(cfg Config) *Network {
 			DisplayName:   display,
 			GhostTemplate: ghostTemplate,
 			AliasTemplate: aliasTemplate,
+			Relay:         cfg.Relay != nil,
 		},
 		minBackoff:    time.Second,
 		maxBackoff:    2 * time.Minute,
@@ -101,11 +104,18 @@ func (n *Network) Start(ctx context.Context, br *bridge.Bridge) error {
 func (n *Network) start(ctx context.Context, c core) error {
 	n.core = c
 	n.store = &store{db: c.DB("gitter_version", upgradeTable), network: n.info.ID}
-	return n.store.upgrade(ctx)
+	if err := n.store.upgrade(ctx); err != nil {
+		return err
+	}
+	return n.startRelay(ctx)
 }
 
-// Stop has nothing to do: the core disconnected every session before.
-func (n *Network) Stop(context.Context) error { return nil }
+// Stop stops identifying the relay bot; the core disconnected every
+// session before.
+func (n *Network) Stop(context.Context) error {
+	n.stopRelay()
+	return nil
+}
 
 // loginMetadata is what a stored login keeps. The token is a secret: the
 // core never logs Metadata, and neither does this package.

@@ -95,3 +95,7 @@ var mdSpecial = strings.NewReplacer(
 )
 
 func escapeText(s string) string { return mdSpecial.Replace(s) }
+
+// Escape makes plain text show as it is in Gitter markdown, such as the
+// name a relayed message is posted under.
+func Escape(s string) string { return escapeText(s) }
