@@ -25,6 +25,9 @@ type hsWorld struct {
 	*bridgeworld.World
 	t   *testing.T
 	emu *gitteremu.Server
+	// bot is the relay bot account, configured as the network's relay.
+	bot    gitterapi.User
+	botTok string
 	// logs collects every line the bridge logged, at debug level, across
 	// restarts, so the test can look for secrets in them.
 	logs *syncBuffer
@@ -38,9 +41,11 @@ func newHSWorld(t *testing.T) *hsWorld {
 	w := &hsWorld{t: t, logs: &syncBuffer{}}
 	w.emu = gitteremu.New(gitteremu.Options{Heartbeat: 100 * time.Millisecond, FayeTimeout: time.Second})
 	t.Cleanup(w.emu.Close)
+	w.bot, w.botTok = w.emu.AddUser("relaybot", "Relay Bot")
 	w.World = bridgeworld.New(t, bridgeworld.Options{
 		Networks: map[string]any{"gitter": []any{map[string]any{
 			"name": "gitter", "api_url": w.emu.APIURL(), "stream_url": w.emu.StreamURL(), "faye_url": w.emu.FayeURL(), "backfill": 5,
+			"relay": map[string]any{"token": w.botTok},
 		}}},
 		Bridge: map[string]any{"portal": map[string]any{"history_visibility": "invited"}},
 		Log:    w.logs,

@@ -18,14 +18,15 @@ import (
 // TestWithDendrite runs the adapter inside the real bridge against a real
 // homeserver, with the emulator as the Gitter server: one login, then
 // messages, edits and deletions both ways, the DM portal, double
-// puppeting and a restart, in that order (each step builds on the last).
+// puppeting, the relay bot, presence and a restart, in that order (each
+// step builds on the last).
 func TestWithDendrite(t *testing.T) {
 	w := newHSWorld(t)
 	aliceG, aliceTok := w.emu.AddUser("alice", "Alice A")
 	bob, _ := w.emu.AddUser("bob", "Bob B")
 	carol, _ := w.emu.AddUser("carol", "Carol C")
 	dave, _ := w.emu.AddUser("dave", "Dave D")
-	group := w.emu.AddRoom("acme/chat", "Acme talk", gitterapi.RoomOrgChannel, aliceG.ID, bob.ID, carol.ID, dave.ID)
+	group := w.emu.AddRoom("acme/chat", "Acme talk", gitterapi.RoomOrgChannel, aliceG.ID, bob.ID, carol.ID, dave.ID, w.bot.ID)
 	dm := w.emu.AddOneToOne(aliceG.ID, bob.ID)
 	w.emu.Post(group.ID, carol.ID, "from before the bridge")
 	w.startBridge()
@@ -219,6 +220,46 @@ func TestWithDendrite(t *testing.T) {
 		require.Eventually(t, func() bool { return alice.readUpTo(groupRoom) == e.ID }, 10*time.Second, 50*time.Millisecond)
 	})
 
+	t.Run("a Matrix user without a Gitter login is relayed by the bot under their name, once", func(t *testing.T) {
+		zoe := w.newMatrixUser("zoe")
+		require.NoError(t, zoe.Client.SetDisplayName(zoe.ctx(), "Zoe Z"))
+		_, err := alice.Client.InviteUser(alice.ctx(), groupRoom, &mautrix.ReqInviteUser{UserID: zoe.ID})
+		require.NoError(t, err)
+		_, err = zoe.Client.JoinRoomByID(zoe.ctx(), groupRoom)
+		require.NoError(t, err)
+		_, err = zoe.Client.SendText(zoe.ctx(), groupRoom, "hello from zoe")
+		require.NoError(t, err)
+		m := w.waitGitter(group.ID, "zoe's relayed message", func(m gitterapi.Message) bool { return strings.HasSuffix(m.Text, "hello from zoe") })
+		assert.Equal(t, "**Zoe Z**: hello from zoe", m.Text)
+		assert.Equal(t, w.bot.ID, m.FromUser.ID)
+		w.emu.Post(group.ID, bob.ID, "marker 3")
+		alice.waitFor(groupRoom, "marker 3", func(e *event.Event) bool { return text(e) == "marker 3" })
+		time.Sleep(300 * time.Millisecond)
+		var copies int
+		for _, g := range w.emu.Messages(group.ID) {
+			if strings.HasSuffix(g.Text, "hello from zoe") {
+				copies++
+			}
+		}
+		assert.Equal(t, 1, copies, "relayed more than once")
+		bodies := alice.bodies(groupRoom, "")
+		assert.Equal(t, 1, count(bodies, "hello from zoe"), "zoe's own message, once")
+		assert.Zero(t, count(bodies, m.Text), "the bot's echo came back to Matrix")
+		assert.Empty(t, alice.bodies(groupRoom, w.ghost(w.bot)), "the bot has no ghost speaking")
+	})
+	t.Run("a Gitter user's presence becomes their ghost's presence", func(t *testing.T) {
+		for _, tc := range []struct {
+			in   bool
+			want event.Presence
+		}{{true, event.PresenceOnline}, {false, event.PresenceOffline}} {
+			w.emu.SetPresence(group.ID, bob.ID, tc.in)
+			require.Eventually(t, func() bool {
+				p, err := alice.Client.GetPresence(alice.ctx(), w.ghost(bob))
+				return err == nil && p.Presence == tc.want
+			}, 10*time.Second, 50*time.Millisecond, "bob's ghost never became %s", tc.want)
+		}
+	})
+
 	t.Run("members joining and leaving on Gitter join and leave their ghosts", func(t *testing.T) {
 		erin, _ := w.emu.AddUser("erin", "Erin E")
 		w.emu.Join(group.ID, erin.ID)
@@ -266,6 +307,7 @@ func TestWithDendrite(t *testing.T) {
 		logs := w.logs.String()
 		require.NotEmpty(t, logs)
 		assert.NotContains(t, logs, aliceTok)
+		assert.NotContains(t, logs, w.botTok)
 		assert.NotContains(t, logs, alice.Token)
 	})
 }
