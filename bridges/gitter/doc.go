@@ -18,6 +18,13 @@
 // with none left on Gitter moves the user's receipt through their double
 // puppet), and "logout" forgets the login's positions.
 //
+// A network may have a relay bot (relay: {token}): a Gitter account that
+// posts for Matrix users without a login as "**Name**: text", in group
+// rooms the account is in (Network.HandleRelayMessage, relay.go). Its own
+// messages, edits, presence and membership are recognised by its user ID
+// when they come back through users' streams and Faye: it gets no ghost.
+// Its identity is learnt in the background from Start, stopped by Stop.
+//
 // Concurrency: a Session's goroutines (one per room stream, one for Faye,
 // one writing positions, one supervisor) are owned by the session and
 // stopped by Disconnect. They
@@ -25,6 +32,7 @@
 // may block when the core is backlogged: that slows the stream, it never
 // drops. Room state is guarded by Session.mu; no lock is held across I/O.
 //
-// Tokens live in the login's metadata and in gitterapi clients only; they
+// Tokens live in the login's metadata, the relay config (a secret type
+// that prints as [secret]) and gitterapi clients only; they
 // are never logged and never put in errors (see TestTokensNeverLogged).
 package gitter
