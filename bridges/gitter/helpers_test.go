@@ -116,13 +116,13 @@ type fixture struct {
 	aliceTok   string
 	// bot is the relay bot, in the group room, when the config asks for a
 	// relay without giving a token.
-	bot gitterapi.User
-	room, dm   gitterapi.Room
-	net        *Network
-	core       *recorder
-	user       *bridge.User
-	logs       *syncBuffer
-	ctx        context.Context
+	bot      gitterapi.User
+	room, dm gitterapi.Room
+	net      *Network
+	core     *recorder
+	user     *bridge.User
+	logs     *syncBuffer
+	ctx      context.Context
 }
 
 type syncBuffer struct {
