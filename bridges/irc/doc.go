@@ -21,11 +21,17 @@
 //     queued to the core while that lock is held, so the order Matrix sees
 //     is the order the bot saw.
 //
-// The core creates sessions only for users who log in. Everyone else
-// reaches IRC through the relay entry point (Network.HandleRelayMessage),
-// which this package routes to the user's own puppet rather than to the bot;
-// the bot relays with a "<name>" prefix only when the network has no room
-// for another connection (limits.max_puppets).
+// Nobody has to log in: the network is an AutoSessioner, so the first
+// time a Matrix user speaks in or joins a portal the core gets a session
+// for them, and that session is their puppet. "login <network> [nick
+// [password]]" only picks a nick and a NickServ/SASL password. The bot
+// relays ("<name> text") only for users past limits.max_puppets.
+//
+// An idle puppet is one goroutine (its reader, blocked in the netpoller),
+// a 512-byte read buffer and small structs: dialling runs on a goroutine of
+// its own so the reader's stack stays small, puppets share one ISUPPORT,
+// and their database and homeserver work (PMs, notices) runs on the
+// network's worker goroutine, not on the reader.
 //
 // IRC has no message IDs. Messages get IDs made by the bridge, unique per
 // portal; a remote echo of what a puppet said is recognised by the

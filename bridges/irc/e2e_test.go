@@ -167,6 +167,20 @@ func endToEnd(t *testing.T, kind irctest.Kind) {
 		assert.Equal(t, "carol", m.Params[0])
 	})
 
+	t.Run("a DM started on Matrix with a ghost reaches the IRC user", func(t *testing.T) {
+		alice := alice0.in(t)
+		resp, err := alice.client.CreateRoom(ctxT(t), &mautrix.ReqCreateRoom{Preset: "trusted_private_chat", IsDirect: true,
+			Invite: []id.UserID{ghostMXID("dave2")}})
+		require.NoError(t, err)
+		dave2 := w.irc.Connect(outer, "dave2")
+		alice.eventually("the ghost accepting", func() bool { return alice.joined(resp.RoomID)[ghostMXID("dave2")] })
+		_, err = alice.client.SendText(ctxT(t), resp.RoomID, "a new conversation")
+		require.NoError(t, err)
+		m := dave2.WaitFor("the DM", irctest.IsText("PRIVMSG", "a new conversation"))
+		assert.Equal(t, "alice[m]", m.Nick())
+		assert.Equal(t, "dave2", m.Params[0])
+	})
+
 	if kind == irctest.InspIRCd {
 		t.Run("away on IRC is unavailable presence on Matrix", func(t *testing.T) {
 			alice := alice0.in(t)
