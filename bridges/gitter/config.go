@@ -30,6 +30,11 @@ type Config struct {
 	// users without a login, under their name. It posts only in rooms
 	// the bot account is in.
 	Relay *RelayConfig `yaml:"relay"`
+	// AliasTemplate is the localpart of portal aliases; {chat} is the room
+	// URI. The default carries the network name so several servers cannot
+	// collide; a single-server bridge may set "gitter_{chat}" to give rooms
+	// the plain #gitter_{uri} aliases users know.
+	AliasTemplate string `yaml:"alias_template"`
 }
 
 // RelayConfig is the relay bot account of a network.
@@ -136,13 +141,14 @@ func (kind) ExampleConfig() string {
 	return strings.TrimLeft(`
 # Gitter servers speaking the Gitter v1 API (self-hosted Gitter or
 # compatible). Users log in with "login gitter <personal access token>", or
-# "login <name> <token>" when there are several.
+# "login gitter:<name> <token>" when there are several.
 - name: gitter                       # network name: used in ghost IDs and aliases
   api_url: "https://api.gitter.im/"
   stream_url: "https://stream.gitter.im/"
   faye_url: "wss://ws.gitter.im/faye"
   backfill: 20                       # recent messages brought into a new portal; -1 for none
   max_member_sync: 300               # larger rooms only get ghosts for people who speak
+  # alias_template: "gitter_{chat}"  # plain #gitter_{uri} aliases, for a single server
   # relay:                           # a Gitter bot account that posts for Matrix users
   #   token: "..."                   # without a login, as "**Name**: text", in rooms it is in
 `, "\n")

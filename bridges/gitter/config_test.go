@@ -3,6 +3,7 @@ package gitter
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -10,6 +11,7 @@ import (
 	"go.mau.fi/util/dbutil"
 
 	"github.com/isthmus-bridge/isthmus/bridge"
+	"github.com/isthmus-bridge/isthmus/puppet"
 	"github.com/isthmus-bridge/isthmus/storage/storagetest"
 )
 
@@ -34,6 +36,17 @@ func TestNewNetworks(t *testing.T) {
 		info := n.Info()
 		assert.Equal(t, bridge.NetworkID("gitter"), info.ID)
 		assert.Equal(t, "gitter_{network}_{id}", info.GhostTemplate)
+	})
+	t.Run("aliases carry the network name unless the template is set", func(t *testing.T) {
+		nets, err := kind{}.NewNetworks([]byte("- {name: gitter}\n- {name: work, alias_template: \"gw_{chat}\"}\n"), common)
+		require.NoError(t, err)
+		assert.Equal(t, "gitter_{network}_{chat}", nets[0].Info().AliasTemplate)
+		assert.Equal(t, "gw_{chat}", nets[1].Info().AliasTemplate)
+		// The core turns the template into the alias users type.
+		namer, err := puppet.NewAliasNamer("gitter_{chat}", "gitter", "example.org")
+		require.NoError(t, err)
+		assert.Equal(t, "#gitter_gitterhq%2fsandbox:example.org", strings.ToLower(string(namer.Alias("gitterHQ/sandbox"))),
+			"the issue's #gitter_{uri}, with the / escaped")
 	})
 	t.Run("several servers each get a network", func(t *testing.T) {
 		nets, err := kind{}.NewNetworks([]byte(`

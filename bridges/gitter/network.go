@@ -32,8 +32,9 @@ type core interface {
 	Notify(ctx context.Context, user id.UserID, text string)
 }
 
-// Templates always carry the network name, so several Gitter servers can
-// be configured without their ghosts or aliases colliding.
+// Templates carry the network name, so several Gitter servers can be
+// configured without their ghosts or aliases colliding (aliases can be
+// configured per network).
 const (
 	ghostTemplate = "gitter_{network}_{id}"
 	aliasTemplate = "gitter_{network}_{chat}"
@@ -71,6 +72,10 @@ var (
 )
 
 func newNetwork(cfg Config) *Network {
+	aliases := aliasTemplate
+	if cfg.AliasTemplate != "" {
+		aliases = cfg.AliasTemplate
+	}
 	display := "Gitter"
 	if cfg.Name != "gitter" {
 		display = "Gitter (" + cfg.Name + ")"
@@ -82,7 +87,7 @@ func newNetwork(cfg Config) *Network {
 			Kind:          "gitter",
 			DisplayName:   display,
 			GhostTemplate: ghostTemplate,
-			AliasTemplate: aliasTemplate,
+			AliasTemplate: aliases,
 			Relay:         cfg.Relay != nil,
 		},
 		minBackoff:    time.Second,
