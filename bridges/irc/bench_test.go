@@ -83,6 +83,7 @@ func idlePuppets(b *testing.B, n int) {
 		runtime.ReadMemStats(&ms)
 		b.Logf("heap in use %d KB, stacks %d KB, goroutines %d", ms.HeapInuse/1024, ms.StackInuse/1024, runtime.NumGoroutine())
 	}
+	b.Logf("RSS %d KB with no puppets, %d KB with %d", rss0, rss1, n)
 	b.ReportMetric(float64(rss1-rss0)/float64(n), "RSS-KB/puppet")
 	b.ReportMetric(float64(mem1-mem0)/1024/float64(n), "Go-KB/puppet")
 	b.ReportMetric(connected.Seconds(), "connect-s")
