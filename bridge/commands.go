@@ -190,7 +190,11 @@ func cmdLogin(ctx context.Context, cc *commandContext) error {
 	if err != nil {
 		return err
 	}
-	login.User, login.Network = cc.user.MXID, nid
+	// Set only when the adapter left them out: it may already be
+	// reporting state through this login from another goroutine.
+	if login.User != cc.user.MXID || login.Network != nid {
+		login.User, login.Network = cc.user.MXID, nid
+	}
 	if err := cc.br.store.saveLogin(ctx, login); err != nil {
 		return err
 	}

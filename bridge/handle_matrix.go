@@ -171,7 +171,9 @@ func (br *Bridge) sessionOrAuto(ctx context.Context, key PortalKey, user *User) 
 	} else if sess == nil || login == nil {
 		return nil, nil
 	}
-	login.User, login.Network = user.MXID, key.Network
+	if login.User != user.MXID || login.Network != key.Network {
+		login.User, login.Network = user.MXID, key.Network
+	}
 	if err := br.store.saveLogin(ctx, login); err != nil {
 		return nil, err
 	}
