@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"sync"
 )
 
@@ -19,6 +20,7 @@ type keyedQueue[T any] struct {
 	size    int
 	room    chan struct{} // closed (and replaced) whenever size drops
 	max     int
+	closed  bool // set by wait: no goroutine may start after it
 	wg      sync.WaitGroup
 	ctx     context.Context
 }
@@ -52,6 +54,10 @@ func (q *keyedQueue[T]) shrinkLocked(n int) {
 func (q *keyedQueue[T]) reserve(ctx context.Context) error {
 	for {
 		q.mu.Lock()
+		if q.closed || q.ctx.Err() != nil {
+			q.mu.Unlock()
+			return errQueueClosed
+		}
 		if q.max <= 0 || q.size < q.max {
 			q.size++
 			q.mu.Unlock()
@@ -77,16 +83,25 @@ func (q *keyedQueue[T]) release() {
 }
 
 // pushReserved appends an item to its key's queue in a reserved slot.
+// After wait has begun the item is not run (it stays journaled for the
+// next start) and its slot is given back.
 func (q *keyedQueue[T]) pushReserved(key string, item T) {
 	q.mu.Lock()
+	if q.closed {
+		q.shrinkLocked(1)
+		q.mu.Unlock()
+		return
+	}
 	q.pending[key] = append(q.pending[key], item)
 	start := !q.running[key]
 	if start {
 		q.running[key] = true
+		// Under the lock, so wait (which sets closed under it) never
+		// races with an Add.
+		q.wg.Add(1)
 	}
 	q.mu.Unlock()
 	if start {
-		q.wg.Add(1)
 		go q.run(key)
 	}
 }
@@ -143,8 +158,14 @@ func (q *keyedQueue[T]) len() int {
 	return q.size
 }
 
-// wait blocks until every started key goroutine has returned; call after
-// the context is cancelled.
+// wait closes the queue to new work and blocks until every started key
+// goroutine has returned; call after the context is cancelled.
 func (q *keyedQueue[T]) wait() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
 	q.wg.Wait()
 }
+
+// errQueueClosed is returned to producers once the bridge is stopping.
+var errQueueClosed = errors.New("the bridge is stopping")

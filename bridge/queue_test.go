@@ -118,3 +118,23 @@ func TestKeyedQueueReserveGivesUpWithTheCallersContext(t *testing.T) {
 	assert.ErrorIs(t, err, context.DeadlineExceeded, "a full backlog must not hold a stopping adapter for ever")
 	assert.Equal(t, 1, q.len(), "nothing was reserved")
 }
+
+func TestKeyedQueueRefusesWorkOnceStopping(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	q := newKeyedQueue(ctx, 2, 10, func(context.Context, int) {})
+	cancel()
+	done := make(chan struct{})
+	go func() {
+		// Producers racing with shutdown must get an error, never start a
+		// goroutine the shutdown is not waiting for.
+		for i := 0; i < 1000; i++ {
+			if err := q.reserve(context.Background()); err == nil {
+				q.pushReserved("k", i)
+			}
+		}
+		close(done)
+	}()
+	q.wait()
+	<-done
+	assert.ErrorIs(t, q.reserve(context.Background()), errQueueClosed)
+}
