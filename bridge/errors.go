@@ -17,6 +17,11 @@ var (
 	ErrPortalNotFound = errors.New("portal not found")
 	// ErrUnknownNetwork is returned for a network name that is not configured.
 	ErrUnknownNetwork = errors.New("unknown network")
+	// ErrRefused is returned by an adapter when the remote side does not
+	// allow what a Matrix user did to room state (a topic or power level
+	// change without the matching remote rights): the core reverts the
+	// change in Matrix and tells the user why.
+	ErrRefused = errors.New("not allowed on the remote side")
 	// ErrPermanent marks an error that retrying cannot fix; wrap it so the
 	// queues report the event at once instead of backing off.
 	ErrPermanent = appservice.ErrPermanent

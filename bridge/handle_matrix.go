@@ -39,6 +39,13 @@ func (br *Bridge) isOurs(evt *event.Event) bool {
 
 // HandleEvent is the appservice handler for one journaled Matrix event.
 func (br *Bridge) HandleEvent(ctx context.Context, evt *event.Event) error {
+	if evt.Type == event.StatePowerLevels {
+		// Homeservers do not always send prev_content; keep what the cache
+		// knew, to tell what changed and to revert a refused change.
+		if old, err := br.AS.StateStore.GetPowerLevels(ctx, evt.RoomID); err == nil && old != nil {
+			ctx = context.WithValue(ctx, prevPowerLevelsKey{}, old)
+		}
+	}
 	// The intents' state cache learns room state only from here.
 	mautrix.UpdateStateStore(ctx, br.AS.StateStore, evt)
 	zerolog.Ctx(ctx).Debug().Str("sender", evt.Sender.String()).Msg("Handling Matrix event")
@@ -133,7 +140,9 @@ func (br *Bridge) handleMatrixEvent(ctx context.Context, evt *event.Event) error
 	case event.EventRedaction:
 		return br.matrixRedaction(ctx, portal, sender, evt)
 	case event.StateTopic, event.StateRoomName:
-		return br.matrixTopic(ctx, portal, sender, evt)
+		return br.revertIfRefused(ctx, portal, evt, br.matrixTopic(ctx, portal, sender, evt))
+	case event.StatePowerLevels:
+		return br.revertIfRefused(ctx, portal, evt, br.matrixPowerLevels(ctx, portal, sender, evt))
 	}
 	return nil
 }
@@ -370,6 +379,90 @@ func (br *Bridge) matrixTopic(ctx context.Context, portal *Portal, sender *User,
 			topic = c.Topic
 		}
 		return th.HandleMatrixTopic(ctx, portal, sender, topic)
+	}
+	return nil
+}
+
+// matrixPowerLevels sends ghosts' level changes to the sender's session.
+func (br *Bridge) matrixPowerLevels(ctx context.Context, portal *Portal, sender *User, evt *event.Event) error {
+	newPL := evt.Content.AsPowerLevels()
+	if newPL == nil {
+		return nil
+	}
+	oldPL := previousPowerLevels(ctx, evt)
+	if oldPL == nil {
+		return nil // nothing to compare with
+	}
+	changes := map[RemoteUserID]int{}
+	seen := map[id.UserID]bool{}
+	for user := range newPL.Users {
+		seen[user] = true
+	}
+	for user := range oldPL.Users {
+		seen[user] = true
+	}
+	for user := range seen {
+		nid, remote, ok := br.ghostOf(user)
+		if !ok || nid != portal.Key.Network {
+			continue
+		}
+		if newPL.GetUserLevel(user) != oldPL.GetUserLevel(user) {
+			changes[remote] = newPL.GetUserLevel(user)
+		}
+	}
+	if len(changes) == 0 {
+		return nil
+	}
+	e := br.sessionFor(sender.MXID, portal.Key)
+	if e == nil {
+		return fmt.Errorf("%w: you have no %s session to change ops with", ErrRefused, portal.Key.Network)
+	}
+	ph, ok := e.sess.(PowerLevelHandler)
+	if !ok {
+		return nil
+	}
+	return ph.HandleMatrixPowerLevels(ctx, portal, sender, changes)
+}
+
+// revertIfRefused puts a state event back as it was when the adapter
+// refused the change (the user lacks the remote rights), so Matrix does not
+// show what the remote side does not have, and tells the user why.
+func (br *Bridge) revertIfRefused(ctx context.Context, portal *Portal, evt *event.Event, err error) error {
+	if !errors.Is(err, ErrRefused) {
+		return err
+	}
+	var prev any
+	switch evt.Type {
+	case event.StatePowerLevels:
+		if pl := previousPowerLevels(ctx, evt); pl != nil {
+			prev = pl
+		}
+	case event.StateTopic:
+		prev = &event.TopicEventContent{Topic: portal.Topic}
+	}
+	if prev == nil {
+		// Without the previous state, a revert could only wipe it.
+		return refuse("%v (the change could not be undone automatically)", err)
+	}
+	if _, serr := br.AS.BotIntent().SendStateEvent(ctx, portal.MXID, evt.Type, evt.GetStateKey(), prev); serr != nil {
+		zerolog.Ctx(ctx).Warn().Err(serr).Msg("Failed to revert a refused state change")
+	}
+	return refuse("%s was changed back: %v", evt.Type.Type, err)
+}
+
+type prevPowerLevelsKey struct{}
+
+// previousPowerLevels is the room's power levels before evt: prev_content
+// when the homeserver sent it, else what the state cache knew.
+func previousPowerLevels(ctx context.Context, evt *event.Event) *event.PowerLevelsEventContent {
+	if evt.Unsigned.PrevContent != nil {
+		_ = evt.Unsigned.PrevContent.ParseRaw(event.StatePowerLevels)
+		if p := evt.Unsigned.PrevContent.AsPowerLevels(); p != nil && len(evt.Unsigned.PrevContent.VeryRaw) > 2 {
+			return p
+		}
+	}
+	if p, ok := ctx.Value(prevPowerLevelsKey{}).(*event.PowerLevelsEventContent); ok {
+		return p
 	}
 	return nil
 }

@@ -606,9 +606,25 @@ func (br *Bridge) remoteChatInfo(ctx context.Context, portal *Portal, ev *Remote
 			return err
 		}
 	}
-	if info.PowerLevels != nil {
-		if err := br.syncPowerLevels(ctx, portal, info.PowerLevels); err != nil {
+	if info.PowerLevels != nil || info.EventsDefault != nil {
+		if err := br.syncPowerLevels(ctx, portal, info.PowerLevels, info.EventsDefault); err != nil {
 			return err
+		}
+	}
+	if info.JoinRule != "" {
+		if _, err := br.AS.BotIntent().SendStateEvent(ctx, portal.MXID, event.StateJoinRules, "", &event.JoinRulesEventContent{JoinRule: info.JoinRule}); err != nil {
+			return fmt.Errorf("set join rule: %w", err)
+		}
+	}
+	if info.Listed != nil {
+		vis := "private"
+		if *info.Listed {
+			vis = "public"
+		}
+		bot := br.AS.BotIntent()
+		url := bot.BuildClientURL("v3", "directory", "list", "room", portal.MXID)
+		if _, err := bot.MakeRequest(ctx, http.MethodPut, url, map[string]string{"visibility": vis}, nil); err != nil {
+			return fmt.Errorf("set directory visibility: %w", err)
 		}
 	}
 	if info.Members != nil {
@@ -635,13 +651,17 @@ func sendStateOrBot(ctx context.Context, br *Bridge, intent *mauas.IntentAPI, ro
 	return resp, nil
 }
 
-func (br *Bridge) syncPowerLevels(ctx context.Context, portal *Portal, levels map[RemoteUserID]int) error {
+func (br *Bridge) syncPowerLevels(ctx context.Context, portal *Portal, levels map[RemoteUserID]int, eventsDefault *int) error {
 	bot := br.AS.BotIntent()
 	pl, err := bot.PowerLevels(ctx, portal.MXID)
 	if err != nil {
 		return fmt.Errorf("get power levels: %w", err)
 	}
 	changed := false
+	if eventsDefault != nil && pl.EventsDefault != *eventsDefault {
+		pl.EventsDefault = *eventsDefault
+		changed = true
+	}
 	for remote, level := range levels {
 		mxid := br.ghostMXID(portal.Key.Network, remote)
 		level = min(level, maxGhostLevel)

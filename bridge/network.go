@@ -137,6 +137,16 @@ type LogoutHandler interface {
 	LogoutRemote(ctx context.Context) error
 }
 
+// PowerLevelHandler sends Matrix power level changes of ghosts (ops,
+// voice) to the remote side. changes maps each ghost whose level changed to
+// its new level. Returning an error wrapping ErrRefused reverts the change
+// in Matrix and tells the user. TopicHandler errors wrapping ErrRefused do
+// the same for topics.
+type PowerLevelHandler interface {
+	Session
+	HandleMatrixPowerLevels(ctx context.Context, portal *Portal, sender *User, changes map[RemoteUserID]int) error
+}
+
 // DMStarter opens a DM with a remote user when a Matrix user invites that
 // user's ghost to a new room. It returns the remote chat to bind the room to.
 type DMStarter interface {

@@ -108,6 +108,14 @@ type ChatInfo struct {
 	Invite []id.UserID `json:"invite,omitempty"`
 	// PowerLevels maps remote users to Matrix power levels (ops → 50/100).
 	PowerLevels map[RemoteUserID]int `json:"power_levels,omitempty"`
+	// JoinRule, when set, is the room's join rule ("invite" for IRC +i/+k,
+	// "public" otherwise).
+	JoinRule event.JoinRule `json:"join_rule,omitempty"`
+	// Listed, when set, says whether the room is in the room directory
+	// (IRC -s).
+	Listed *bool `json:"listed,omitempty"`
+	// EventsDefault, when set, is the level needed to talk (IRC +m: voice).
+	EventsDefault *int `json:"events_default,omitempty"`
 }
 
 // RemoteEvent is something that happened on the remote side, handed to the

@@ -560,3 +560,71 @@ func TestInvitingAGhostWithoutALoginIsRefusedAndExplained(t *testing.T) {
 		return e.Sender == bridgeworld.BotMXID() && strings.Contains(bridgeworld.Body(e), "not logged in to loop")
 	})
 }
+
+func TestRoomStateFollowsRemoteRights(t *testing.T) {
+	w := newWorld(t, nil)
+	alice := w.NewUser("alice")
+	mgmt := alice.ManagementRoom()
+	require.Contains(t, alice.Command(mgmt, "login loop alice"), "Logged in")
+	room := joinPortal(alice, "modes")
+	w.remote.Append(remote.Event{Kind: "join", Chat: "modes", Sender: "olga"})
+	alice.WaitFor(room, "olga joins", func(e *event.Event) bool { return e.GetStateKey() == ghostID("olga").String() })
+	// A Matrix moderator of the room who is not an operator remotely.
+	bot, err := mautrix.NewClient(w.HS.URL, bridgeworld.BotMXID(), w.Config.Appservice.ASToken)
+	require.NoError(t, err)
+	var pl event.PowerLevelsEventContent
+	require.NoError(t, bot.StateEvent(bridgeworld.Ctx(t), room, event.StatePowerLevels, "", &pl))
+	pl.SetUserLevel(alice.ID, 50)
+	pl.SetEventLevel(event.StatePowerLevels, 50)
+	_, err = bot.SendStateEvent(bridgeworld.Ctx(t), room, event.StatePowerLevels, "", &pl)
+	require.NoError(t, err)
+
+	t.Run("a topic change without remote rights is reverted and explained", func(t *testing.T) {
+		_, err := alice.Client.SendStateEvent(bridgeworld.Ctx(t), room, event.StateTopic, "", &event.TopicEventContent{Topic: "not mine to set"})
+		require.NoError(t, err)
+		alice.WaitFor(room, "the explanation", func(e *event.Event) bool {
+			return e.Sender == bridgeworld.BotMXID() && strings.Contains(bridgeworld.Body(e), "changed back")
+		})
+		var topic event.TopicEventContent
+		require.NoError(t, alice.Client.StateEvent(bridgeworld.Ctx(t), room, event.StateTopic, "", &topic))
+		assert.NotEqual(t, "not mine to set", topic.Topic)
+	})
+
+	t.Run("an op from Matrix without remote rights is reverted", func(t *testing.T) {
+		var cur event.PowerLevelsEventContent
+		require.NoError(t, alice.Client.StateEvent(bridgeworld.Ctx(t), room, event.StatePowerLevels, "", &cur))
+		cur.SetUserLevel(ghostID("olga"), 50)
+		_, err := alice.Client.SendStateEvent(bridgeworld.Ctx(t), room, event.StatePowerLevels, "", &cur)
+		require.NoError(t, err)
+		require.Eventually(t, func() bool {
+			var now event.PowerLevelsEventContent
+			return alice.Client.StateEvent(bridgeworld.Ctx(t), room, event.StatePowerLevels, "", &now) == nil && now.GetUserLevel(ghostID("olga")) == 0
+		}, 20*time.Second, 200*time.Millisecond, "olga's op was not taken back")
+	})
+
+	t.Run("with remote rights, topic and ops reach the remote side", func(t *testing.T) {
+		w.remote.SetOp("modes", "alice", true)
+		_, err := alice.Client.SendStateEvent(bridgeworld.Ctx(t), room, event.StateTopic, "", &event.TopicEventContent{Topic: "allowed now"})
+		require.NoError(t, err)
+		w.waitRemote("topic", func(e remote.Event) bool { return e.Kind == "chat_info" && e.Text == "allowed now" })
+		var cur event.PowerLevelsEventContent
+		require.NoError(t, alice.Client.StateEvent(bridgeworld.Ctx(t), room, event.StatePowerLevels, "", &cur))
+		cur.SetUserLevel(ghostID("olga"), 50)
+		_, err = alice.Client.SendStateEvent(bridgeworld.Ctx(t), room, event.StatePowerLevels, "", &cur)
+		require.NoError(t, err)
+		ev := w.waitRemote("op", func(e remote.Event) bool { return e.Kind == "mode" && e.Member == "olga" })
+		assert.Equal(t, "+o", ev.Mode)
+	})
+
+	t.Run("remote modes become join rules, directory listing and who may talk", func(t *testing.T) {
+		w.remote.Append(remote.Event{Kind: "chat_info", Chat: "modes", Sender: "olga", Mode: "+i"})
+		w.remote.Append(remote.Event{Kind: "chat_info", Chat: "modes", Sender: "olga", Mode: "+m"})
+		alice.WaitFor(room, "invite only", func(e *event.Event) bool {
+			return e.Type == event.StateJoinRules && e.Content.AsJoinRules().JoinRule == event.JoinRuleInvite
+		})
+		require.Eventually(t, func() bool {
+			var now event.PowerLevelsEventContent
+			return alice.Client.StateEvent(bridgeworld.Ctx(t), room, event.StatePowerLevels, "", &now) == nil && now.EventsDefault == 10
+		}, 20*time.Second, 200*time.Millisecond, "+m did not raise events_default")
+	})
+}

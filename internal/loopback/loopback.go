@@ -236,11 +236,30 @@ func (n *Network) convert(rev remote.Event) *bridge.RemoteEvent {
 		ev.Typing = rev.Typing
 	case bridge.RemoteChatInfo:
 		ev.ChatInfo = &bridge.ChatInfo{Name: nilIfEmpty(rev.Name), Topic: nilIfEmpty(rev.Text), AvatarID: rev.Avatar, AvatarURL: rev.Avatar}
+		applyMode(ev.ChatInfo, rev.Mode)
 	}
 	if ev.Kind == bridge.RemoteMessage && rev.Name != "" {
 		ev.Sender.Profile = &bridge.Profile{Name: rev.Name}
 	}
 	return ev
+}
+
+// applyMode maps IRC-like channel modes to room settings.
+func applyMode(info *bridge.ChatInfo, mode string) {
+	switch mode {
+	case "+i":
+		info.JoinRule = event.JoinRuleInvite
+	case "-i":
+		info.JoinRule = event.JoinRulePublic
+	case "+m":
+		info.EventsDefault = ptr(10)
+	case "-m":
+		info.EventsDefault = ptr(0)
+	case "+s":
+		info.Listed = ptr(false)
+	case "-s":
+		info.Listed = ptr(true)
+	}
 }
 
 func dmPeer(chat, sender string) string {

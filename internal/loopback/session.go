@@ -3,6 +3,8 @@ package loopback
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/url"
 	"sync"
 
 	"maunium.net/go/mautrix/event"
@@ -127,4 +129,39 @@ func (s *Session) StartDM(_ context.Context, with bridge.RemoteUserID) (bridge.C
 func (s *Session) HandleMatrixReadReceipt(ctx context.Context, portal *bridge.Portal, upTo *bridge.Message) error {
 	_, err := s.net.act(ctx, remote.Event{Kind: "read_marker", Chat: string(portal.Key.Chat), Sender: s.me(), Target: string(upTo.RemoteID)})
 	return err
+}
+
+// isOp asks the remote whether the session's user is an operator of a chat.
+func (s *Session) isOp(ctx context.Context, chat bridge.ChatID) (bool, error) {
+	var out struct{ Op bool }
+	err := s.net.call(ctx, http.MethodGet, "/op?chat="+url.QueryEscape(string(chat))+"&user="+url.QueryEscape(s.me()), nil, &out)
+	return out.Op, err
+}
+
+func (s *Session) HandleMatrixTopic(ctx context.Context, portal *bridge.Portal, _ *bridge.User, topic string) error {
+	if op, err := s.isOp(ctx, portal.Key.Chat); err != nil {
+		return err
+	} else if !op {
+		return fmt.Errorf("%w: only operators of %s may change its topic", bridge.ErrRefused, portal.Key.Chat)
+	}
+	_, err := s.net.act(ctx, remote.Event{Kind: "chat_info", Chat: string(portal.Key.Chat), Sender: s.me(), Text: topic})
+	return err
+}
+
+func (s *Session) HandleMatrixPowerLevels(ctx context.Context, portal *bridge.Portal, _ *bridge.User, changes map[bridge.RemoteUserID]int) error {
+	if op, err := s.isOp(ctx, portal.Key.Chat); err != nil {
+		return err
+	} else if !op {
+		return fmt.Errorf("%w: only operators of %s may give or take ops", bridge.ErrRefused, portal.Key.Chat)
+	}
+	for user, level := range changes {
+		mode := "-o"
+		if level >= 50 {
+			mode = "+o"
+		}
+		if _, err := s.net.act(ctx, remote.Event{Kind: "mode", Chat: string(portal.Key.Chat), Sender: s.me(), Member: string(user), Mode: mode}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

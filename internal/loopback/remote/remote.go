@@ -30,6 +30,7 @@ type Event struct {
 	Name     string `json:"name,omitempty"`
 	Avatar   string `json:"avatar,omitempty"` // an image URL (profile and chat_info)
 	File     string `json:"file,omitempty"`   // an attachment's URL (messages)
+	Mode     string `json:"mode,omitempty"`   // chat_info: "+i", "-i", "+m", "-m", "+s", "-s"
 	Presence string `json:"presence,omitempty"`
 	Typing   bool   `json:"typing,omitempty"`
 	DM       bool   `json:"dm,omitempty"`
@@ -51,16 +52,18 @@ type Server struct {
 	names  map[string]string
 	txns   map[string]Event
 	refuse map[string]bool
+	ops    map[string]bool // chat + "\x00" + user
 	srv    *httptest.Server
 }
 
 // New starts a remote network on a free loopback port; Close stops it.
 func New() *Server {
-	s := &Server{wake: make(chan struct{}), names: map[string]string{}, txns: map[string]Event{}, refuse: map[string]bool{}}
+	s := &Server{wake: make(chan struct{}), names: map[string]string{}, txns: map[string]Event{}, refuse: map[string]bool{}, ops: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /events", s.serveEvents)
 	mux.HandleFunc("POST /act", s.serveAct)
 	mux.HandleFunc("GET /users/{user}", s.serveUser)
+	mux.HandleFunc("GET /op", s.serveOp)
 	s.srv = httptest.NewServer(mux)
 	s.URL = s.srv.URL
 	return s
@@ -72,6 +75,20 @@ func (s *Server) Refuse(user string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refuse[user] = true
+}
+
+// SetOp gives or takes a user's operator rights in a chat.
+func (s *Server) SetOp(chat, user string, op bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ops[chat+"\x00"+user] = op
+}
+
+func (s *Server) serveOp(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	op := s.ops[r.URL.Query().Get("chat")+"\x00"+r.URL.Query().Get("user")]
+	s.mu.Unlock()
+	writeJSON(w, map[string]bool{"op": op})
 }
 
 // Close stops the server.
