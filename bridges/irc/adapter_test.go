@@ -156,22 +156,72 @@ func TestAdapterAgainstRealServers(t *testing.T) {
 
 			t.Run("voice and op become power levels and back", func(t *testing.T) {
 				carol.Send("MODE #bridged +v frank")
-				ev := tn.core.waitEvent(t, &from, "voice", isKind(bridge.RemoteChatInfo))
+				ev := tn.core.waitEvent(t, &from, "voice", hasLevels)
 				assert.Equal(t, map[bridge.RemoteUserID]int{"frank": levelVoice}, ev.ChatInfo.PowerLevels)
 				carol.Send("MODE #bridged +o frank")
-				ev = tn.core.waitEvent(t, &from, "op", isKind(bridge.RemoteChatInfo))
+				ev = tn.core.waitEvent(t, &from, "op", hasLevels)
 				assert.Equal(t, map[bridge.RemoteUserID]int{"frank": levelOp}, ev.ChatInfo.PowerLevels)
 				carol.Send("MODE #bridged -o frank")
-				ev = tn.core.waitEvent(t, &from, "deop", isKind(bridge.RemoteChatInfo))
+				ev = tn.core.waitEvent(t, &from, "deop", hasLevels)
 				assert.Equal(t, map[bridge.RemoteUserID]int{"frank": levelVoice}, ev.ChatInfo.PowerLevels, "still voiced")
+			})
+
+			t.Run("channel modes become the join rule, the directory listing and who may talk", func(t *testing.T) {
+				start := 0
+				ev := tn.core.waitEvent(t, &start, "the modes asked for on joining", hasJoinRule)
+				assert.Equal(t, event.JoinRulePublic, ev.ChatInfo.JoinRule)
+				assert.Equal(t, true, *ev.ChatInfo.Listed)
+				assert.Equal(t, 0, *ev.ChatInfo.EventsDefault)
+				carol.Send("MODE #bridged +i")
+				ev = tn.core.waitEvent(t, &from, "+i", hasJoinRule)
+				assert.Equal(t, event.JoinRuleInvite, ev.ChatInfo.JoinRule)
+				assert.Equal(t, 0, *ev.ChatInfo.EventsDefault)
+				carol.Send("MODE #bridged +m")
+				ev = tn.core.waitEvent(t, &from, "+m", hasJoinRule)
+				assert.Equal(t, event.JoinRuleInvite, ev.ChatInfo.JoinRule, "still +i")
+				assert.Equal(t, levelVoice, *ev.ChatInfo.EventsDefault)
+				carol.Send("MODE #bridged +s")
+				ev = tn.core.waitEvent(t, &from, "+s", hasJoinRule)
+				assert.Equal(t, false, *ev.ChatInfo.Listed)
+				carol.Send("MODE #bridged -ims")
+				ev = tn.core.waitEvent(t, &from, "-ims", hasJoinRule)
+				assert.Equal(t, event.JoinRulePublic, ev.ChatInfo.JoinRule)
+				assert.Equal(t, true, *ev.ChatInfo.Listed)
+				assert.Equal(t, 0, *ev.ChatInfo.EventsDefault)
 			})
 
 			t.Run("a topic change becomes the room topic", func(t *testing.T) {
 				carol.Send("TOPIC #bridged :\x02all\x02 about bridges")
-				ev := tn.core.waitEvent(t, &from, "topic", isKind(bridge.RemoteChatInfo))
+				ev := tn.core.waitEvent(t, &from, "topic", func(ev *bridge.RemoteEvent) bool {
+					return ev.Kind == bridge.RemoteChatInfo && ev.ChatInfo.Topic != nil
+				})
 				require.NotNil(t, ev.ChatInfo.Topic)
 				assert.Equal(t, "all about bridges", *ev.ChatInfo.Topic)
 				assert.Equal(t, bridge.RemoteUserID("carol"), ev.Sender.ID)
+			})
+
+			gina := srv.Connect(outer, "gina")
+			gina.Join("#bridged")
+			tn.core.waitEvent(t, &from, "gina's join", isKind(bridge.RemoteJoin))
+
+			t.Run("without op on IRC, a Matrix user's ops and a +t topic are refused", func(t *testing.T) {
+				p := tn.session(t, alice, "Alice")
+				carol.Send("MODE #bridged +t")
+				require.Eventually(t, func() bool {
+					_, _, locked := tn.bot.memberView("#bridged", "carol")
+					return locked
+				}, 10*time.Second, 10*time.Millisecond)
+				err := p.HandleMatrixTopic(ctx, portal, &bridge.User{MXID: alice}, "not mine")
+				require.ErrorIs(t, err, bridge.ErrRefused)
+				assert.Contains(t, err.Error(), "+t")
+				err = p.HandleMatrixPowerLevels(ctx, portal, &bridge.User{MXID: alice}, map[bridge.RemoteUserID]int{"gina": levelOp})
+				require.ErrorIs(t, err, bridge.ErrRefused)
+				assert.Contains(t, err.Error(), "not a channel operator in #bridged")
+				gina.Send("PRIVMSG #bridged :marker refused")
+				m := carol.WaitFor("the marker", func(m *ircproto.Message) bool {
+					return m.Nick() == "Alice[m]" && (m.Command == "MODE" || m.Command == "TOPIC") || irctest.IsText("PRIVMSG", "marker refused")(m)
+				})
+				assert.Equal(t, "gina", m.Nick(), "nothing was sent for the refused changes")
 			})
 
 			t.Run("a Matrix user's kick and ban of a ghost reach IRC when their puppet is an op", func(t *testing.T) {
@@ -192,6 +242,28 @@ func TestAdapterAgainstRealServers(t *testing.T) {
 				m = carol.WaitFor("the kick", irctest.IsCommand("KICK", "Alice[m]"))
 				assert.Equal(t, "frank", m.Params[1])
 				assert.Equal(t, "spam", m.Params[2])
+			})
+
+			t.Run("as an op on IRC, a Matrix user's level changes become MODE and the topic goes out", func(t *testing.T) {
+				p := tn.session(t, alice, "Alice")
+				require.Eventually(t, func() bool {
+					modes, _, _ := tn.bot.memberView("#bridged", "Alice[m]")
+					return levelFor(modes) == levelOp
+				}, 10*time.Second, 10*time.Millisecond)
+				user := &bridge.User{MXID: alice}
+				require.NoError(t, p.HandleMatrixPowerLevels(ctx, portal, user, map[bridge.RemoteUserID]int{"gina": levelOp}))
+				m := carol.WaitFor("gina's op", irctest.IsCommand("MODE", "Alice[m]"))
+				assert.Equal(t, []string{"#bridged", "+o", "gina"}, m.Params)
+				ev := tn.core.waitEvent(t, &from, "gina's level", hasLevels)
+				assert.Equal(t, map[bridge.RemoteUserID]int{"gina": levelOp}, ev.ChatInfo.PowerLevels)
+				require.NoError(t, p.HandleMatrixPowerLevels(ctx, portal, user, map[bridge.RemoteUserID]int{"gina": levelVoice}))
+				m = carol.WaitFor("gina's deop", irctest.IsCommand("MODE", "Alice[m]"))
+				assert.Equal(t, []string{"#bridged", "-o", "gina"}, m.Params)
+				m = carol.WaitFor("gina's voice", irctest.IsCommand("MODE", "Alice[m]"))
+				assert.Equal(t, []string{"#bridged", "+v", "gina"}, m.Params)
+				require.NoError(t, p.HandleMatrixTopic(ctx, portal, user, "set from Matrix"))
+				m = carol.WaitFor("the topic", irctest.IsCommand("TOPIC", "Alice[m]"))
+				assert.Equal(t, "set from Matrix", m.Params[1])
 			})
 
 			if kind == irctest.InspIRCd {
@@ -252,6 +324,14 @@ func TestAdapterAgainstRealServers(t *testing.T) {
 			})
 		})
 	}
+}
+
+func hasLevels(ev *bridge.RemoteEvent) bool {
+	return ev.Kind == bridge.RemoteChatInfo && ev.ChatInfo.PowerLevels != nil
+}
+
+func hasJoinRule(ev *bridge.RemoteEvent) bool {
+	return ev.Kind == bridge.RemoteChatInfo && ev.ChatInfo.JoinRule != ""
 }
 
 func TestResolveChat(t *testing.T) {
@@ -368,7 +448,9 @@ func TestNetsplitIsDebounced(t *testing.T) {
 	n.bot = newBot(n)
 	key := n.channelKey("#chan")
 	core.addPortal(key)
-	conn := &Conn{nick: "IsthmusBot", cfg: &connConfig{}}
+	// Closed, so what the bot sends (the MODE query on joining) goes nowhere.
+	conn := &Conn{nick: "IsthmusBot", cfg: &connConfig{}, done: make(chan struct{})}
+	close(conn.done)
 	conn.isupport.Store(ircproto.NewISupport())
 	feed := func(line string) {
 		m, err := ircproto.Parse(line)

@@ -33,6 +33,7 @@ func init() {
 		"TOPIC":                       (*bot).onTopic,
 		"AWAY":                        (*bot).onAway,
 		ircproto.RPL_TOPIC:            (*bot).onTopicReply,
+		ircproto.RPL_CHANNELMODEIS:    (*bot).onMode,
 		ircproto.RPL_NAMREPLY:         (*bot).onNames,
 		ircproto.RPL_ENDOFNAMES:       (*bot).onEndOfNames,
 		ircproto.ERR_CHANNELISFULL:    (*bot).onJoinError,
@@ -133,6 +134,12 @@ func (b *bot) onJoin(c *Conn, m *ircproto.Message) {
 		}
 		b.channels[folded] = newChannel(b.net, name, w.static)
 		b.mu.Unlock()
+		// The channel's modes (324) shape the room: join rule, directory, +m.
+		b.net.wg.Add(1)
+		go func() {
+			defer b.net.wg.Done()
+			_ = c.Send(b.net.ctx, ircproto.NewMessage("MODE", name))
+		}()
 		return
 	}
 	ch := b.channel(name)
@@ -309,9 +316,23 @@ func (b *bot) onMode(c *Conn, m *ircproto.Message) {
 	}
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	if levels := b.applyModes(ch, is, changes); len(levels) > 0 && ch.synced {
+	if m.Command == ircproto.RPL_CHANNELMODEIS {
+		// The full list of the channel's modes, asked for on joining.
+		applyRoomModes(ch, is, changes, true)
+		ch.flagsKnown = true
 		b.net.queue(&bridge.RemoteEvent{Kind: bridge.RemoteChatInfo, Portal: ch.key, Timestamp: msgTime(m),
-			ChatInfo: &bridge.ChatInfo{PowerLevels: levels}})
+			ChatInfo: roomModeInfo(ch.flags)})
+		return
+	}
+	info := &bridge.ChatInfo{}
+	if levels := b.applyModes(ch, is, changes); len(levels) > 0 && ch.synced {
+		info.PowerLevels = levels
+	}
+	if applyRoomModes(ch, is, changes, false) && ch.flagsKnown {
+		withRoomModes(ch, info)
+	}
+	if info.PowerLevels != nil || info.JoinRule != "" {
+		b.net.queue(&bridge.RemoteEvent{Kind: bridge.RemoteChatInfo, Portal: ch.key, Timestamp: msgTime(m), ChatInfo: info})
 	}
 }
 

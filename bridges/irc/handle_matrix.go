@@ -274,16 +274,3 @@ func (p *Puppet) HandleMatrixMembership(ctx context.Context, m *bridge.MatrixMem
 	}
 	return c.Send(ctx, ircproto.NewMessage("KICK", channel, nick, reason))
 }
-
-// HandleMatrixTopic sets the channel topic as the user.
-func (p *Puppet) HandleMatrixTopic(ctx context.Context, portal *bridge.Portal, _ *bridge.User, topic string) error {
-	if portal.Key.Receiver != "" {
-		return nil
-	}
-	channel := string(portal.Key.Chat)
-	c, err := p.ensureJoined(ctx, channel)
-	if err != nil {
-		return err
-	}
-	return c.Send(ctx, ircproto.NewMessage("TOPIC", channel, ircproto.Sanitize(topic)))
-}

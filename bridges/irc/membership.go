@@ -24,9 +24,12 @@ type channel struct {
 	members map[string]*member // by folded nick
 	names   map[string]*member // NAMES being gathered until 366; nil otherwise
 	topic   string
-	synced  bool // a NAMES list has come since the bot joined
-	gen     int  // bumped by each sync, so a newer one stops an older drip
-	split   *time.Timer
+	flags   map[byte]bool // which of roomModes are set
+	// flagsKnown is set once a 324 reply listed the channel's modes.
+	flagsKnown bool
+	synced     bool // a NAMES list has come since the bot joined
+	gen        int  // bumped by each sync, so a newer one stops an older drip
+	split      *time.Timer
 }
 
 // member is one nick in a channel.
@@ -169,7 +172,7 @@ func (b *bot) drip(ch *channel, gen int) {
 	}
 	members, levels := b.snapshot(ch)
 	n.queue(&bridge.RemoteEvent{Kind: bridge.RemoteChatInfo, Portal: ch.key,
-		ChatInfo: &bridge.ChatInfo{Members: members, PowerLevels: levels}})
+		ChatInfo: withRoomModes(ch, &bridge.ChatInfo{Members: members, PowerLevels: levels})})
 }
 
 // waitPortal returns the channel's portal once it has a room, or nil when

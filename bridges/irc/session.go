@@ -43,6 +43,7 @@ var (
 	_ bridge.MembershipHandler = (*Puppet)(nil)
 	_ bridge.PresenceHandler   = (*Puppet)(nil)
 	_ bridge.TopicHandler      = (*Puppet)(nil)
+	_ bridge.PowerLevelHandler = (*Puppet)(nil)
 	_ bridge.DMStarter         = (*Puppet)(nil)
 	_ bridge.LogoutHandler     = (*Puppet)(nil)
 )

@@ -1,0 +1,161 @@
+package irc
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"maunium.net/go/mautrix/event"
+
+	"github.com/isthmus-bridge/isthmus/bridge"
+	"github.com/isthmus-bridge/isthmus/bridges/irc/ircproto"
+)
+
+// roomModes are the channel modes that shape the Matrix room: +i and +k
+// make it invite-only, +s and +p keep it out of the directory, +m lets
+// only the voiced talk, and +t keeps the topic to ops.
+const roomModes = "ikspmt"
+
+// applyRoomModes applies changes of roomModes to the channel's flags and
+// reports whether one that Matrix sees (all but +t) changed. A 324 reply
+// lists every mode set, so reset starts from none. Call with ch.mu held.
+func applyRoomModes(ch *channel, is *ircproto.ISupport, changes []ircproto.ModeChange, reset bool) bool {
+	if ch.flags == nil || reset {
+		ch.flags = map[byte]bool{}
+	}
+	changed := reset
+	for _, c := range changes {
+		if strings.IndexByte(roomModes, c.Mode) < 0 || is.ChanModes().Type(c.Mode) == ircproto.ModePrefix {
+			continue
+		}
+		if ch.flags[c.Mode] != c.Add {
+			ch.flags[c.Mode] = c.Add
+			if c.Mode != 't' {
+				changed = true
+			}
+		}
+	}
+	return changed
+}
+
+// roomModeInfo maps channel flags to the room's join rule, directory
+// listing and the level needed to talk.
+func roomModeInfo(flags map[byte]bool) *bridge.ChatInfo {
+	rule := event.JoinRulePublic
+	if flags['i'] || flags['k'] {
+		rule = event.JoinRuleInvite
+	}
+	listed := !flags['s'] && !flags['p']
+	talk := 0
+	if flags['m'] {
+		talk = levelVoice
+	}
+	return &bridge.ChatInfo{JoinRule: rule, Listed: &listed, EventsDefault: &talk}
+}
+
+// withRoomModes adds the room mode fields to info once the channel's modes
+// are known. Call with ch.mu held.
+func withRoomModes(ch *channel, info *bridge.ChatInfo) *bridge.ChatInfo {
+	if !ch.flagsKnown {
+		return info
+	}
+	m := roomModeInfo(ch.flags)
+	info.JoinRule, info.Listed, info.EventsDefault = m.JoinRule, m.Listed, m.EventsDefault
+	return info
+}
+
+// memberView is what the bot sees of nick in channel: their membership
+// modes, whether they are in it, and whether the topic is locked (+t).
+func (b *bot) memberView(channel, nick string) (modes string, in, topicLocked bool) {
+	ch := b.channel(channel)
+	if ch == nil {
+		return "", false, false
+	}
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	m, ok := ch.members[b.net.fold(nick)]
+	if ok {
+		modes = m.modes
+	}
+	return modes, ok, ch.flags['t']
+}
+
+// HandleMatrixTopic sets the channel topic as the user. In a +t channel
+// only ops may, so a puppet that is not one is refused here and the core
+// puts the Matrix topic back.
+func (p *Puppet) HandleMatrixTopic(ctx context.Context, portal *bridge.Portal, _ *bridge.User, topic string) error {
+	if portal.Key.Receiver != "" {
+		return nil
+	}
+	channel := string(portal.Key.Chat)
+	c, err := p.ensureJoined(ctx, channel)
+	if err != nil {
+		return err
+	}
+	if modes, _, locked := p.net.bot.memberView(channel, c.Nick()); locked && levelFor(modes) < levelHalfop {
+		return fmt.Errorf("%w: %s is +t on IRC and you (%s) are not a channel operator there, so only ops can change its topic",
+			bridge.ErrRefused, channel, c.Nick())
+	}
+	return c.Send(ctx, ircproto.NewMessage("TOPIC", channel, ircproto.Sanitize(topic)))
+}
+
+// HandleMatrixPowerLevels turns Matrix level changes of ghosts into
+// MODE +o/-o (op level and up) and +v/-v (voice level and up), sent by the
+// user's puppet. A puppet that is not an op in the channel is refused, so
+// the core puts the levels back.
+func (p *Puppet) HandleMatrixPowerLevels(ctx context.Context, portal *bridge.Portal, _ *bridge.User, changes map[bridge.RemoteUserID]int) error {
+	if portal.Key.Receiver != "" || len(changes) == 0 {
+		return nil
+	}
+	channel := string(portal.Key.Chat)
+	c, err := p.ensureJoined(ctx, channel)
+	if err != nil {
+		return err
+	}
+	if modes, _, _ := p.net.bot.memberView(channel, c.Nick()); levelFor(modes) < levelOp {
+		return fmt.Errorf("%w: you (%s) are not a channel operator in %s on IRC, so you cannot give or take ops or voice there",
+			bridge.ErrRefused, c.Nick(), channel)
+	}
+	for _, mc := range p.net.bot.rankChanges(channel, changes) {
+		if err := c.Send(ctx, ircproto.NewMessage("MODE", channel, strings.TrimSuffix(mc.String(), " "+mc.Param), mc.Param)); err != nil {
+			return err
+		}
+	}
+	p.touch()
+	return nil
+}
+
+// rankChanges works out the +o/-o/+v/-v that bring ghosts to their new
+// Matrix levels, from the modes the bot sees them with, in a stable order.
+func (b *bot) rankChanges(channel string, levels map[bridge.RemoteUserID]int) []ircproto.ModeChange {
+	ids := make([]string, 0, len(levels))
+	for id := range levels {
+		ids = append(ids, string(id))
+	}
+	sort.Strings(ids)
+	var out []ircproto.ModeChange
+	for _, id := range ids {
+		level := levels[bridge.RemoteUserID(id)]
+		nick := b.realNick(id)
+		modes, _, _ := b.memberView(channel, nick)
+		out = append(out, rankDelta(modes, nick, level)...)
+	}
+	return out
+}
+
+// rankDelta is the +o/-o/+v/-v that take a member with modes to level.
+// A new op keeps their voice; one below voice level loses both.
+func rankDelta(modes, nick string, level int) []ircproto.ModeChange {
+	var out []ircproto.ModeChange
+	hasO, hasV := strings.IndexByte(modes, 'o') >= 0, strings.IndexByte(modes, 'v') >= 0
+	wantO := level >= levelOp
+	wantV := level >= levelVoice && (!wantO || hasV)
+	if hasO != wantO {
+		out = append(out, ircproto.ModeChange{Add: wantO, Mode: 'o', Param: nick})
+	}
+	if hasV != wantV {
+		out = append(out, ircproto.ModeChange{Add: wantV, Mode: 'v', Param: nick})
+	}
+	return out
+}
