@@ -103,6 +103,12 @@ func TestRejectInvitesClearsPendingDMInvites(t *testing.T) {
 		w.remote.Append(remote.Event{Kind: "message", Chat: "dm:alice:" + spammer, Sender: spammer, Text: "buy now", DM: true})
 	}
 	require.Eventually(t, func() bool { return len(alice.Invites()) == 3 }, 20*time.Second, 200*time.Millisecond)
+	// The invites show before the bridge has finished setting the rooms up;
+	// "list" shows a portal once it has.
+	require.Eventually(t, func() bool {
+		l := alice.Command(mgmt, "list")
+		return strings.Contains(l, "spam1") && strings.Contains(l, "spam2") && strings.Contains(l, "spam3")
+	}, 20*time.Second, 500*time.Millisecond)
 	reply := alice.Command(mgmt, "reject-invites")
 	assert.Contains(t, reply, "Rejected 3")
 	require.Eventually(t, func() bool { return len(alice.Invites()) == 0 }, 20*time.Second, 200*time.Millisecond)
