@@ -372,7 +372,10 @@ func TestResolveChat(t *testing.T) {
 		from := tn.core.end()
 		time.Sleep(200 * time.Millisecond)
 		for _, ev := range tn.core.since(from) {
-			assert.NotEqual(t, bridge.RemoteChatInfo, ev.Kind, "nothing is synced into a room that does not exist yet")
+			// Mode and topic updates may come (the core drops them while
+			// there is no room); the member list must wait for the room.
+			assert.False(t, ev.Kind == bridge.RemoteChatInfo && ev.ChatInfo != nil && ev.ChatInfo.Members != nil,
+				"no member list is synced into a room that does not exist yet")
 		}
 		tn.core.addPortal(tn.channelKey("#open"))
 		ev := tn.core.waitEvent(t, &from, "member list", func(ev *bridge.RemoteEvent) bool {
