@@ -628,3 +628,30 @@ func TestRoomStateFollowsRemoteRights(t *testing.T) {
 		}, 20*time.Second, 200*time.Millisecond, "+m did not raise events_default")
 	})
 }
+
+func TestBanningAMatrixUserPartsTheirRemoteSideNotTheBanners(t *testing.T) {
+	w := newWorld(t, nil)
+	alice, bob := w.NewUser("alice"), w.NewUser("bob")
+	require.Contains(t, alice.Command(alice.ManagementRoom(), "login loop alice"), "Logged in")
+	require.Contains(t, bob.Command(bob.ManagementRoom(), "login loop bob"), "Logged in")
+	room := joinPortal(alice, "bans")
+	joinPortal(bob, "bans")
+	w.waitRemote("bob's join", func(e remote.Event) bool { return e.Kind == "join" && e.Sender == "bob" && e.Chat == "bans" })
+	bot, err := mautrix.NewClient(w.HS.URL, bridgeworld.BotMXID(), w.Config.Appservice.ASToken)
+	require.NoError(t, err)
+	var pl event.PowerLevelsEventContent
+	require.NoError(t, bot.StateEvent(bridgeworld.Ctx(t), room, event.StatePowerLevels, "", &pl))
+	pl.SetUserLevel(alice.ID, 50)
+	_, err = bot.SendStateEvent(bridgeworld.Ctx(t), room, event.StatePowerLevels, "", &pl)
+	require.NoError(t, err)
+
+	_, err = alice.Client.BanUser(bridgeworld.Ctx(t), room, &mautrix.ReqBanUser{UserID: bob.ID, Reason: "spam"})
+	require.NoError(t, err)
+	ev := w.waitRemote("a leave after the ban", func(e remote.Event) bool { return e.Kind == "leave" && e.Chat == "bans" })
+	assert.Equal(t, "bob", ev.Sender, "the banned user's session leaves, not the banner's")
+	for _, e := range w.remote.Log() {
+		if e.Kind == "leave" && e.Chat == "bans" {
+			assert.NotEqual(t, "alice", e.Sender)
+		}
+	}
+}
