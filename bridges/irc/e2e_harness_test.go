@@ -1,81 +1,31 @@
 package irc
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
-	"github.com/isthmus-bridge/isthmus/bridge"
 	"github.com/isthmus-bridge/isthmus/bridges/irc/irctest"
+	"github.com/isthmus-bridge/isthmus/internal/testground/bridgeworld"
 	"github.com/isthmus-bridge/isthmus/internal/testground/dendrite"
 	"github.com/isthmus-bridge/isthmus/puppet"
 )
 
 // world is one end-to-end test: a real IRC server, a real Dendrite, and
-// the bridge running in this process with the IRC adapter.
+// the bridge running in this process with the IRC adapter, on the shared
+// harness in internal/testground/bridgeworld.
 type world struct {
-	t       *testing.T
-	irc     *irctest.Server
-	hs      *dendrite.Server
-	cfgPath string
-	cfg     *bridge.Config
-	stop    context.CancelFunc
-	done    chan error
-}
-
-func randomToken() string {
-	var b [24]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// e2eConfig is the bridge config of a world; the homeserver address is
-// filled in once Dendrite runs.
-func e2eConfig(listen, hsURL, dbPath, ircAddr string) string {
-	return fmt.Sprintf(`homeserver: {address: %q, domain: %s}
-appservice:
-  listen: %q
-  url: "http://%s"
-  id: isthmus
-  bot: {localpart: isthmusbot, displayname: Isthmus}
-  as_token: %q
-  hs_token: %q
-database: {type: sqlite, uri: %q}
-bridge:
-  permissions: {"*": relay, "%s": user}
-logging: {level: debug, format: json}
-networks:
-  irc:
-    - name: test
-      address: %q
-      dynamic_channels: true
-      limits: {connects_per_second: 50, connects_in_flight: 20, lines_per_second: 20, line_burst: 20}
-      membership: {join_rate: 100, netsplit_delay: 1s, matrix_poll: 200ms}
-`, hsURL, dendrite.Domain, listen, listen, randomToken(), randomToken(), dbPath, dendrite.Domain, ircAddr)
+	*bridgeworld.World
+	t   *testing.T
+	irc *irctest.Server
+	hs  *dendrite.Server
 }
 
 // newWorld starts the IRC server of kind, Dendrite with the bridge's
@@ -83,80 +33,26 @@ networks:
 func newWorld(t *testing.T, kind irctest.Kind) *world {
 	t.Helper()
 	w := &world{t: t, irc: irctest.Start(t, kind)}
-	dir := t.TempDir()
-	listen := freeAddr(t)
-	w.cfgPath = filepath.Join(dir, "config.yaml")
-	text := e2eConfig(listen, "http://127.0.0.1:1", filepath.Join(dir, "isthmus.db"), w.irc.Addr)
-	cfg, err := bridge.ParseConfig([]byte(text))
-	require.NoError(t, err)
-	nets, err := bridge.BuildNetworks(cfg)
-	require.NoError(t, err)
-	br, err := bridge.New(cfg, zerolog.Nop(), nets)
-	require.NoError(t, err)
-	reg, err := br.Registration().YAML()
-	require.NoError(t, err)
-	regPath := filepath.Join(dir, "registration.yaml")
-	require.NoError(t, os.WriteFile(regPath, []byte(reg), 0o600))
-	w.hs = dendrite.Start(t, dendrite.Options{RegistrationPath: regPath})
-	text = strings.Replace(text, "http://127.0.0.1:1", w.hs.URL, 1)
-	require.NoError(t, os.WriteFile(w.cfgPath, []byte(text), 0o600))
-	w.startBridge()
+	w.World = bridgeworld.Start(t, bridgeworld.Options{
+		Permissions: map[string]string{"*": "relay", bridgeworld.Domain: "user"},
+		Networks: map[string]any{"irc": []any{map[string]any{
+			"name": "test", "address": w.irc.Addr, "dynamic_channels": true,
+			"limits":     map[string]any{"connects_per_second": 50, "connects_in_flight": 20, "lines_per_second": 20, "line_burst": 20},
+			"membership": map[string]any{"join_rate": 100, "netsplit_delay": "1s", "matrix_poll": "200ms"},
+		}}},
+	})
+	w.hs = w.HS
 	return w
 }
 
-func (w *world) startBridge() {
-	t := w.t
-	cfg, err := bridge.LoadConfig(w.cfgPath)
-	require.NoError(t, err)
-	nets, err := bridge.BuildNetworks(cfg)
-	require.NoError(t, err)
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel).With().Timestamp().Logger()
-	if testing.Verbose() {
-		log = log.Level(zerolog.DebugLevel)
-	}
-	br, err := bridge.New(cfg, log, nets)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	w.cfg, w.stop, w.done = cfg, cancel, make(chan error, 1)
-	go func() { w.done <- br.Run(log.WithContext(ctx), bridge.Options{}) }()
-	t.Cleanup(w.stopBridge)
-	require.Eventually(t, func() bool {
-		c, err := net.Dial("tcp", cfg.Appservice.Listen)
-		if err == nil {
-			_ = c.Close()
-		}
-		return err == nil
-	}, 30*time.Second, 20*time.Millisecond, "bridge did not start listening")
-}
-
-func (w *world) stopBridge() {
-	if w.stop == nil {
-		return
-	}
-	w.stop()
-	select {
-	case err := <-w.done:
-		require.NoError(w.t, err)
-	case <-time.After(30 * time.Second):
-		w.t.Error("bridge did not stop")
-	}
-	w.stop = nil
-}
+func (w *world) startBridge() { w.StartBridge() }
+func (w *world) stopBridge()  { w.StopBridge() }
 
 // pushRaw delivers a transaction as the homeserver would, for what
 // Dendrite never sends (ephemeral events).
 func (w *world) pushRaw(body map[string]any) {
 	w.t.Helper()
-	data, err := json.Marshal(body)
-	require.NoError(w.t, err)
-	url := fmt.Sprintf("http://%s/_matrix/app/v1/transactions/test-%s", w.cfg.Appservice.Listen, randomToken())
-	req, err := http.NewRequestWithContext(ctxT(w.t), http.MethodPut, url, bytes.NewReader(data))
-	require.NoError(w.t, err)
-	req.Header.Set("Authorization", "Bearer "+w.cfg.Appservice.HSToken)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(w.t, err)
-	_ = resp.Body.Close()
-	require.Equal(w.t, http.StatusOK, resp.StatusCode)
+	w.PushRaw(body)
 }
 
 // mxUser is a Matrix user of the test homeserver.
@@ -180,7 +76,7 @@ func ctxT(t *testing.T) context.Context {
 }
 
 func ghostMXID(nick string) id.UserID {
-	n, _ := puppet.NewNamer("irc_{network}_{id}", "test", dendrite.Domain)
+	n, _ := puppet.NewNamer("irc_{network}_{id}", "test", bridgeworld.Domain)
 	return n.MXID(ircFold(nick))
 }
 
@@ -188,11 +84,11 @@ func ghostMXID(nick string) id.UserID {
 func ircFold(s string) string { return strings.ToLower(s) }
 
 func channelAlias(channel string) id.RoomAlias {
-	n, _ := puppet.NewAliasNamer("irc_{network}_{chat}", "test", dendrite.Domain)
+	n, _ := puppet.NewAliasNamer("irc_{network}_{chat}", "test", bridgeworld.Domain)
 	return n.Alias(channel)
 }
 
-func botMXID() id.UserID { return id.NewUserID("isthmusbot", dendrite.Domain) }
+func botMXID() id.UserID { return bridgeworld.BotMXID() }
 
 // joinChannel joins a channel's portal by its alias.
 func (u *mxUser) joinChannel(channel string) id.RoomID {
