@@ -2,7 +2,6 @@ package irc
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -97,39 +96,18 @@ func (u *mxUser) joinChannel(channel string) id.RoomID {
 	return resp.RoomID
 }
 
-// timeline returns the room's events, oldest first.
-func (u *mxUser) timeline(room id.RoomID) []*event.Event {
-	resp, err := u.client.Messages(ctxT(u.t), room, "", "", mautrix.DirectionBackward, nil, 500)
-	require.NoError(u.t, err)
-	out := make([]*event.Event, 0, len(resp.Chunk))
-	for i := len(resp.Chunk) - 1; i >= 0; i-- {
-		evt := resp.Chunk[i]
-		_ = evt.Content.ParseRaw(evt.Type)
-		out = append(out, evt)
-	}
-	return out
+// bw is this user seen through the shared harness, failing u.t.
+func (u *mxUser) bw() *bridgeworld.User {
+	return &bridgeworld.User{T: u.t, ID: u.id, Client: u.client}
 }
+
+// timeline returns the room's events, oldest first.
+func (u *mxUser) timeline(room id.RoomID) []*event.Event { return u.bw().Timeline(room) }
 
 // waitFor polls the room until an event matches, failing after 20 s.
 func (u *mxUser) waitFor(room id.RoomID, what string, match func(*event.Event) bool) *event.Event {
 	u.t.Helper()
-	var last []*event.Event
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		last = u.timeline(room)
-		for _, evt := range last {
-			if match(evt) {
-				return evt
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	var b strings.Builder
-	for _, evt := range last {
-		fmt.Fprintf(&b, "  %s %s %s %v\n", evt.Type.Type, evt.Sender, evt.GetStateKey(), evt.Content.Raw)
-	}
-	u.t.Fatalf("timed out waiting for %s in %s; timeline:\n%s", what, room, b.String())
-	return nil
+	return u.bw().WaitFor(room, what, match)
 }
 
 // in returns the user for use in subtest t, so failures end that test.

@@ -191,33 +191,18 @@ func (w *world) redact(room id.RoomID, target id.EventID) {
 	}}})
 }
 
-// timeline is the room's recent events as Alice sees them, oldest first.
-func (w *world) timeline(room id.RoomID) []*event.Event {
-	resp, err := w.alice.Messages(context.Background(), room, "", "", mautrix.DirectionBackward, nil, 200)
-	require.NoError(w.t, err)
-	out := make([]*event.Event, 0, len(resp.Chunk))
-	for i := len(resp.Chunk) - 1; i >= 0; i-- {
-		evt := resp.Chunk[i]
-		_ = evt.Content.ParseRaw(evt.Type)
-		out = append(out, evt)
-	}
-	return out
+// aliceUser is Alice seen through the shared harness, failing w.t.
+func (w *world) aliceUser() *bridgeworld.User {
+	return &bridgeworld.User{T: w.t, ID: w.aliceID, Client: w.alice}
 }
+
+// timeline is the room's recent events as Alice sees them, oldest first.
+func (w *world) timeline(room id.RoomID) []*event.Event { return w.aliceUser().Timeline(room) }
 
 // waitFor waits for the first event of the room's timeline that matches.
 func (w *world) waitFor(room id.RoomID, what string, match func(*event.Event) bool) *event.Event {
 	w.t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for time.Now().Before(deadline) {
-		for _, evt := range w.timeline(room) {
-			if match(evt) {
-				return evt
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	w.t.Fatalf("timed out waiting in %s for %s", room, what)
-	return nil
+	return w.aliceUser().WaitForWithin(room, what, waitLimit, match)
 }
 
 // countAfterMarker has Bob post a marker in #general and waits for it in

@@ -1,6 +1,7 @@
 package bridgeworld
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -95,16 +96,29 @@ func (u *User) Timeline(room id.RoomID) []*event.Event {
 // WaitFor polls the room until an event matches, failing after 20 s.
 func (u *User) WaitFor(room id.RoomID, what string, match func(*event.Event) bool) *event.Event {
 	u.T.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	return u.WaitForWithin(room, what, 20*time.Second, match)
+}
+
+// WaitForWithin is WaitFor with its own time limit. On timeout it prints
+// the room's timeline, which is what a failing test needs to be read.
+func (u *User) WaitForWithin(room id.RoomID, what string, limit time.Duration, match func(*event.Event) bool) *event.Event {
+	u.T.Helper()
+	var last []*event.Event
+	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
-		for _, evt := range u.Timeline(room) {
+		last = u.Timeline(room)
+		for _, evt := range last {
 			if match(evt) {
 				return evt
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	u.T.Fatalf("timed out waiting for %s in %s", what, room)
+	var b strings.Builder
+	for _, evt := range last {
+		fmt.Fprintf(&b, "  %s %s %s %v\n", evt.Type.Type, evt.Sender, evt.GetStateKey(), evt.Content.Raw)
+	}
+	u.T.Fatalf("timed out waiting for %s in %s; timeline:\n%s", what, room, b.String())
 	return nil
 }
 
