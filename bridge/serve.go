@@ -68,7 +68,9 @@ func (br *Bridge) Run(ctx context.Context, opts Options) error {
 		go func() { errc <- metricsSrv.ListenAndServe() }()
 	}
 	br.Log.Info().Str("listen", br.Config.Appservice.Listen).Int("networks", len(br.networks)).Msg("Bridge is running")
-	go br.announceBot(ctx)
+	// br.ctx, not ctx: the retries must end when the bridge stops, however
+	// Run ends.
+	go br.announceBot(br.ctx)
 	var runErr error
 	select {
 	case <-ctx.Done():

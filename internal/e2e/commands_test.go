@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/isthmus-bridge/isthmus/internal/loopback/remote"
 	"github.com/isthmus-bridge/isthmus/internal/testground/bridgeworld"
+	"github.com/isthmus-bridge/isthmus/storage"
 )
 
 func TestManagementRoomCommands(t *testing.T) {
@@ -164,8 +166,16 @@ func TestThirdPartyLookups(t *testing.T) {
 }
 
 func TestMetricsEndpoint(t *testing.T) {
+	w := newWorldWith(t, storage.SQLite, nil, nil)
+	// Pick the port only now: Dendrite (running already) binds ports of
+	// its own, and one picked earlier could be taken by then.
 	addr := bridgeworld.FreeAddr(t)
-	w := newWorld(t, map[string]any{"metrics": map[string]any{"listen": addr}})
+	f, err := os.OpenFile(w.ConfigPath, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = fmt.Fprintf(f, "metrics: {listen: %q}\n", addr)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	w.StartBridge()
 	alice := w.NewUser("alice")
 	require.Contains(t, alice.Command(alice.ManagementRoom(), "login loop alice"), "Logged in")
 	room := joinPortal(alice, "metrics")

@@ -85,6 +85,7 @@ func TestCrashLosesAndDuplicatesNothing(t *testing.T) {
 			t.Logf("bridge log tail:\n%s", strings.Join(lines, "\n"))
 		}
 	})
+	w.ReleasePort()
 	p := &process{t: t, bin: bin, cfg: w.ConfigPath, logs: logs}
 	p.start()
 	t.Cleanup(p.kill)

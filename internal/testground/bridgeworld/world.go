@@ -65,6 +65,7 @@ type World struct {
 	Bridge *bridge.Bridge
 
 	opts Options
+	hold net.Listener // the bridge's port, held until it starts
 	stop context.CancelFunc
 	done chan error
 }
@@ -90,7 +91,11 @@ func token() string {
 func New(t *testing.T, opts Options) *World {
 	t.Helper()
 	dir := t.TempDir()
-	listen := FreeAddr(t)
+	// Hold the bridge's port until the bridge starts: Dendrite, started in
+	// between, binds ports of its own and could otherwise take it.
+	hold, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	listen := hold.Addr().String()
 	typ := opts.DB
 	if typ == "" {
 		typ = storage.SQLite
@@ -127,7 +132,8 @@ func New(t *testing.T, opts Options) *World {
 		require.NoError(t, err)
 		return data
 	}
-	w := &World{T: t, ConfigPath: filepath.Join(dir, "config.yaml"), opts: opts}
+	w := &World{T: t, ConfigPath: filepath.Join(dir, "config.yaml"), opts: opts, hold: hold}
+	t.Cleanup(func() { w.ReleasePort() })
 	// The registration needs only the bridge's own address and the
 	// networks' templates; the homeserver address comes after Dendrite runs.
 	parsed, err := bridge.ParseConfig(write())
@@ -167,6 +173,7 @@ func Start(t *testing.T, opts Options) *World {
 func (w *World) StartBridge() {
 	t := w.T
 	t.Helper()
+	w.ReleasePort()
 	cfg, err := bridge.LoadConfig(w.ConfigPath)
 	require.NoError(t, err)
 	nets, err := bridge.BuildNetworks(cfg)
@@ -191,13 +198,33 @@ func (w *World) StartBridge() {
 	w.Config, w.Bridge, w.stop, w.done = cfg, br, cancel, make(chan error, 1)
 	go func() { w.done <- br.Run(log.WithContext(ctx), bridge.Options{}) }()
 	t.Cleanup(w.StopBridge)
-	require.Eventually(t, func() bool {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
 		c, err := net.Dial("tcp", cfg.Appservice.Listen)
 		if err == nil {
 			_ = c.Close()
+			return
 		}
-		return err == nil
-	}, 30*time.Second, 20*time.Millisecond, "bridge did not start listening")
+		select {
+		case err := <-w.done:
+			// Run ended before listening: say why instead of waiting.
+			w.stop = nil
+			t.Fatalf("bridge stopped while starting: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("bridge did not start listening")
+		}
+	}
+}
+
+// ReleasePort frees the bridge's held port for a bridge started outside this
+// process (StartBridge does it itself).
+func (w *World) ReleasePort() {
+	if w.hold != nil {
+		_ = w.hold.Close()
+		w.hold = nil
+	}
 }
 
 // StopBridge stops the bridge gracefully; it may be started again.
