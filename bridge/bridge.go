@@ -42,6 +42,9 @@ type Bridge struct {
 	// send-and-record step, so a remote echo of a Matrix message is handled
 	// only after the message map knows it.
 	portalIO portalLocks
+	// spaceLocks serialise creating one login's space (keyed by network,
+	// login ID as Chat and user as Receiver).
+	spaceLocks portalLocks
 
 	sessMu   sync.RWMutex
 	sessions map[id.UserID][]*sessionEntry

@@ -417,6 +417,7 @@ func cmdUnlink(ctx context.Context, cc *commandContext) error {
 	if err := cc.br.store.deletePortal(ctx, p.Key); err != nil {
 		return err
 	}
+	cc.br.removeFromSpaces(ctx, p.MXID)
 	// Clients show the bridge from this state; empty it so the room no
 	// longer claims to be bridged.
 	stateKey, _ := cc.br.bridgeInfo(p)

@@ -47,6 +47,9 @@ type BridgeConfig struct {
 	Permissions  Permissions        `yaml:"permissions"`
 	DoublePuppet DoublePuppetConfig `yaml:"double_puppet"`
 	Portal       PortalConfig       `yaml:"portal"`
+	// Spaces gives each login (a Slack workspace, an IRC network) a Matrix
+	// space of its user's own, holding the portals they are in.
+	Spaces bool `yaml:"spaces"`
 }
 
 // DoublePuppetConfig holds, per homeserver domain, either "as_token:<token>"

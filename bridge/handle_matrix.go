@@ -527,6 +527,9 @@ func (br *Bridge) handleMatrixMember(ctx context.Context, evt *event.Event) erro
 		if e, err = br.sessionOrAuto(ctx, portal.Key, sender); err != nil {
 			return err
 		}
+		if e != nil && !portal.IsDM {
+			br.addToSpace(ctx, actor, portal)
+		}
 	} else {
 		e = br.sessionFor(actor, portal.Key)
 	}

@@ -632,6 +632,9 @@ func (br *Bridge) remoteChatInfo(ctx context.Context, portal *Portal, ev *Remote
 			return err
 		}
 	}
+	for _, u := range info.Invite {
+		br.inviteToPortal(ctx, portal, u)
+	}
 	if changed {
 		return br.store.upsertPortal(ctx, portal)
 	}

@@ -104,6 +104,13 @@ func (br *Bridge) ensurePortalRoom(ctx context.Context, key PortalKey, info *Cha
 		}
 	}
 	zerolog.Ctx(ctx).Info().Str("room_id", room.String()).Str("portal", key.String()).Msg("Created portal room")
+	if p.IsDM {
+		br.addToSpace(ctx, id.UserID(key.Receiver), p)
+	} else if info != nil {
+		for _, u := range info.Invite {
+			br.addToSpace(ctx, u, p)
+		}
+	}
 	return p, nil
 }
 
@@ -208,6 +215,11 @@ func (br *Bridge) createPortalRoom(ctx context.Context, p *Portal, info *ChatInf
 	req.Invite = invites
 	resp, err := creator.CreateRoom(ctx, req)
 	if err != nil && req.RoomAliasName != "" && isAliasInUse(err) {
+		alias := id.NewRoomAlias(req.RoomAliasName, br.Config.Homeserver.Domain)
+		if room, ok := br.orphanPortalRoom(ctx, alias, stateKey, p.Key.Chat); ok {
+			zerolog.Ctx(ctx).Info().Str("room_id", room.String()).Msg("Adopting the room a crash left behind before it was saved as the portal")
+			return room, nil
+		}
 		// A stale alias from an earlier portal: create without it, the
 		// alias query path will not be able to reuse it either.
 		req.RoomAliasName = ""
@@ -235,6 +247,25 @@ func (br *Bridge) createPortalRoom(ctx context.Context, p *Portal, info *ChatInf
 	return resp.RoomID, nil
 }
 
+// orphanPortalRoom finds the room a crash left between creating a portal's
+// room and saving it: the alias names a room whose bridge info, set by the
+// bot at creation, is for this very chat and which no portal claims.
+func (br *Bridge) orphanPortalRoom(ctx context.Context, alias id.RoomAlias, stateKey string, chat ChatID) (id.RoomID, bool) {
+	bot := br.AS.BotIntent()
+	resolved, err := bot.ResolveAlias(ctx, alias)
+	if err != nil {
+		return "", false
+	}
+	if other, err := br.store.portalByRoom(ctx, resolved.RoomID); err != nil || other != nil {
+		return "", false
+	}
+	var info event.BridgeEventContent
+	if err := bot.StateEvent(ctx, resolved.RoomID, event.StateBridge, stateKey, &info); err != nil {
+		return "", false
+	}
+	return resolved.RoomID, info.BridgeBot == bot.UserID && info.Channel.ID == string(chat)
+}
+
 // dmPeerKey carries the remote person a new DM portal is with, so the room
 // is created as their ghost.
 type dmPeerKey struct{}
@@ -255,19 +286,52 @@ func (br *Bridge) setPortalAvatar(ctx context.Context, p *Portal, info *ChatInfo
 	if info.AvatarID == "" || info.AvatarID == p.AvatarID {
 		return nil
 	}
-	fetch := br.avatarFetcher(p.Key.Network, &Profile{AvatarID: info.AvatarID, AvatarURL: info.AvatarURL})
-	data, mime, err := fetch(ctx)
+	uri, err := br.uploadAvatar(ctx, p.Key.Network, info)
 	if err != nil {
-		return fmt.Errorf("fetch chat avatar: %w", err)
+		return err
 	}
-	bot := br.AS.BotIntent()
-	up, err := bot.UploadMedia(ctx, mautrix.ReqUploadMedia{ContentBytes: data, ContentType: mime, FileName: "avatar"})
-	if err != nil {
-		return fmt.Errorf("upload chat avatar: %w", err)
-	}
-	if _, err := bot.SetRoomAvatar(ctx, p.MXID, up.ContentURI); err != nil {
+	if _, err := br.AS.BotIntent().SetRoomAvatar(ctx, p.MXID, uri); err != nil {
 		return fmt.Errorf("set chat avatar: %w", err)
 	}
 	p.AvatarID = info.AvatarID
 	return br.store.upsertPortal(ctx, p)
+}
+
+// uploadAvatar fetches a chat's (or space's) avatar and uploads it as the
+// bot.
+func (br *Bridge) uploadAvatar(ctx context.Context, nid NetworkID, info *ChatInfo) (id.ContentURI, error) {
+	fetch := br.avatarFetcher(nid, &Profile{AvatarID: info.AvatarID, AvatarURL: info.AvatarURL})
+	data, mime, err := fetch(ctx)
+	if err != nil {
+		return id.ContentURI{}, fmt.Errorf("fetch chat avatar: %w", err)
+	}
+	up, err := br.AS.BotIntent().UploadMedia(ctx, mautrix.ReqUploadMedia{ContentBytes: data, ContentType: mime, FileName: "avatar"})
+	if err != nil {
+		return id.ContentURI{}, fmt.Errorf("upload chat avatar: %w", err)
+	}
+	return up.ContentURI, nil
+}
+
+// inviteToPortal brings a Matrix user whose session is in the chat into its
+// existing portal, unless they were ever in it: someone who left or was
+// kicked is not pulled back by the next sync.
+func (br *Bridge) inviteToPortal(ctx context.Context, p *Portal, user id.UserID) {
+	m, err := br.AS.StateStore.TryGetMember(ctx, p.MXID, user)
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Str("user_id", user.String()).Msg("Failed to look up a member")
+		return
+	}
+	if m == nil {
+		bot := br.AS.BotIntent()
+		if _, err := bot.InviteUser(ctx, p.MXID, &mautrix.ReqInviteUser{UserID: user}); err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Str("user_id", user.String()).Msg("Failed to invite a logged-in user to their portal")
+			return
+		}
+		if err := br.store.addPendingInvite(ctx, p.MXID, user, bot.UserID); err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to record a pending invite")
+		}
+	} else if m.Membership != event.MembershipJoin && m.Membership != event.MembershipInvite {
+		return
+	}
+	br.addToSpace(ctx, user, p)
 }

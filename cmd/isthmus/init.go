@@ -62,6 +62,9 @@ bridge:
     history_visibility: joined
     federate: true
     join_rule: public
+  # A Matrix space per login (a Slack workspace, an IRC network) holding
+  # the portals its user is in.
+  spaces: false
 
 logging:
   level: info      # trace, debug, info, warn, error

@@ -23,7 +23,7 @@ import (
 func TestMessagesCrossBothWays(t *testing.T) {
 	for _, typ := range []storage.Type{storage.SQLite, storage.Postgres} {
 		t.Run("on "+string(typ), func(t *testing.T) {
-			w := newWorldWith(t, typ, nil, nil)
+			w := newWorldWith(t, typ, nil, bridgeworld.Options{})
 			w.StartBridge()
 			messagesCrossBothWays(t, w)
 		})
@@ -521,7 +521,7 @@ func TestHomeserverOutageLosesNothing(t *testing.T) {
 }
 
 func TestAutoSessionsGiveEveryMatrixUserTheirOwnRemoteIdentity(t *testing.T) {
-	w := newWorldWith(t, storage.SQLite, map[string]any{"auto_sessions": true}, nil)
+	w := newWorldWith(t, storage.SQLite, map[string]any{"auto_sessions": true}, bridgeworld.Options{})
 	w.StartBridge()
 	bob := w.NewUser("bob")
 	room := joinPortal(bob, "auto")

@@ -166,7 +166,7 @@ func TestThirdPartyLookups(t *testing.T) {
 }
 
 func TestMetricsEndpoint(t *testing.T) {
-	w := newWorldWith(t, storage.SQLite, nil, nil)
+	w := newWorldWith(t, storage.SQLite, nil, bridgeworld.Options{})
 	// Pick the port only now: Dendrite (running already) binds ports of
 	// its own, and one picked earlier could be taken by then.
 	addr := bridgeworld.FreeAddr(t)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
@@ -69,7 +70,7 @@ func TestCrashLosesAndDuplicatesNothing(t *testing.T) {
 		t.Skip("builds the bridge binary; skipped with -short")
 	}
 	bin := buildBridge(t)
-	w := newWorldWith(t, storage.SQLite, nil, nil)
+	w := newWorldWith(t, storage.SQLite, nil, bridgeworld.Options{})
 	logs, err := os.Create(filepath.Join(t.TempDir(), "bridge.log"))
 	require.NoError(t, err)
 	t.Cleanup(func() {
@@ -169,4 +170,33 @@ func TestCrashLosesAndDuplicatesNothing(t *testing.T) {
 		}
 	}
 	assert.Equal(t, want, gotMx, "remote → Matrix: each once, in order")
+}
+
+// TestRoomLeftByACrashDuringPortalCreationIsAdopted covers a bridge that
+// died between creating a portal's room and saving it: the room holds the
+// alias, so a new room could not have it, and people joining by alias
+// would land in a room nothing bridges. The next event of the chat adopts
+// the room instead.
+func TestRoomLeftByACrashDuringPortalCreationIsAdopted(t *testing.T) {
+	w := newWorld(t, nil)
+	ctx := bridgeworld.Ctx(t)
+	bot, err := mautrix.NewClient(w.HS.URL, bridgeworld.BotMXID(), w.Config.Appservice.ASToken)
+	require.NoError(t, err)
+	// What the bridge had done when it died: the room, its alias and its
+	// bridge info, but no portal row.
+	stateKey := "net.isthmus://loop/orphan"
+	binfo := &event.BridgeEventContent{BridgeBot: bot.UserID, Protocol: event.BridgeInfoSection{ID: "loopback"},
+		Channel: event.BridgeInfoSection{ID: "orphan"}}
+	left, err := bot.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat", RoomAliasName: "loop_loop_orphan",
+		InitialState: []*event.Event{{Type: event.StateBridge, StateKey: &stateKey, Content: event.Content{Parsed: binfo}}}})
+	require.NoError(t, err)
+
+	alice := w.NewUser("alice")
+	room := joinPortal(alice, "orphan")
+	require.Equal(t, left.RoomID, room)
+	w.remote.Append(remote.Event{Kind: "message", Chat: "orphan", Sender: "carol", Text: "into the room left behind"})
+	alice.WaitFor(room, "the message", func(e *event.Event) bool { return bridgeworld.Body(e) == "into the room left behind" })
+	_, err = alice.Client.SendText(ctx, room, "and back")
+	require.NoError(t, err)
+	w.waitRemote("alice's answer", func(e remote.Event) bool { return e.Text == "<alice> and back" && e.Chat == "orphan" })
 }

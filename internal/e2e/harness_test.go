@@ -27,15 +27,16 @@ type world struct {
 // top-level config sections.
 func newWorld(t *testing.T, top map[string]any) *world {
 	t.Helper()
-	w := newWorldWith(t, storage.SQLite, nil, top)
+	w := newWorldWith(t, storage.SQLite, nil, bridgeworld.Options{Top: top})
 	w.StartBridge()
 	return w
 }
 
 // newWorldWith starts the remote and Dendrite and writes the config,
 // leaving the bridge to the test. loop adds keys to the loopback network's
-// entry (e.g. auto_sessions).
-func newWorldWith(t *testing.T, typ storage.Type, loop map[string]any, top map[string]any) *world {
+// entry (e.g. auto_sessions); opts adds config (its DB and Networks are
+// set here).
+func newWorldWith(t *testing.T, typ storage.Type, loop map[string]any, opts bridgeworld.Options) *world {
 	t.Helper()
 	rem := remote.New()
 	t.Cleanup(rem.Close)
@@ -43,11 +44,9 @@ func newWorldWith(t *testing.T, typ storage.Type, loop map[string]any, top map[s
 	for k, v := range loop {
 		entry[k] = v
 	}
-	bw := bridgeworld.New(t, bridgeworld.Options{
-		DB:       typ,
-		Networks: map[string]any{"loopback": []any{entry}},
-		Top:      top,
-	})
+	opts.DB = typ
+	opts.Networks = map[string]any{"loopback": []any{entry}}
+	bw := bridgeworld.New(t, opts)
 	return &world{World: bw, t: t, remote: rem}
 }
 

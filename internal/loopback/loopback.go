@@ -237,6 +237,11 @@ func (n *Network) convert(rev remote.Event) *bridge.RemoteEvent {
 	case bridge.RemoteChatInfo:
 		ev.ChatInfo = &bridge.ChatInfo{Name: nilIfEmpty(rev.Name), Topic: nilIfEmpty(rev.Text), AvatarID: rev.Avatar, AvatarURL: rev.Avatar}
 		applyMode(ev.ChatInfo, rev.Mode)
+		// A member named in chat_info is in the chat: a logged-in user is
+		// brought into its portal, as a real adapter's login sync does.
+		if mx := n.matrixUser(rev.Member); rev.Member != "" && mx != "" {
+			ev.ChatInfo.Invite = []id.UserID{mx}
+		}
 	}
 	if ev.Kind == bridge.RemoteMessage && rev.Name != "" {
 		ev.Sender.Profile = &bridge.Profile{Name: rev.Name}
