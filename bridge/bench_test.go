@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/isthmus-bridge/isthmus/bridge"
+	"github.com/isthmus-bridge/isthmus/internal/fakehs"
 	"github.com/isthmus-bridge/isthmus/storage"
 	"github.com/isthmus-bridge/isthmus/storage/storagetest"
 )
@@ -107,12 +107,6 @@ func startBench(b *testing.B, typ storage.Type) (*bridge.Bridge, sink) {
 	return br, hs
 }
 
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // BenchmarkRouteRemoteMessages measures remote messages → Matrix through
 // the journal, the per-portal queues, ghosts and the message map, against a
 // fast fake homeserver in another process, spread over 50 portals and 200
@@ -129,12 +123,12 @@ func BenchmarkRouteRemoteMessages(b *testing.B) {
 			}
 			waitSent(b, hs, users)
 			b.ResetTimer()
-			cpu0, t0 := cpuTime(), time.Now()
+			cpu0, t0 := fakehs.CPUTime(), time.Now()
 			for i := 0; i < b.N; i++ {
 				queue(b, br, i%portals, i%users, fmt.Sprintf("m-%d", i))
 			}
 			waitSent(b, hs, int64(users+b.N))
-			elapsed, cpu := time.Since(t0), cpuTime()-cpu0
+			elapsed, cpu := time.Since(t0), fakehs.CPUTime()-cpu0
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msg/s")
 			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/msg")

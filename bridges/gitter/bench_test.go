@@ -3,7 +3,6 @@ package gitter
 import (
 	"context"
 	"fmt"
-	"syscall"
 	"testing"
 	"time"
 
@@ -78,36 +77,19 @@ func benchGitterToMatrix(b *testing.B, typ storage.Type) {
 	for i := range warm {
 		post(i)
 	}
-	waitSent(b, hs, warm)
+	hs.WaitSent(b, warm)
 
 	b.ResetTimer()
-	cpu0, t0 := cpuTime(), time.Now()
+	cpu0, t0 := fakehs.CPUTime(), time.Now()
 	for i := range b.N {
 		for int64(i)-(hs.Sent()-warm) >= window {
 			time.Sleep(50 * time.Microsecond)
 		}
 		post(warm + i)
 	}
-	waitSent(b, hs, int64(warm+b.N))
-	elapsed, cpu := time.Since(t0), cpuTime()-cpu0
+	hs.WaitSent(b, int64(warm+b.N))
+	elapsed, cpu := time.Since(t0), fakehs.CPUTime()-cpu0
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msg/s")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/msg")
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func waitSent(b *testing.B, hs *fakehs.Server, n int64) {
-	b.Helper()
-	deadline := time.Now().Add(5 * time.Minute)
-	for hs.Sent() < n {
-		if time.Now().After(deadline) {
-			b.Fatalf("only %d of %d messages reached the homeserver", hs.Sent(), n)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }

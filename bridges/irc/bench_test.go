@@ -9,13 +9,13 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"maunium.net/go/mautrix/id"
 
 	"github.com/isthmus-bridge/isthmus/bridges/irc/irctest"
+	"github.com/isthmus-bridge/isthmus/internal/fakehs"
 )
 
 // BenchmarkIdlePuppets connects n puppets to a local InspIRCd, ten
@@ -146,8 +146,7 @@ func BenchmarkIRCToCore(b *testing.B) {
 	speaker.Join("#bridged")
 	tn := startNetwork(b, srv, nil)
 	tn.waitBotIn(b, "#bridged")
-	var cpu0, cpu1 syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &cpu0)
+	cpu0 := fakehs.CPUTime()
 	from := tn.core.end()
 	b.ResetTimer()
 	for i := range b.N {
@@ -155,7 +154,6 @@ func BenchmarkIRCToCore(b *testing.B) {
 	}
 	waitUntil(b, 5*time.Minute, func() bool { return tn.core.end()-from >= b.N })
 	b.StopTimer()
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &cpu1)
-	used := time.Duration(cpu1.Utime.Nano()+cpu1.Stime.Nano()-cpu0.Utime.Nano()-cpu0.Stime.Nano()) * time.Nanosecond
+	used := fakehs.CPUTime() - cpu0
 	b.ReportMetric(float64(used.Microseconds())/float64(b.N), "cpu-µs/msg")
 }
