@@ -6,15 +6,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
 	"github.com/isthmus-bridge/isthmus/bridge"
 	"github.com/isthmus-bridge/isthmus/bridges/gitter/gitterapi"
 	"github.com/isthmus-bridge/isthmus/bridges/gitter/gitteremu"
 	"github.com/isthmus-bridge/isthmus/internal/fakehs"
+	"github.com/isthmus-bridge/isthmus/internal/testground/benchbridge"
 	"github.com/isthmus-bridge/isthmus/storage"
-	"github.com/isthmus-bridge/isthmus/storage/storagetest"
 )
 
 // BenchmarkGitterToMatrix measures Gitter messages → Matrix through the
@@ -47,20 +46,11 @@ func benchGitterToMatrix(b *testing.B, typ storage.Type) {
 		roomIDs = append(roomIDs, emu.AddRoom(fmt.Sprintf("bench/room%d", i), "", gitterapi.RoomOrgChannel, ids...).ID)
 	}
 
-	hs := fakehs.New()
-	b.Cleanup(hs.Close)
-	cfg := bridge.DefaultConfig()
-	cfg.Homeserver.Address, cfg.Homeserver.Domain = hs.URL, "fake"
-	cfg.Appservice.ASToken, cfg.Appservice.HSToken = "as-token-for-bench", "hs-token-for-bench"
-	cfg.Database = storagetest.Config(b, typ)
 	gcfg := Config{Name: "gitter", APIURL: emu.APIURL(), StreamURL: emu.StreamURL(), FayeURL: emu.FayeURL(), Backfill: -1}
 	gcfg.setDefaults()
 	n := newNetwork(gcfg)
-	br, err := bridge.New(cfg, zerolog.Nop(), []bridge.Network{n})
-	require.NoError(b, err)
+	_, hs := benchbridge.Start(b, typ, n)
 	ctx := context.Background()
-	require.NoError(b, br.Start(ctx, bridge.Options{}))
-	b.Cleanup(func() { _ = br.Stop(context.Background()) })
 
 	user := &bridge.User{MXID: "@alice:fake", Permission: bridge.PermUser}
 	_, sess, err := n.Login(ctx, user, []string{tok})

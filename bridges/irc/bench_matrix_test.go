@@ -1,19 +1,16 @@
 package irc
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
-	"github.com/isthmus-bridge/isthmus/bridge"
 	"github.com/isthmus-bridge/isthmus/bridges/irc/irctest"
 	"github.com/isthmus-bridge/isthmus/internal/fakehs"
+	"github.com/isthmus-bridge/isthmus/internal/testground/benchbridge"
 	"github.com/isthmus-bridge/isthmus/storage"
-	"github.com/isthmus-bridge/isthmus/storage/storagetest"
 )
 
 // BenchmarkIRCToMatrix measures IRC messages → Matrix through the whole
@@ -43,19 +40,10 @@ func benchIRCToMatrix(b *testing.B, typ storage.Type) {
 		speakers[i].Join(ch)
 		icfg.Channels = append(icfg.Channels, ChannelConfig{Channel: ch})
 	}
-	n, err := newNetwork(icfg, "fake")
+	n, err := newNetwork(icfg, benchbridge.Domain)
 	require.NoError(b, err)
 
-	hs := fakehs.New()
-	b.Cleanup(hs.Close)
-	cfg := bridge.DefaultConfig()
-	cfg.Homeserver.Address, cfg.Homeserver.Domain = hs.URL, "fake"
-	cfg.Appservice.ASToken, cfg.Appservice.HSToken = "as-token-for-bench", "hs-token-for-bench"
-	cfg.Database = storagetest.Config(b, typ)
-	br, err := bridge.New(cfg, zerolog.Nop(), []bridge.Network{n})
-	require.NoError(b, err)
-	require.NoError(b, br.Start(context.Background(), bridge.Options{}))
-	b.Cleanup(func() { _ = br.Stop(context.Background()) })
+	_, hs := benchbridge.Start(b, typ, n)
 	for i := range speakers {
 		require.Eventually(b, func() bool {
 			ch := n.bot.channel(fmt.Sprintf("#bench%d", i))
