@@ -2,7 +2,9 @@ package slack_test
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -147,6 +149,44 @@ func e2eMessages(t *testing.T, w *world, room id.RoomID) {
 		require.NoError(t, err)
 		m := w.slackMessage(w.general, "alice's thread reply", func(m slackemu.Message) bool { return m.User == "U001" && m.Text == "me too" })
 		assert.Equal(t, root, m.ThreadTS)
+	})
+
+	t.Run("a thread reply also sent to the channel is in the main timeline as a reply to its root", func(t *testing.T) {
+		w := w.in(t)
+		root := w.emu.Post(w.general, "U002", "broadcast root", "")
+		rootEvt := w.waitFor(room, "the root", from(bob, "broadcast root"))
+		ts := w.emu.Broadcast(w.general, "U003", "everyone should see this", root)
+		reply := w.waitFor(room, "carol's broadcast", from(carol, "everyone should see this"))
+		rel := reply.Content.AsMessage().RelatesTo
+		require.NotNil(t, rel)
+		assert.NotEqual(t, event.RelThread, rel.Type, "not hidden in the thread")
+		assert.Equal(t, rootEvt.ID, rel.GetReplyTo())
+
+		w.emu.Edit(w.general, ts, "everyone should see this edit")
+		w.waitFor(room, "the broadcast's edit", func(evt *event.Event) bool {
+			c := evt.Content.AsMessage()
+			return evt.Sender == carol && c.NewContent != nil && c.NewContent.Body == "everyone should see this edit" && c.RelatesTo.GetReplaceID() == reply.ID
+		})
+		w.emu.Delete(w.general, ts)
+		w.waitFor(room, "the broadcast's redaction", func(evt *event.Event) bool { return evt.ID == reply.ID && evt.Unsigned.RedactedBecause != nil })
+	})
+
+	t.Run("an app's blocks are shown when its text is only the notification", func(t *testing.T) {
+		w := w.in(t)
+		blocks := `[{"type":"header","text":{"type":"plain_text","text":"Deploy finished"}},` +
+			`{"type":"section","text":{"type":"mrkdwn","text":"*api* is live"},"fields":[{"type":"mrkdwn","text":"*Env:* prod"}]},` +
+			`{"type":"rich_text","elements":[{"type":"rich_text_list","style":"bullet","elements":[` +
+			`{"type":"rich_text_section","elements":[{"type":"text","text":"fixed "},{"type":"text","text":"login","style":{"code":true}}]},` +
+			`{"type":"rich_text_section","elements":[{"type":"text","text":"thanks "},{"type":"user","user_id":"U002"}]}]}]}]`
+		w.emu.PostMessage(w.general, slackemu.Message{Subtype: "bot_message", BotID: "B0DEPLOY", Username: "deploybot",
+			Text: "Deploy finished", Blocks: json.RawMessage(blocks)})
+		evt := w.waitFor(room, "the deploy message", func(evt *event.Event) bool {
+			return evt.Sender == w.ghost("B0DEPLOY") && strings.HasPrefix(body(evt), "Deploy finished\n")
+		})
+		c := evt.Content.AsMessage()
+		assert.Equal(t, "Deploy finished\n*api* is live\n*Env:* prod\n• fixed `login`\n• thanks Bob", c.Body)
+		assert.Contains(t, c.FormattedBody, "<h3>Deploy finished</h3><strong>api</strong> is live")
+		assert.Contains(t, c.FormattedBody, "<ul><li>fixed <code>login</code></li><li>thanks <a href=\"https://matrix.to/#/"+bob.String()+"\">Bob</a></li></ul>")
 	})
 }
 

@@ -166,7 +166,7 @@ func (s *Session) onMessage(ctx context.Context, c *convInfo, m *slack.Msg, hist
 			}
 		}
 	}
-	if m.ThreadTimestamp != "" && m.ThreadTimestamp != m.Timestamp && !history {
+	if inThreadOnly(m) && !history {
 		// Thread replies are not in conversations.history, so they do not
 		// move the cursor that catch-up reads history from.
 		return nil
@@ -186,25 +186,37 @@ func (s *Session) uploadFromMatrix(m *slack.Msg) (*bridge.MatrixMessage, bool) {
 	return s.net.uploads.claim(s.md.TeamID, m.Files[0].ID)
 }
 
+// inThreadOnly says whether a message is a thread reply that is not also
+// in the channel: a thread_broadcast
+// (https://api.slack.com/events/message/thread_broadcast) is both.
+func inThreadOnly(m *slack.Msg) bool {
+	return m.ThreadTimestamp != "" && m.ThreadTimestamp != m.Timestamp && m.SubType != "thread_broadcast"
+}
+
 // messageEvents converts a message: the text, then one event per file.
 // The first part carries the message's ts as its ID, so edits, deletions,
 // reactions and replies find it; files after it get "ts/FILEID".
+//
+// A thread reply goes into the Matrix thread of its root. A reply also
+// sent to the channel (thread_broadcast) is in the channel's timeline on
+// Slack, so in Matrix it is a reply to the root in the main timeline:
+// Matrix clients show a thread's events only inside the thread.
 func (s *Session) messageEvents(ctx context.Context, c *convInfo, m *slack.Msg) []*bridge.RemoteEvent {
 	key := s.portalKey(c)
 	sender := s.messageSender(ctx, m)
 	ts := tsTime(m.Timestamp)
-	var thread bridge.MessageID
-	if m.ThreadTimestamp != "" && m.ThreadTimestamp != m.Timestamp {
+	var thread, replyTo bridge.MessageID
+	switch {
+	case inThreadOnly(m):
 		thread = bridge.MessageID(m.ThreadTimestamp)
+	case m.SubType == "thread_broadcast" && m.ThreadTimestamp != m.Timestamp:
+		replyTo = bridge.MessageID(m.ThreadTimestamp)
 	}
 	var out []*bridge.RemoteEvent
-	text := messageText(m)
-	if text != "" || len(m.Files) == 0 {
-		conv := mrkdwn.ToMatrix(text, s.resolver(ctx))
-		content := &bridge.Content{MsgType: event.MsgText, Body: conv.Plain, HTML: conv.HTML, ThreadRoot: thread, MentionsRoom: conv.RoomMention}
-		for _, mx := range conv.Mentions {
-			content.Mentions = append(content.Mentions, idUser(mx))
-		}
+	conv := mrkdwn.MessageToMatrix(m, s.resolver(ctx))
+	if conv.Plain != "" || len(m.Files) == 0 {
+		content := matrixContent(conv)
+		content.ThreadRoot, content.ReplyTo = thread, replyTo
 		if m.SubType == "me_message" {
 			content.MsgType = event.MsgEmote
 		}
@@ -217,26 +229,21 @@ func (s *Session) messageEvents(ctx context.Context, c *convInfo, m *slack.Msg) 
 			id = bridge.MessageID(m.Timestamp + "/" + f.ID)
 		}
 		out = append(out, &bridge.RemoteEvent{Kind: bridge.RemoteMessage, Portal: key, Sender: sender, ID: id, Timestamp: ts,
-			Content: &bridge.Content{MsgType: fileMsgType(f.Mimetype), Body: f.Name, ThreadRoot: thread,
+			Content: &bridge.Content{MsgType: fileMsgType(f.Mimetype), Body: f.Name, ThreadRoot: thread, ReplyTo: replyTo,
 				Media: &bridge.Media{URL: f.URLPrivateDownload, Name: f.Name, MimeType: f.Mimetype, Size: int64(f.Size)}},
 			CreatePortal: true, ChatInfo: s.dmInfo(ctx, c)})
 	}
 	return out
 }
 
-// messageText is the text to show: the message text, or for messages that
-// carry only attachments (bots, unfurls) their fallback text.
-func messageText(m *slack.Msg) string {
-	if m.Text != "" {
-		return m.Text
+// matrixContent is the text content of a converted message, with its
+// mentions.
+func matrixContent(conv mrkdwn.Message) *bridge.Content {
+	content := &bridge.Content{MsgType: event.MsgText, Body: conv.Plain, HTML: conv.HTML, MentionsRoom: conv.RoomMention}
+	for _, mx := range conv.Mentions {
+		content.Mentions = append(content.Mentions, idUser(mx))
 	}
-	var parts []string
-	for _, a := range m.Attachments {
-		if t := firstOf(a.Fallback, a.Text, a.Title); t != "" {
-			parts = append(parts, t)
-		}
-	}
-	return strings.Join(parts, "\n")
+	return content
 }
 
 // messageSender is who a message is from: a person, or a bot by the name
@@ -282,28 +289,27 @@ func fileMsgType(mime string) event.MessageType {
 
 // onEdit bridges message_changed
 // (https://api.slack.com/events/message/message_changed). Slack also sends
-// it when only attachments change (link unfurls); those keep the text and
-// are not edits to anyone reading.
+// it when only link previews change (unfurls); what the message shows is
+// then the same, and that is no edit to anyone reading.
 func (s *Session) onEdit(ctx context.Context, c *convInfo, m *slack.Message) error {
 	cur := m.SubMessage
 	if cur == nil {
 		return nil
 	}
-	if m.PreviousMessage != nil && m.PreviousMessage.Text == cur.Text {
-		return nil
-	}
 	if s.isEcho("edit:" + c.ID + ":" + cur.Timestamp + ":" + cur.Text) {
 		return nil
+	}
+	conv := mrkdwn.MessageToMatrix(cur, s.resolver(ctx))
+	if prev := m.PreviousMessage; prev != nil {
+		if was := mrkdwn.MessageToMatrix(prev, s.resolver(ctx)); was.Plain == conv.Plain && was.HTML == conv.HTML {
+			return nil
+		}
 	}
 	user := cur.User
 	if cur.Edited != nil && cur.Edited.User != "" {
 		user = cur.Edited.User
 	}
-	conv := mrkdwn.ToMatrix(messageText(cur), s.resolver(ctx))
-	content := &bridge.Content{MsgType: event.MsgText, Body: conv.Plain, HTML: conv.HTML, MentionsRoom: conv.RoomMention}
-	for _, mx := range conv.Mentions {
-		content.Mentions = append(content.Mentions, idUser(mx))
-	}
+	content := matrixContent(conv)
 	editTS := m.Timestamp
 	if cur.Edited != nil && cur.Edited.Timestamp != "" {
 		editTS = cur.Edited.Timestamp

@@ -218,6 +218,49 @@ func TestSlackToMatrix(t *testing.T) {
 		env.core.take(t, messageWith("still text"))
 	})
 
+	t.Run("a thread reply also sent to the channel is a reply to the root, and can be edited and deleted", func(t *testing.T) {
+		root := env.emu.Post(env.general, "U002", "broadcast root", "")
+		env.core.take(t, messageWith("broadcast root"))
+		ts := env.emu.Broadcast(env.general, "U003", "for all to see", root)
+		ev := env.core.take(t, messageWith("for all to see"))
+		assert.Equal(t, bridge.MessageID(ts), ev.ID)
+		assert.Equal(t, bridge.MessageID(root), ev.Content.ReplyTo, "in the main timeline, replying to the root")
+		assert.Empty(t, ev.Content.ThreadRoot, "not hidden in the thread")
+		assert.Eventually(t, func() bool {
+			c, err := env.net.cursor(env.ctx, alice, team, env.general)
+			return err == nil && c == ts
+		}, 5*time.Second, 20*time.Millisecond, "it is in the channel's history, so catch-up starts after it")
+
+		env.emu.Edit(env.general, ts, "for all to see, edited")
+		edit := env.core.take(t, kindIs(bridge.RemoteEdit))
+		assert.Equal(t, bridge.MessageID(ts), edit.Target)
+		assert.Equal(t, "for all to see, edited", edit.Content.Body)
+		env.emu.Delete(env.general, ts)
+		assert.Equal(t, bridge.MessageID(ts), env.core.take(t, kindIs(bridge.RemoteDelete)).Target)
+	})
+
+	t.Run("blocks and attachments are shown when the text is empty or says less", func(t *testing.T) {
+		blocks := `[{"type":"header","text":{"type":"plain_text","text":"Deploy finished"}},` +
+			`{"type":"section","text":{"type":"mrkdwn","text":"*api* by <@U002>"},"fields":[{"type":"mrkdwn","text":"*Env:* prod"}]}]`
+		env.emu.PostMessage(env.general, slackemu.Message{Subtype: "bot_message", BotID: "B9", Username: "deploybot", Text: "Deploy finished", Blocks: json.RawMessage(blocks)})
+		ev := env.core.take(t, messageWith("Deploy finished\n*api* by Bob\n*Env:* prod"))
+		assert.True(t, strings.HasPrefix(ev.Content.HTML, "<h3>Deploy finished</h3><strong>api</strong> by <a href="), ev.Content.HTML)
+		assert.True(t, strings.HasSuffix(ev.Content.HTML, ">Bob</a><br><strong>Env:</strong> prod"), ev.Content.HTML)
+
+		rich := `[{"type":"rich_text","elements":[{"type":"rich_text_section","elements":[{"type":"text","text":"hi "},{"type":"user","user_id":"U001"}]}]}]`
+		env.emu.PostMessage(env.general, slackemu.Message{User: "U002", Blocks: json.RawMessage(rich)})
+		ev = env.core.take(t, messageWith("hi Alice"))
+		assert.Equal(t, []id.UserID{alice}, ev.Content.Mentions)
+
+		env.emu.PostMessage(env.general, slackemu.Message{Subtype: "bot_message", BotID: "B9", Username: "ci",
+			Attachments: json.RawMessage(`[{"fallback":"Build 42 failed","color":"danger"}]`)})
+		env.core.take(t, messageWith("Build 42 failed"))
+
+		env.emu.PostMessage(env.general, slackemu.Message{Subtype: "brand_new_subtype", User: "U002",
+			Blocks: json.RawMessage(`[{"type":"some_future_block"}]`), Text: "the fallback text"})
+		env.core.take(t, messageWith("the fallback text"))
+	})
+
 	t.Run("a shared file becomes a media message after its text", func(t *testing.T) {
 		f := env.emu.AddFile("U002", "cat.png", []byte("png"))
 		ts := env.emu.PostMessage(env.general, slackemu.Message{Subtype: "file_share", User: "U002", Text: "look", Files: []slackemu.File{f}, Upload: true})

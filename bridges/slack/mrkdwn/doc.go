@@ -11,6 +11,12 @@
 // syntax: lines starting with "•", "-" or "1." are shown as lists in
 // Matrix, and Matrix lists are written back as such lines.
 //
+// A message is more than its text: MessageToMatrix also converts its Block
+// Kit blocks (rich text with styles, links, mentions, emoji, lists, quotes
+// and code; sections, headers, context) and its attachments, and shows the
+// blocks instead of the text when it understood them all, as Slack
+// clients do; otherwise the text, which Slack requires as their fallback.
+//
 // The package is a leaf: it knows nothing about the bridge. Who a <@U123>
 // is on Matrix, and which Slack user a Matrix pill points at, come from the
 // Resolver callbacks the adapter passes in.

@@ -1,11 +1,13 @@
 package mrkdwn_test
 
 import (
+	"encoding/json"
 	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
+	"github.com/slack-go/slack"
 	"golang.org/x/net/html"
 
 	"github.com/isthmus-bridge/isthmus/bridges/slack/mrkdwn"
@@ -33,29 +35,62 @@ func FuzzToMatrix(f *testing.F) {
 		if utf8.ValidString(in) && (!utf8.ValidString(m.Plain) || !utf8.ValidString(m.HTML)) {
 			t.Fatalf("invalid UTF-8 out of %q", in)
 		}
-		z := html.NewTokenizer(strings.NewReader(m.HTML))
-		for {
-			tt := z.Next()
-			if tt == html.ErrorToken {
-				break
-			}
-			if tt != html.StartTagToken && tt != html.EndTagToken && tt != html.SelfClosingTagToken {
+		checkHTML(t, in, m.HTML, allowedTags)
+	})
+}
+
+// checkHTML fails when html has a tag outside allowed, an attribute other
+// than a link's href (or an ordered list's start), or a link anywhere but
+// to a web, mail or matrix.to URL.
+func checkHTML(t *testing.T, in, body string, allowed map[string]bool) {
+	t.Helper()
+	z := html.NewTokenizer(strings.NewReader(body))
+	for {
+		tt := z.Next()
+		if tt == html.ErrorToken {
+			return
+		}
+		if tt != html.StartTagToken && tt != html.EndTagToken && tt != html.SelfClosingTagToken {
+			continue
+		}
+		tok := z.Token()
+		if !allowed[tok.Data] {
+			t.Fatalf("tag %q out of %q: %s", tok.Data, in, body)
+		}
+		for _, a := range tok.Attr {
+			if tok.Data == "ol" && a.Key == "start" {
 				continue
 			}
-			tok := z.Token()
-			if !allowedTags[tok.Data] {
-				t.Fatalf("tag %q out of %q: %s", tok.Data, in, m.HTML)
+			if a.Key != "href" || tok.Data != "a" {
+				t.Fatalf("attribute %q on %q out of %q", a.Key, tok.Data, in)
 			}
-			for _, a := range tok.Attr {
-				if a.Key != "href" || tok.Data != "a" {
-					t.Fatalf("attribute %q on %q out of %q", a.Key, tok.Data, in)
-				}
-				lower := strings.ToLower(a.Val)
-				if !strings.HasPrefix(lower, "https://") && !strings.HasPrefix(lower, "http://") && !strings.HasPrefix(lower, "mailto:") {
-					t.Fatalf("link to %q out of %q", a.Val, in)
-				}
+			lower := strings.ToLower(a.Val)
+			if !strings.HasPrefix(lower, "https://") && !strings.HasPrefix(lower, "http://") && !strings.HasPrefix(lower, "mailto:") {
+				t.Fatalf("link to %q out of %q", a.Val, in)
 			}
 		}
+	}
+}
+
+// FuzzMessageToMatrix feeds messages (JSON, as Slack sends them) to the
+// whole-message converter: blocks and attachments may only produce the
+// tags of message text plus a header, a rule and underlining, with the
+// same link rules, and never panic.
+func FuzzMessageToMatrix(f *testing.F) {
+	for _, c := range readMessages(f) {
+		f.Add(c.raw)
+	}
+	blockTags := map[string]bool{"h3": true, "hr": true, "u": true}
+	for tag := range allowedTags {
+		blockTags[tag] = true
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		var msg slack.Msg
+		if json.Unmarshal([]byte(in), &msg) != nil {
+			return
+		}
+		m := mrkdwn.MessageToMatrix(&msg, testResolver())
+		checkHTML(t, in, m.HTML, blockTags)
 	})
 }
 

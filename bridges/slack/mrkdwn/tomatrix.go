@@ -482,8 +482,11 @@ func linkable(u string) bool {
 
 func (c *toMatrix) refText(s string) string { return c.parseRef(s).text }
 
-func (c *toMatrix) refHTML(s string) string {
-	r := c.parseRef(s)
+func (c *toMatrix) refHTML(s string) string { return c.refToHTML(c.parseRef(s)) }
+
+// refToHTML writes a parsed reference as a pill, a link or its text, and
+// notes the mentions it makes.
+func (c *toMatrix) refToHTML(r ref) string {
 	text := html.EscapeString(r.text)
 	switch {
 	case r.kind == '!' && r.text == "@room":

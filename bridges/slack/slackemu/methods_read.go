@@ -209,7 +209,7 @@ func (s *Server) historyPage(conv *conversation, oldest, latest string, inclOlde
 	hasMore := false
 	for i := len(conv.messages) - 1; i >= 0; i-- {
 		m := conv.messages[i]
-		if m.ThreadTS != "" && m.ThreadTS != m.TS && !m.ReplyBroadcast {
+		if m.ThreadTS != "" && m.ThreadTS != m.TS && !m.broadcast() {
 			continue // replies live in conversations.replies
 		}
 		if latest != "" && (tsLess(latest, m.TS) || (!inclLatest && m.TS == latest)) {

@@ -50,13 +50,17 @@ func (s *Server) post(c caller, p url.Values, subtype string) any {
 	if b := p.Get("blocks"); b != "" && json.Valid([]byte(b)) {
 		m.Blocks = json.RawMessage(b)
 	}
+	// "attachments": "a JSON-based array of structured attachments,
+	// presented as a URL-encoded string".
+	if a := p.Get("attachments"); a != "" && json.Valid([]byte(a)) {
+		m.Attachments = json.RawMessage(a)
+	}
 	if ts := p.Get("thread_ts"); ts != "" && subtype == "" {
 		if conv.find(ts) == nil {
 			return errorResponse("thread_not_found")
 		}
 		m.ThreadTS = ts
-		m.ReplyBroadcast = truthy(p.Get("reply_broadcast"))
-		if m.ReplyBroadcast {
+		if truthy(p.Get("reply_broadcast")) {
 			m.Subtype = "thread_broadcast"
 		}
 	}

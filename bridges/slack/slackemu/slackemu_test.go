@@ -321,6 +321,28 @@ func TestMessages(t *testing.T) {
 		assert.Equal(t, "in thread", replies[1].Text)
 	})
 
+	t.Run("a reply also sent to the channel is a thread_broadcast in history", func(t *testing.T) {
+		_, bts, err := alice.PostMessageContext(ctx, f.general, slack.MsgOptionText("for everyone", false), slack.MsgOptionTS(ts), slack.MsgOptionBroadcast())
+		require.NoError(t, err)
+		hist, err := alice.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{ChannelID: f.general, Limit: 1})
+		require.NoError(t, err)
+		require.Len(t, hist.Messages, 1)
+		assert.Equal(t, bts, hist.Messages[0].Timestamp)
+		assert.Equal(t, "thread_broadcast", hist.Messages[0].SubType)
+		assert.Equal(t, ts, hist.Messages[0].ThreadTimestamp)
+	})
+
+	t.Run("attachments are kept as posted", func(t *testing.T) {
+		_, ats, err := alice.PostMessageContext(ctx, f.general, slack.MsgOptionAttachments(slack.Attachment{Fallback: "fb", Title: "T"}))
+		require.NoError(t, err)
+		hist, err := alice.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{ChannelID: f.general, Limit: 1})
+		require.NoError(t, err)
+		require.Len(t, hist.Messages, 1)
+		assert.Equal(t, ats, hist.Messages[0].Timestamp)
+		require.Len(t, hist.Messages[0].Attachments, 1)
+		assert.Equal(t, "fb", hist.Messages[0].Attachments[0].Fallback)
+	})
+
 	t.Run("only the author may delete", func(t *testing.T) {
 		_, _, err := f.client(bobToken).DeleteMessageContext(ctx, f.general, ts)
 		assert.EqualError(t, err, "cant_delete_message")
@@ -542,6 +564,20 @@ func TestRTM(t *testing.T) {
 		ev = alice.nextOf("message")
 		assert.Equal(t, "message_deleted", ev["subtype"])
 		assert.Equal(t, ts, ev["deleted_ts"])
+	})
+
+	t.Run("a broadcast thread reply carries its root", func(t *testing.T) {
+		root := f.emu.Post(f.general, "U002", "root", "")
+		alice.nextOf("message")
+		ts := f.emu.Broadcast(f.general, "U003", "also in the channel", root)
+		ev := alice.nextOf("message")
+		assert.Equal(t, ts, ev["ts"])
+		assert.Equal(t, "thread_broadcast", ev["subtype"])
+		assert.Equal(t, root, ev["thread_ts"])
+		r := ev["root"].(map[string]any)
+		assert.Equal(t, root, r["ts"])
+		assert.EqualValues(t, 1, r["reply_count"])
+		assert.NotContains(t, ev, "reply_broadcast", "not a field of the documented event")
 	})
 
 	t.Run("typing is sent to the others in the channel", func(t *testing.T) {

@@ -22,16 +22,23 @@ func (s *Server) storeLocked(channel string, m *Message) {
 	if m.ThreadTS == m.TS {
 		m.ThreadTS = ""
 	}
+	var root *Message
 	if m.ThreadTS != "" {
 		// https://api.slack.com/messaging/retrieving#finding_threads: the
 		// parent carries thread_ts (its own ts) and reply_count.
 		if parent := conv.find(m.ThreadTS); parent != nil {
 			parent.ThreadTS = parent.TS
 			parent.ReplyCount++
+			cp := parent.clone()
+			cp.Channel = ""
+			root = &cp
 		}
 	}
 	conv.messages = append(conv.messages, m)
 	ev := m.clone()
+	if m.broadcast() {
+		ev.Root = root // https://api.slack.com/events/message/thread_broadcast
+	}
 	s.broadcastLocked(channel, "", ev)
 }
 

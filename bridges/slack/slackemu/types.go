@@ -110,12 +110,21 @@ type Message struct {
 	Files           []File     `json:"files,omitempty"`
 	Upload          bool       `json:"upload,omitempty"`
 	Hidden          bool       `json:"hidden,omitempty"`
-	ReplyBroadcast  bool       `json:"reply_broadcast,omitempty"`
 	ClientMsgID     string     `json:"client_msg_id,omitempty"`
 	PreviousMessage *Message   `json:"previous_message,omitempty"`
-	// Blocks are kept as given; the emulator never interprets them.
-	Blocks json.RawMessage `json:"blocks,omitempty"`
+	// Root is the thread's parent as it is now, on the event of a
+	// thread_broadcast (https://api.slack.com/events/message/thread_broadcast).
+	Root *Message `json:"root,omitempty"`
+	// Blocks and Attachments are kept as given; the emulator never
+	// interprets them (https://api.slack.com/reference/block-kit/blocks,
+	// https://api.slack.com/reference/messaging/attachments).
+	Blocks      json.RawMessage `json:"blocks,omitempty"`
+	Attachments json.RawMessage `json:"attachments,omitempty"`
 }
+
+// broadcast says whether a thread reply is also in the channel: its
+// subtype is thread_broadcast (the event carries no other flag for it).
+func (m *Message) broadcast() bool { return m.Subtype == "thread_broadcast" }
 
 // Icons are a bot message's custom icons (chat.postMessage icon_url).
 type Icons struct {

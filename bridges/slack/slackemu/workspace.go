@@ -77,6 +77,18 @@ func (s *Server) Post(channel, user, text, threadTS string) string {
 	return m.TS
 }
 
+// Broadcast posts a thread reply that is also sent to the channel, as the
+// Slack app's "Also send to #channel" does: a thread_broadcast message
+// (https://api.slack.com/events/message/thread_broadcast), shown in the
+// thread and in the channel. It returns the ts.
+func (s *Server) Broadcast(channel, user, text, threadTS string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := &Message{Type: "message", Subtype: "thread_broadcast", Channel: channel, User: user, Text: text, ThreadTS: threadTS, Team: s.team.ID}
+	s.storeLocked(channel, m)
+	return m.TS
+}
+
 // PostMessage stores and announces a message built by the test (a
 // subtype, files, a bot message); TS and Channel are filled in. It returns
 // the ts.
