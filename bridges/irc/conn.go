@@ -87,6 +87,11 @@ type Conn struct {
 
 	lastRead  atomic.Int64 // unix nanoseconds
 	pingTimer *time.Timer
+
+	// fences are the PINGs fence is waiting on, by token, under mu; nil
+	// while there are none, as on an idle puppet.
+	fences   map[string]chan struct{}
+	fenceSeq atomic.Uint64
 }
 
 // dial connects and registers, reading on the caller's goroutine until
@@ -230,6 +235,7 @@ func (c *Conn) readOne() error {
 		_ = c.writeNow(ircproto.NewMessage("PONG", m.Params...))
 		return nil
 	case "PONG":
+		c.endFence(m.Trailing())
 		return nil
 	case "ERROR":
 		c.closeText = m.Trailing()
@@ -399,6 +405,59 @@ func (c *Conn) Send(ctx context.Context, m *ircproto.Message) error {
 		return err
 	}
 	return c.write(data, m)
+}
+
+// fenceTimeout bounds how long fence waits for its PONG.
+const fenceTimeout = 30 * time.Second
+
+// fence returns once the server has handled every line sent before it.
+// Servers handle a client's lines in order, so the replies those lines
+// caused (a 404 for a PRIVMSG) have been read, and run through the
+// handler, by the time the PONG of a PING sent after them comes back. The
+// PING waits for the token bucket like any line. An error means it is not
+// known whether the server got that far.
+func (c *Conn) fence(ctx context.Context) error {
+	token := fmt.Sprintf("isthmus-fence-%d", c.fenceSeq.Add(1))
+	done := make(chan struct{})
+	c.mu.Lock()
+	if c.fences == nil {
+		c.fences = map[string]chan struct{}{}
+	}
+	c.fences[token] = done
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.fences, token)
+		if len(c.fences) == 0 {
+			c.fences = nil
+		}
+		c.mu.Unlock()
+	}()
+	if err := c.Send(ctx, ircproto.NewMessage("PING", token)); err != nil {
+		return err
+	}
+	timer := time.NewTimer(fenceTimeout)
+	defer timer.Stop()
+	select {
+	case <-done:
+		return nil
+	case <-c.done:
+		return fmt.Errorf("%w: %w", ErrNotConnected, c.err)
+	case <-timer.C:
+		return fmt.Errorf("no PONG within %s", fenceTimeout)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// endFence wakes the fence waiting on token, if any. Reader only.
+func (c *Conn) endFence(token string) {
+	c.mu.Lock()
+	if done, ok := c.fences[token]; ok {
+		close(done)
+		delete(c.fences, token)
+	}
+	c.mu.Unlock()
 }
 
 // writeNow writes past the token bucket, for protocol replies (PONG, CAP)

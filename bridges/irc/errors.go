@@ -2,7 +2,10 @@ package irc
 
 import (
 	"errors"
+	"fmt"
 	"strings"
+
+	"github.com/isthmus-bridge/isthmus/bridge"
 )
 
 var (
@@ -33,7 +36,20 @@ var (
 	ErrChannelRefused = errors.New("cannot join channel")
 	// ErrTooManyPuppets means limits.max_puppets is reached.
 	ErrTooManyPuppets = errors.New("too many IRC connections")
+	// ErrNotDelivered means the server refused a message: 404 for a
+	// channel (moderated, banned), 401 for a nick that is not there.
+	ErrNotDelivered = errors.New("refused by the IRC server")
 )
+
+// refusedError is a message the server refused, with its words. It is
+// permanent: sending it again would be refused again.
+type refusedError struct{ target, text string }
+
+func (e *refusedError) Error() string {
+	return fmt.Sprintf("%s on IRC refused it: %s", e.target, e.text)
+}
+
+func (e *refusedError) Unwrap() []error { return []error{ErrNotDelivered, bridge.ErrPermanent} }
 
 // serverError is why a server closed a connection: a sentinel above and
 // the server's own words, which are shown to the user.

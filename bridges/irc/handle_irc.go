@@ -460,8 +460,13 @@ func (p *Puppet) handle(c *Conn, m *ircproto.Message) {
 		err := fmt.Errorf("%w %s: %s", ErrChannelRefused, m.Params[1], m.Trailing())
 		p.joinResult(m.Params[1], err)
 		p.net.notify(p.mxid, fmt.Sprintf("You cannot join %s on IRC: %s", m.Params[1], m.Trailing()))
-	case ircproto.ERR_CANNOTSENDTOCHAN:
-		p.net.notify(p.mxid, fmt.Sprintf("Your message to %s was not delivered: %s", m.Params[1], m.Trailing()))
+	case ircproto.ERR_CANNOTSENDTOCHAN, ircproto.ERR_NOSUCHNICK:
+		// A refusal of a message being sent fails that message in its
+		// room; one nobody waits for any more is told in the management
+		// room. A 401 for anything else (a MODE on a nick) is nobody's.
+		if !p.refused(m.Params[1], m.Trailing()) && m.Command == ircproto.ERR_CANNOTSENDTOCHAN {
+			p.net.notify(p.mxid, fmt.Sprintf("Your message to %s was not delivered: %s", m.Params[1], m.Trailing()))
+		}
 	case ircproto.ERR_CHANOPRIVSNEEDED:
 		p.net.notify(p.mxid, fmt.Sprintf("You need to be a channel operator in %s on IRC to do that; it was done on Matrix only.", m.Params[1]))
 	case ircproto.ERR_NICKNAMEINUSE, ircproto.ERR_ERRONEUSNICKNAME:

@@ -185,6 +185,10 @@ func (p *Puppet) deliver(ctx context.Context, msg *bridge.MatrixMessage, out out
 	}
 }
 
+// send sends a message's lines, then waits for the server to have handled
+// them (Conn.fence), so that a refusal (404 in a +m channel, 401 for a
+// nick that left) fails the message in Matrix, where the user sees it,
+// instead of vanishing. That costs one PING per message.
 func (p *Puppet) send(ctx context.Context, c *Conn, target string, out outgoing, msg *bridge.MatrixMessage) error {
 	sp := ircproto.Splitter{Command: out.command, Target: target, PrefixLen: c.prefixLen(), LineLen: c.ISupport().LineLen(), Action: out.action}
 	lines, err := p.net.fitLines(sp, out.text, msg)
@@ -192,9 +196,22 @@ func (p *Puppet) send(ctx context.Context, c *Conn, target string, out outgoing,
 		return fmt.Errorf("%w: %w", bridge.ErrPermanent, err)
 	}
 	key := msg.Event.ID
+	folded := p.net.fold(target)
 	p.mu.Lock()
 	done := p.sent[key]
+	if p.refusals == nil {
+		p.refusals = map[string]string{}
+	}
+	p.refusals[folded] = ""
 	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.refusals, folded)
+		if len(p.refusals) == 0 {
+			p.refusals = nil // an idle puppet keeps no map
+		}
+		p.mu.Unlock()
+	}()
 	for i := done; i < len(lines); i++ {
 		if err := c.Send(ctx, lines[i]); err != nil {
 			p.mu.Lock()
@@ -210,7 +227,35 @@ func (p *Puppet) send(ctx context.Context, c *Conn, target string, out outgoing,
 	delete(p.sent, key)
 	p.mu.Unlock()
 	p.touch()
+	if err := c.fence(ctx); err != nil {
+		// Every line was written; whether the server took them is not
+		// known, and sending them again could say them twice.
+		p.log().Debug().Err(err).Str("target", target).Msg("No answer after a message; taking it as delivered")
+		return nil
+	}
+	p.mu.Lock()
+	why := p.refusals[folded]
+	p.mu.Unlock()
+	if why != "" {
+		return &refusedError{target: target, text: why}
+	}
 	return nil
+}
+
+// refused records the server's refusal of a message to target while
+// send waits for it, and reports whether one was waiting.
+func (p *Puppet) refused(target, text string) bool {
+	folded := p.net.fold(target)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, waiting := p.refusals[folded]; !waiting {
+		return false
+	}
+	if text == "" {
+		text = "refused"
+	}
+	p.refusals[folded] = text
+	return true
 }
 
 // learnName picks up the user's display name before the first connect,

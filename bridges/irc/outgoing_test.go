@@ -80,6 +80,54 @@ func TestLoginPicksNickAndIdentifies(t *testing.T) {
 	assert.True(t, row.Chosen, "a display name does not override a chosen nick")
 }
 
+func TestRefusedMessagesFailInTheirRoom(t *testing.T) {
+	for _, kind := range irctest.Kinds() {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			srv := irctest.Start(t, kind)
+			carol := srv.Connect(t, "carol")
+			carol.Join("#quiet")
+			tn := startNetwork(t, srv, func(c *Config) { c.Channels = []ChannelConfig{{Channel: "#quiet"}} })
+			tn.waitBotIn(t, "#quiet")
+			room := tn.core.addPortal(tn.channelKey("#quiet"))
+			portal := &bridge.Portal{Key: tn.channelKey("#quiet"), MXID: room}
+
+			t.Run("a message the channel takes is delivered", func(t *testing.T) {
+				require.NoError(t, tn.send(t, matrixMessage(portal, alice, "", "before +m"), "Alice"))
+				carol.WaitFor("the message", irctest.IsText("PRIVMSG", "before +m"))
+			})
+
+			t.Run("a message a +m channel refuses fails, permanently, with the server's words", func(t *testing.T) {
+				carol.Send("MODE #quiet +m")
+				carol.WaitFor("+m", irctest.IsCommand("MODE", "carol"))
+				err := tn.send(t, matrixMessage(portal, alice, "", "while muted"), "Alice")
+				require.ErrorIs(t, err, ErrNotDelivered)
+				assert.ErrorIs(t, err, bridge.ErrPermanent, "retrying would be refused again")
+				assert.Contains(t, err.Error(), "#quiet on IRC refused it: ")
+				tn.core.mu.Lock()
+				defer tn.core.mu.Unlock()
+				for _, n := range tn.core.notices[alice] {
+					assert.NotContains(t, n, "not delivered", "the failure is told in the room, not the management room")
+				}
+			})
+
+			t.Run("a private message to a nick that is not there fails", func(t *testing.T) {
+				dm := &bridge.Portal{Key: tn.dmKey("nobody", alice), MXID: "!dm:test"}
+				err := tn.send(t, matrixMessage(dm, alice, "", "anyone?"), "Alice")
+				require.ErrorIs(t, err, ErrNotDelivered)
+				assert.Contains(t, err.Error(), "nobody on IRC refused it: No such nick")
+			})
+
+			t.Run("once voiced, the user's messages go through again", func(t *testing.T) {
+				carol.Send("MODE #quiet +v Alice[m]")
+				carol.WaitFor("the voice", irctest.IsCommand("MODE", "carol"))
+				require.NoError(t, tn.send(t, matrixMessage(portal, alice, "", "with voice"), "Alice"))
+				carol.WaitFor("the message", irctest.IsText("PRIVMSG", "with voice"))
+			})
+		})
+	}
+}
+
 // FuzzIRCToHTML checks that any IRC text converts without panicking, to
 // valid UTF-8 when it was UTF-8, and that the body never holds codes.
 func FuzzIRCToHTML(f *testing.F) {

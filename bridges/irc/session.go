@@ -32,9 +32,12 @@ type Puppet struct {
 	joined      map[string]bool // folded channels the server confirmed
 	joinWait    map[string][]chan error
 	sent        map[id.EventID]int // lines of a message already sent, for retries
-	lastActive  time.Time
-	idle        *time.Timer
-	state       bridge.SessionState
+	// refusals holds, by folded target, the server's refusal of the
+	// message send is waiting on ("" while none came).
+	refusals   map[string]string
+	lastActive time.Time
+	idle       *time.Timer
+	state      bridge.SessionState
 }
 
 var (
