@@ -54,6 +54,16 @@ func (w *world) pushRaw(body map[string]any) {
 	w.PushRaw(body)
 }
 
+// admin is a Matrix client with the bridge bot's token. It stands in for
+// a room admin: in a portal the bot is the only user at level 100, so only
+// it can make a Matrix user a moderator.
+func (w *world) admin() *mautrix.Client {
+	w.t.Helper()
+	client, err := mautrix.NewClient(w.hs.URL, botMXID(), w.Config.Appservice.ASToken)
+	require.NoError(w.t, err)
+	return client
+}
+
 // mxUser is a Matrix user of the test homeserver.
 type mxUser struct {
 	t      *testing.T
@@ -121,6 +131,73 @@ func (u *mxUser) in(t *testing.T) *mxUser {
 func (u *mxUser) eventually(what string, cond func() bool) {
 	u.t.Helper()
 	require.Eventually(u.t, cond, 20*time.Second, 100*time.Millisecond, what)
+}
+
+// powerLevels reads the room's power levels.
+func (u *mxUser) powerLevels(room id.RoomID) *event.PowerLevelsEventContent {
+	var pl event.PowerLevelsEventContent
+	require.NoError(u.t, u.client.StateEvent(ctxT(u.t), room, event.StatePowerLevels, "", &pl))
+	return &pl
+}
+
+// setLevel changes one user's power level as client.
+func setLevel(t *testing.T, client *mautrix.Client, room id.RoomID, user id.UserID, level int) {
+	var pl event.PowerLevelsEventContent
+	require.NoError(t, client.StateEvent(ctxT(t), room, event.StatePowerLevels, "", &pl))
+	pl.SetUserLevel(user, level)
+	_, err := client.SendStateEvent(ctxT(t), room, event.StatePowerLevels, "", &pl)
+	require.NoError(t, err)
+}
+
+// levelIs reports whether user has level in the room now.
+func (u *mxUser) levelIs(room id.RoomID, user id.UserID, level int) func() bool {
+	return func() bool {
+		var pl event.PowerLevelsEventContent
+		return u.client.StateEvent(ctxT(u.t), room, event.StatePowerLevels, "", &pl) == nil && pl.GetUserLevel(user) == level
+	}
+}
+
+// joinRuleIs reports whether the room's join rule is rule now.
+func (u *mxUser) joinRuleIs(room id.RoomID, rule event.JoinRule) func() bool {
+	return func() bool {
+		var jr event.JoinRulesEventContent
+		return u.client.StateEvent(ctxT(u.t), room, event.StateJoinRules, "", &jr) == nil && jr.JoinRule == rule
+	}
+}
+
+// topicIs reports whether the room's topic is topic now.
+func (u *mxUser) topicIs(room id.RoomID, topic string) func() bool {
+	return func() bool {
+		var tc event.TopicEventContent
+		return u.client.StateEvent(ctxT(u.t), room, event.StateTopic, "", &tc) == nil && tc.Topic == topic
+	}
+}
+
+// listed reports whether the room is in the public room directory.
+func (u *mxUser) listed(room id.RoomID) bool {
+	resp, err := u.client.PublicRooms(ctxT(u.t), &mautrix.ReqPublicRooms{Limit: 100})
+	require.NoError(u.t, err)
+	for _, r := range resp.Chunk {
+		if r.RoomID == room {
+			return true
+		}
+	}
+	return false
+}
+
+// noticeFromBot matches a notice of the bridge bot holding every part.
+func noticeFromBot(parts ...string) func(*event.Event) bool {
+	return func(evt *event.Event) bool {
+		if evt.Sender != botMXID() || evt.Type != event.EventMessage || evt.Content.AsMessage().MsgType != event.MsgNotice {
+			return false
+		}
+		for _, p := range parts {
+			if !strings.Contains(bodyOf(evt), p) {
+				return false
+			}
+		}
+		return true
+	}
 }
 
 func bodyOf(evt *event.Event) string {

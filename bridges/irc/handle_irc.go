@@ -242,10 +242,18 @@ func (b *bot) onKick(c *Conn, m *ircproto.Message) {
 	if ch == nil {
 		return
 	}
-	// A kick by a puppet was done on Matrix first; the bot acts for the
-	// rest (servers, services) so no ghost joins just to kick.
+	if b.net.puppetByNick(kicker) != nil {
+		// A puppet kicks only because its user kicked the ghost on
+		// Matrix: the room already shows it, and the homeserver refuses
+		// to kick someone who is gone.
+		ch.mu.Lock()
+		delete(ch.members, b.net.fold(target))
+		ch.mu.Unlock()
+		return
+	}
+	// The bot acts for servers and services, so no ghost joins just to kick.
 	actor := bridge.Sender{}
-	if b.net.puppetByNick(kicker) == nil && !m.Source.IsServer() && !c.IsMe(kicker) {
+	if !m.Source.IsServer() && !c.IsMe(kicker) {
 		actor = b.net.ghostSender(kicker)
 	}
 	if p := b.net.puppetByNick(target); p != nil {

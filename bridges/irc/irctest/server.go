@@ -284,6 +284,8 @@ func inspircdConfig(name string, port int, dir string) string {
 <module name="namesx">
 <module name="uhnames">
 <module name="services_account">
+<module name="customprefix">
+<customprefix name="halfop" letter="h" prefix="%%" rank="20000" ranktoset="30000" ranktounset="30000" depriv="yes">
 `, name, port, dir, OperName, OperPassword) + motdFile(dir)
 }
 
