@@ -89,27 +89,72 @@ func (s *Session) handleSlackEvent(ctx context.Context, data any) error {
 		s.setArchived(ev.Channel, false)
 	case *slack.GroupUnarchiveEvent:
 		s.setArchived(ev.Channel, false)
-	case *slack.IMCreatedEvent, *slack.ChannelJoinedEvent, *slack.GroupJoinedEvent:
-		// A new conversation: its portal comes with its first message;
-		// forget any stale cache entry so members are fetched afresh.
-		s.forgetConv(data)
+	case *slack.ChannelCreatedEvent:
+		// Everyone in the workspace hears of a new channel
+		// (https://api.slack.com/events/channel_created); its creator is
+		// in it at once.
+		if ev.Channel.Creator == s.md.UserID {
+			return s.joinedConversation(ctx, ev.Channel.ID)
+		}
+	case *slack.ChannelJoinedEvent:
+		// https://api.slack.com/events/channel_joined, group_joined: the
+		// user is in a conversation now.
+		return s.joinedConversation(ctx, ev.Channel.ID)
+	case *slack.GroupJoinedEvent:
+		return s.joinedConversation(ctx, ev.Channel.ID)
+	case *mpimOpenEvent:
+		// A group DM opened with the user (https://api.slack.com/events/mpim_open):
+		// the receiver's portal now rather than with its first message.
+		return s.joinedConversation(ctx, ev.Channel)
+	case *slack.GroupOpenEvent:
+		// The user opened a group DM (https://api.slack.com/events/group_open).
+		return s.joinedConversation(ctx, ev.Channel)
+	case *slack.IMCreatedEvent:
+		// A new DM: its portal comes with its first message, as a direct
+		// chat invite; forget any stale cache entry.
+		s.forgetConv(ev.Channel.ID)
 	}
 	return nil
 }
 
-func (s *Session) forgetConv(data any) {
-	var id string
-	switch ev := data.(type) {
-	case *slack.IMCreatedEvent:
-		id = ev.Channel.ID
-	case *slack.ChannelJoinedEvent:
-		id = ev.Channel.ID
-	case *slack.GroupJoinedEvent:
-		id = ev.Channel.ID
+// mpimOpenEvent is mpim_open (https://api.slack.com/events/mpim_open),
+// which slack-go's RTM does not decode by itself.
+type mpimOpenEvent struct {
+	Type           string `json:"type"`
+	User           string `json:"user"`
+	Channel        string `json:"channel"`
+	EventTimestamp string `json:"event_ts"`
+}
+
+// init teaches slack-go's RTM the events it does not know, as its
+// EventMapping's doc asks: once, before any connection reads events.
+func init() {
+	if _, known := slack.EventMapping["mpim_open"]; !known {
+		slack.EventMapping["mpim_open"] = mpimOpenEvent{}
 	}
+}
+
+func (s *Session) forgetConv(id string) {
 	s.cache.mu.Lock()
 	delete(s.cache.convs, id)
 	s.cache.mu.Unlock()
+}
+
+// joinedConversation gives a conversation the user is in now (created,
+// joined or opened while the session runs) its portal, members and last
+// messages, unless this login has seen it before; several events announce
+// the same new conversation, and the stored cursor makes the later ones
+// no-ops.
+func (s *Session) joinedConversation(ctx context.Context, channel string) error {
+	if ts, err := s.net.cursor(ctx, s.user.MXID, s.md.TeamID, channel); err != nil || ts != "" {
+		return err
+	}
+	s.forgetConv(channel) // a cached entry may predate the membership
+	c, err := s.conv(ctx, channel)
+	if err != nil {
+		return err
+	}
+	return s.syncConversation(ctx, c)
 }
 
 // onMessageEvent handles "message" and its subtypes
@@ -382,7 +427,7 @@ func (s *Session) onMembership(ctx context.Context, channel, user string, kind b
 		if ts, err := s.net.cursor(ctx, s.user.MXID, s.md.TeamID, c.ID); err != nil {
 			return err
 		} else if ts == "" {
-			return s.syncConversation(ctx, c)
+			return s.joinedConversation(ctx, c.ID)
 		}
 	}
 	if s.net.isAppBot(s.md.TeamID, user) {

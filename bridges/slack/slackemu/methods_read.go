@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The methods in this file read the workspace (and open DMs). Each follows
@@ -297,13 +298,24 @@ func (s *Server) conversationsOpen(c caller, p url.Values) any {
 	if len(members) > 2 {
 		kind = MPIM
 	}
+	before := len(s.convs)
+	conv := s.openLocked(c.user.ID, members[1:], kind)
+	return s.openResponse(conv, c.user.ID, p, len(s.convs) == before)
+}
+
+// openLocked finds or creates the IM or MPIM of user with others, and
+// announces a new one to each member's connections
+// (https://api.slack.com/events/im_created,
+// https://api.slack.com/events/mpim_open).
+func (s *Server) openLocked(user string, others []string, kind ConversationKind) *conversation {
+	members := append([]string{user}, others...)
 	for _, id := range sortedKeys(s.convs) {
 		conv := s.convs[id]
 		if conv.Kind == kind && sameSet(conv.Members, members) {
-			return s.openResponse(conv, c.user.ID, p, true)
+			return conv
 		}
 	}
-	conv := &conversation{Conversation: Conversation{Kind: kind, Members: members, Creator: c.user.ID}}
+	conv := &conversation{Conversation: Conversation{Kind: kind, Members: members, Creator: user, Created: time.Now().Unix()}}
 	if kind == IM {
 		conv.ID = s.newID("D")
 	} else {
@@ -315,7 +327,6 @@ func (s *Server) conversationsOpen(c caller, p url.Values) any {
 		conv.Name = "mpdm-" + strings.Join(names, "--") + "-1"
 	}
 	s.convs[conv.ID] = conv
-	// https://api.slack.com/events/im_created, https://api.slack.com/events/mpim_open
 	for _, m := range members {
 		var ev map[string]any
 		if kind == IM {
@@ -329,7 +340,7 @@ func (s *Server) conversationsOpen(c caller, p url.Values) any {
 			}
 		}
 	}
-	return s.openResponse(conv, c.user.ID, p, false)
+	return conv
 }
 
 func (s *Server) openResponse(conv *conversation, viewer string, p url.Values, already bool) any {

@@ -566,6 +566,23 @@ func TestRTM(t *testing.T) {
 		assert.Equal(t, ts, ev["deleted_ts"])
 	})
 
+	t.Run("a new channel is announced to everyone and its creator joins it", func(t *testing.T) {
+		ch := f.emu.CreateChannel("U002", "plans")
+		ev := alice.nextOf("channel_created")
+		c := ev["channel"].(map[string]any)
+		assert.Equal(t, ch, c["id"])
+		assert.Equal(t, "plans", c["name"])
+		assert.Equal(t, "U002", c["creator"])
+		assert.Equal(t, []string{"U002"}, f.emu.Members(ch))
+	})
+
+	t.Run("a group DM opened with the user is announced to them", func(t *testing.T) {
+		mpim := f.emu.OpenMPIM("U002", "U001", "U003")
+		ev := alice.nextOf("mpim_open")
+		assert.Equal(t, mpim, ev["channel"])
+		assert.Equal(t, mpim, f.emu.OpenMPIM("U003", "U002", "U001"), "the same people share one group DM")
+	})
+
 	t.Run("a broadcast thread reply carries its root", func(t *testing.T) {
 		root := f.emu.Post(f.general, "U002", "root", "")
 		alice.nextOf("message")

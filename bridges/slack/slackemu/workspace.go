@@ -66,6 +66,36 @@ func (s *Server) AddConversation(c Conversation) string {
 	return c.ID
 }
 
+// CreateChannel creates a public channel as a user would in the Slack app
+// and returns its ID. Everyone in the workspace hears of it with
+// channel_created (https://api.slack.com/events/channel_created: "sent to
+// all connections for a workspace"); the creator is its first member, which
+// member_joined_channel announces ("also triggered upon creating a new
+// channel", https://api.slack.com/events/member_joined_channel), with the
+// channel_join message.
+func (s *Server) CreateChannel(creator, name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := s.newID("C")
+	conv := &conversation{Conversation: Conversation{ID: id, Name: name, Kind: PublicChannel, Creator: creator, Created: time.Now().Unix()}}
+	s.convs[id] = conv
+	s.broadcastLocked("", "", map[string]any{
+		"type":    "channel_created",
+		"channel": map[string]any{"id": id, "name": name, "created": conv.Created, "creator": creator},
+	})
+	s.joinLocked(id, creator, "")
+	return id
+}
+
+// OpenMPIM opens a group DM as user would from the Slack app, the way
+// conversations.open does for several users (see conversationsOpen), and
+// returns its ID.
+func (s *Server) OpenMPIM(user string, others ...string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.openLocked(user, others, MPIM).ID
+}
+
 // Post sends a message as a user, as if typed in the Slack app, and
 // returns its ts. threadTS makes it a thread reply ("" for none).
 // It is announced as a message event (https://api.slack.com/events/message).
