@@ -36,6 +36,7 @@ func TestEndToEnd(t *testing.T) {
 	e2eMessages(t, w, room)
 	e2eFiles(t, w, room)
 	e2eDirectChats(t, w)
+	e2eConversations(t, w)
 	e2ePresenceAndTyping(t, w, room)
 	e2eDoublePuppet(t, w, room)
 	e2eReadMarkersAndArchive(t, w, room)

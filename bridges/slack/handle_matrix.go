@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/slack-go/slack"
@@ -27,6 +28,7 @@ var (
 	_ bridge.ChatInfoGetter     = (*Session)(nil)
 	_ bridge.ReadReceiptHandler = (*Session)(nil)
 	_ bridge.LogoutHandler      = (*Session)(nil)
+	_ bridge.MembershipHandler  = (*Session)(nil)
 )
 
 func idUser(s string) id.UserID { return id.UserID(s) }
@@ -367,4 +369,62 @@ func (s *Session) LogoutRemote(ctx context.Context) error {
 	}
 	s.net.forget(s)
 	return s.net.dropCursors(ctx, s.user.MXID, s.md.TeamID)
+}
+
+// HandleMatrixMembership follows the user in and out of Slack channels:
+// leaving a channel's portal leaves the channel
+// (https://api.slack.com/methods/conversations.leave), joining a public
+// channel's portal joins it (https://api.slack.com/methods/conversations.join),
+// and removing a person's ghost removes them from the channel
+// (https://api.slack.com/methods/conversations.kick; Slack has no bans).
+// DMs and group DMs cannot be left on Slack: their portals are left alone.
+func (s *Session) HandleMatrixMembership(ctx context.Context, m *bridge.MatrixMembership) error {
+	ch, err := s.channelOf(m.Portal)
+	if err != nil {
+		return err
+	}
+	left := m.Membership == event.MembershipLeave || m.Membership == event.MembershipBan
+	if m.Portal.Key.Receiver != "" {
+		if m.Target != "" && left {
+			return fmt.Errorf("%w: people cannot be removed from Slack direct messages", bridge.ErrNotSupported)
+		}
+		return nil
+	}
+	c, err := s.conv(ctx, ch)
+	if err != nil {
+		return err
+	}
+	switch {
+	case m.Target != "" && left:
+		team, user, ok := splitKey(string(m.Target))
+		if !ok || team != s.md.TeamID {
+			return fmt.Errorf("%w: %s is not in workspace %s", bridge.ErrPermanent, m.Target, s.md.TeamName)
+		}
+		err = s.api.KickUserFromConversationContext(ctx, ch, user)
+		if err != nil && slackCode(err) == "not_in_channel" {
+			err = nil // gone already
+		}
+	case m.Target != "":
+		return nil
+	case m.Membership == event.MembershipJoin:
+		members, err := s.members(ctx, c)
+		if err != nil || slices.Contains(members, s.md.UserID) {
+			return err
+		}
+		_, _, _, err = s.api.JoinConversationContext(ctx, ch)
+	case left:
+		_, err = s.api.LeaveConversationContext(ctx, ch)
+		if err != nil && slackCode(err) == "cant_leave_general" {
+			return &permanentError{msg: "you left the room, but Slack does not let anyone leave #" + c.Name + ": you are still in it there"}
+		}
+	default:
+		return nil
+	}
+	if err != nil {
+		return s.checkAuth(ctx, fmt.Errorf("membership: %w", err))
+	}
+	s.cache.mu.Lock()
+	c.Members = nil // fetched again when next needed
+	s.cache.mu.Unlock()
+	return nil
 }

@@ -152,6 +152,79 @@ func (s *Server) react(c caller, p url.Values, add bool) any {
 	return ok(nil)
 }
 
+// conversationsJoin follows https://api.slack.com/methods/conversations.join:
+// channels only (a private one is not found by a non-member); joining one
+// the caller is in already succeeds with the already_in_channel warning.
+func (s *Server) conversationsJoin(c caller, p url.Values) any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	conv, errResp := s.channelLocked(c, p)
+	switch {
+	case conv == nil:
+		return errResp
+	case conv.Kind == IM || conv.Kind == MPIM:
+		return errorResponse("method_not_supported_for_channel_type")
+	case conv.Archived:
+		return errorResponse("is_archived")
+	case slices.Contains(conv.Members, c.user.ID):
+		return ok(response{"channel": s.conversationJSONLocked(conv, c.user.ID), "warning": "already_in_channel",
+			"response_metadata": map[string]any{"warnings": []string{"already_in_channel"}}})
+	}
+	s.joinLocked(conv.ID, c.user.ID, "")
+	return ok(response{"channel": s.conversationJSONLocked(conv, c.user.ID)})
+}
+
+// conversationsLeave follows https://api.slack.com/methods/conversations.leave:
+// a caller who is not in the conversation gets {"ok": false,
+// "not_in_channel": true} and no error; nobody leaves the general channel,
+// nor a DM.
+func (s *Server) conversationsLeave(c caller, p url.Values) any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	conv, errResp := s.channelLocked(c, p)
+	switch {
+	case conv == nil:
+		return errResp
+	case conv.Kind == IM:
+		return errorResponse("method_not_supported_for_channel_type")
+	case conv.General:
+		return errorResponse("cant_leave_general")
+	case conv.Archived:
+		return errorResponse("is_archived")
+	case !slices.Contains(conv.Members, c.user.ID):
+		return response{"ok": false, "not_in_channel": true}
+	case conv.Kind != PublicChannel && len(conv.Members) == 1:
+		return errorResponse("last_member")
+	}
+	s.leaveLocked(conv.ID, c.user.ID)
+	return ok(nil)
+}
+
+// conversationsKick follows https://api.slack.com/methods/conversations.kick:
+// the caller removes "user" from a channel they are both in.
+func (s *Server) conversationsKick(c caller, p url.Values) any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	conv, errResp := s.channelLocked(c, p)
+	target := p.Get("user")
+	switch {
+	case conv == nil:
+		return errResp
+	case conv.Kind == IM || conv.Kind == MPIM:
+		return errorResponse("method_not_supported_for_channel_type")
+	case s.users[target] == nil:
+		return errorResponse("user_not_found")
+	case target == c.user.ID:
+		return errorResponse("cant_kick_self")
+	case conv.General:
+		return errorResponse("cant_kick_from_general")
+	case !slices.Contains(conv.Members, c.user.ID) || !slices.Contains(conv.Members, target):
+		return errorResponse("not_in_channel")
+	}
+	s.leaveLocked(conv.ID, target)
+	return ok(nil)
+}
+
 // storedFile is an upload in progress or done.
 type storedFile struct {
 	File

@@ -353,6 +353,49 @@ func TestMessages(t *testing.T) {
 	})
 }
 
+func TestJoinLeaveKick(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	bob := f.client(bobToken)
+	side := f.emu.AddConversation(slackemu.Conversation{Name: "side", Members: []string{"U002"}})
+
+	t.Run("a public channel can be joined, once", func(t *testing.T) {
+		ch, warning, _, err := f.client(aliceToken).JoinConversationContext(ctx, side)
+		require.NoError(t, err)
+		assert.Equal(t, side, ch.ID)
+		assert.Empty(t, warning)
+		_, warning, _, err = f.client(aliceToken).JoinConversationContext(ctx, side)
+		require.NoError(t, err)
+		assert.Equal(t, "already_in_channel", warning)
+		assert.ElementsMatch(t, []string{"U001", "U002"}, f.emu.Members(side))
+	})
+
+	t.Run("a private channel cannot be joined", func(t *testing.T) {
+		_, _, _, err := f.client(aliceToken).JoinConversationContext(ctx, f.random)
+		assert.EqualError(t, err, "channel_not_found")
+	})
+
+	t.Run("leaving twice says not_in_channel without an error", func(t *testing.T) {
+		notIn, err := f.client(aliceToken).LeaveConversationContext(ctx, side)
+		require.NoError(t, err)
+		assert.False(t, notIn)
+		notIn, err = f.client(aliceToken).LeaveConversationContext(ctx, side)
+		require.NoError(t, err)
+		assert.True(t, notIn)
+		_, err = f.client(aliceToken).LeaveConversationContext(ctx, f.general)
+		assert.EqualError(t, err, "cant_leave_general")
+	})
+
+	t.Run("a member can kick another, not themselves", func(t *testing.T) {
+		_, _, _, err := f.client(carolToken, slack.OptionHTTPClient(cookieClient{carolCookie})).JoinConversationContext(ctx, side)
+		require.NoError(t, err)
+		require.NoError(t, bob.KickUserFromConversationContext(ctx, side, "U003"))
+		assert.Equal(t, []string{"U002"}, f.emu.Members(side))
+		assert.EqualError(t, bob.KickUserFromConversationContext(ctx, side, "U003"), "not_in_channel")
+		assert.EqualError(t, bob.KickUserFromConversationContext(ctx, side, "U002"), "cant_kick_self")
+	})
+}
+
 func TestHistoryPagination(t *testing.T) {
 	f := newFixture(t)
 	var ts []string

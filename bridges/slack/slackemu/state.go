@@ -143,6 +143,25 @@ func (s *Server) joinLocked(channel, user, inviter string) {
 		Text: "<@" + user + "|" + u.Name + "> has joined the channel"})
 }
 
+// leaveLocked removes a member and announces it
+// (https://api.slack.com/events/member_left_channel), with the
+// channel_leave message (https://api.slack.com/events/message/channel_leave)
+// posted while they are still a member, so they see it too.
+func (s *Server) leaveLocked(channel, user string) {
+	conv := s.convs[channel]
+	u := s.users[user]
+	if conv == nil || u == nil || !slices.Contains(conv.Members, user) {
+		return
+	}
+	s.broadcastLocked(channel, "", map[string]any{
+		"type": "member_left_channel", "user": user, "channel": channel,
+		"channel_type": channelType(conv.Kind), "team": s.team.ID,
+	})
+	s.storeLocked(channel, &Message{Type: "message", Subtype: "channel_leave", Channel: channel, User: user,
+		Text: "<@" + user + "|" + u.Name + "> has left the channel"})
+	conv.Members = slices.DeleteFunc(conv.Members, func(m string) bool { return m == user })
+}
+
 // markLocked moves a user's read marker and tells that user's own
 // connections with channel_marked, group_marked or im_marked by kind
 // (https://api.slack.com/events/channel_marked,

@@ -195,18 +195,7 @@ func (s *Server) Join(channel, user string) {
 func (s *Server) Leave(channel, user string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	conv := s.convs[channel]
-	if conv == nil || !slices.Contains(conv.Members, user) {
-		return
-	}
-	name := s.users[user].Name
-	s.broadcastLocked(channel, "", map[string]any{
-		"type": "member_left_channel", "user": user, "channel": channel,
-		"channel_type": channelType(conv.Kind), "team": s.team.ID,
-	})
-	s.storeLocked(channel, &Message{Type: "message", Subtype: "channel_leave", Channel: channel, User: user,
-		Text: "<@" + user + "|" + name + "> has left the channel"})
-	conv.Members = slices.DeleteFunc(conv.Members, func(m string) bool { return m == user })
+	s.leaveLocked(channel, user)
 }
 
 // Rename renames a channel (https://api.slack.com/events/channel_rename).

@@ -1,0 +1,115 @@
+package slack
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"maunium.net/go/mautrix/event"
+
+	"github.com/isthmus-bridge/isthmus/bridge"
+	"github.com/isthmus-bridge/isthmus/bridges/slack/slackemu"
+)
+
+// chatInfoOf matches the chat info event of a conversation.
+func chatInfoOf(channel string) func(*bridge.RemoteEvent) bool {
+	return func(ev *bridge.RemoteEvent) bool {
+		return ev.Kind == bridge.RemoteChatInfo && ev.Portal.Chat == chatKey(team, channel)
+	}
+}
+
+// TestNewConversations covers conversations that appear while the session
+// runs: a channel the user creates in the Slack app, and a group DM someone
+// opens with them. Each gets its portal at once, before anyone writes in it.
+func TestNewConversations(t *testing.T) {
+	env := newEnv(t)
+	env.login(t, alice, aliceToken)
+	env.core.take(t, chatInfoOf(env.general))
+
+	t.Run("a channel the user creates gets its portal, with them invited", func(t *testing.T) {
+		ch := env.emu.CreateChannel("U001", "plans")
+		info := env.core.take(t, chatInfoOf(ch))
+		assert.True(t, info.CreatePortal)
+		require.NotNil(t, info.ChatInfo)
+		assert.Equal(t, "plans", *info.ChatInfo.Name)
+		assert.Contains(t, info.ChatInfo.Invite, alice)
+		assert.False(t, info.ChatInfo.IsDM)
+	})
+
+	t.Run("a channel someone else creates is not the user's", func(t *testing.T) {
+		ch := env.emu.CreateChannel("U002", "bobs")
+		env.emu.Post(env.general, "U002", "after bobs", "")
+		env.core.take(t, messageWith("after bobs"))
+		env.core.none(t, 0, chatInfoOf(ch))
+	})
+
+	t.Run("a group DM someone opens with the user is their portal at once", func(t *testing.T) {
+		mpim := env.emu.OpenMPIM("U002", "U001", "U003")
+		info := env.core.take(t, chatInfoOf(mpim))
+		assert.Equal(t, string(alice), info.Portal.Receiver, "a group DM portal belongs to its receiver")
+		assert.True(t, info.CreatePortal)
+		assert.True(t, info.ChatInfo.IsDM)
+		var members []bridge.RemoteUserID
+		for _, m := range info.ChatInfo.Members {
+			members = append(members, m.ID)
+		}
+		assert.ElementsMatch(t, []bridge.RemoteUserID{"T0001-U001", "T0001-U002", "T0001-U003"}, members)
+
+		env.emu.Post(mpim, "U002", "hello both", "")
+		msg := env.core.take(t, messageWith("hello both"))
+		assert.Equal(t, info.Portal, msg.Portal)
+	})
+}
+
+// TestMatrixMembership: what the user does to their own and others'
+// membership in Matrix happens on Slack.
+func TestMatrixMembership(t *testing.T) {
+	env := newEnv(t)
+	sess := env.login(t, alice, aliceToken)
+	side := env.emu.AddConversation(slackemu.Conversation{ID: "C0SIDE", Name: "side", Members: []string{"U002"}})
+	portal := func(ch string) *bridge.Portal {
+		return &bridge.Portal{Key: bridge.PortalKey{Network: networkID, Chat: chatKey(team, ch)}}
+	}
+	membership := func(p *bridge.Portal, target bridge.RemoteUserID, m event.Membership) error {
+		return sess.HandleMatrixMembership(env.ctx, &bridge.MatrixMembership{Portal: p, Sender: &bridge.User{MXID: alice}, Target: target, Membership: m})
+	}
+
+	t.Run("joining a public channel's portal joins the channel", func(t *testing.T) {
+		require.NoError(t, membership(portal(side), "", event.MembershipJoin))
+		assert.Contains(t, env.emu.Members(side), "U001")
+		require.NoError(t, membership(portal(side), "", event.MembershipJoin), "joining again is harmless")
+	})
+
+	t.Run("removing someone's ghost removes them from the channel", func(t *testing.T) {
+		require.NoError(t, membership(portal(side), "T0001-U002", event.MembershipLeave))
+		assert.NotContains(t, env.emu.Members(side), "U002")
+		require.NoError(t, membership(portal(side), "T0001-U002", event.MembershipBan), "gone already")
+		assert.ErrorIs(t, membership(portal(side), "T0009-U002", event.MembershipLeave), bridge.ErrPermanent)
+	})
+
+	t.Run("leaving the portal leaves the channel", func(t *testing.T) {
+		env.emu.Join(side, "U002") // so that Alice is not the last one
+		require.NoError(t, membership(portal(side), "", event.MembershipLeave))
+		assert.NotContains(t, env.emu.Members(side), "U001")
+		leave := env.core.take(t, func(ev *bridge.RemoteEvent) bool {
+			return ev.Kind == bridge.RemoteLeave && ev.Member != nil && ev.Member.Matrix == alice
+		})
+		assert.Equal(t, chatKey(team, side), leave.Portal.Chat)
+	})
+
+	t.Run("the general channel cannot be left, and the user is told", func(t *testing.T) {
+		env.emu.AddConversation(slackemu.Conversation{ID: "C0ALL", Name: "all", General: true, Members: []string{"U001", "U002"}})
+		err := membership(portal("C0ALL"), "", event.MembershipLeave)
+		assert.ErrorIs(t, err, bridge.ErrPermanent)
+		assert.Contains(t, err.Error(), "still in it")
+	})
+
+	t.Run("direct messages are left alone", func(t *testing.T) {
+		dm := env.emu.AddConversation(slackemu.Conversation{ID: "D0BOB", Kind: slackemu.IM, Members: []string{"U001", "U002"}})
+		p := portal(dm)
+		p.Key.Receiver = string(alice)
+		require.NoError(t, membership(p, "", event.MembershipLeave))
+		assert.ErrorIs(t, membership(p, "T0001-U002", event.MembershipLeave), bridge.ErrNotSupported)
+		assert.Contains(t, env.emu.Members(dm), "U001")
+	})
+}
