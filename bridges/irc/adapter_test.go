@@ -1,7 +1,6 @@
 package irc
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -437,18 +436,10 @@ func TestPrivateMessageGuard(t *testing.T) {
 }
 
 func TestNetsplitIsDebounced(t *testing.T) {
-	cfg := defaultConfig()
-	cfg.Name = "split"
-	n, err := newNetwork(cfg, testDomain)
-	require.NoError(t, err)
-	core := newFakeCore()
-	n.core, n.mx = core, newFakeMatrix()
-	n.cfg.Membership.NetsplitDelay = Duration(100 * time.Millisecond)
-	n.cfg.Membership.JoinRate = 1000
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	n.ctx = ctx
-	n.bot = newBot(n)
+	n, core := offlineNetwork(t, "split", func(c *Config) {
+		c.Membership.NetsplitDelay = Duration(100 * time.Millisecond)
+		c.Membership.JoinRate = 1000
+	})
 	key := n.channelKey("#chan")
 	core.addPortal(key)
 	// Closed, so what the bot sends (the MODE query on joining) goes nowhere.

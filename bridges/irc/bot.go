@@ -27,6 +27,9 @@ type bot struct {
 	wanted   map[string]wantedChannel // folded → channel to hold
 	channels map[string]*channel      // folded → state while joined
 	joinWait map[string][]chan error
+
+	awayMu sync.Mutex
+	away   map[string]string // folded nick → away message ("" not yet known), for users away
 }
 
 type wantedChannel struct {
@@ -147,6 +150,13 @@ func (b *bot) onUp(c *Conn) {
 	nick := c.Nick()
 	b.nick.Store(&nick)
 	b.net.log.Info().Str("nick", nick).Msg("Bot connected to IRC")
+	if !c.HasCap("away-notify") && b.net.cfg.Membership.AwayPoll > 0 {
+		b.net.wg.Add(1)
+		go func() {
+			defer b.net.wg.Done()
+			b.pollAway(c)
+		}()
+	}
 	pass := b.net.cfg.Bot.NickServPassword
 	b.mu.Lock()
 	var names, keys []string
@@ -316,17 +326,23 @@ func (b *bot) channel(name string) *channel {
 	return b.channels[b.net.fold(name)]
 }
 
-// channelsWith returns the channels a nick is in, as far as the bot sees.
-func (b *bot) channelsWith(nick string) []*channel {
-	folded := b.net.fold(nick)
+// allChannels lists the channels the bot is in, to look at one by one
+// without holding b.mu.
+func (b *bot) allChannels() []*channel {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	all := make([]*channel, 0, len(b.channels))
 	for _, ch := range b.channels {
 		all = append(all, ch)
 	}
-	b.mu.Unlock()
+	return all
+}
+
+// channelsWith returns the channels a nick is in, as far as the bot sees.
+func (b *bot) channelsWith(nick string) []*channel {
+	folded := b.net.fold(nick)
 	var out []*channel
-	for _, ch := range all {
+	for _, ch := range b.allChannels() {
 		ch.mu.Lock()
 		_, in := ch.members[folded]
 		ch.mu.Unlock()
@@ -340,13 +356,7 @@ func (b *bot) channelsWith(nick string) []*channel {
 // realNick returns how a folded nick is written, when the bot shares a
 // channel with them.
 func (b *bot) realNick(folded string) string {
-	b.mu.Lock()
-	all := make([]*channel, 0, len(b.channels))
-	for _, ch := range b.channels {
-		all = append(all, ch)
-	}
-	b.mu.Unlock()
-	for _, ch := range all {
+	for _, ch := range b.allChannels() {
 		ch.mu.Lock()
 		m, ok := ch.members[folded]
 		ch.mu.Unlock()

@@ -187,6 +187,10 @@ type MembershipConfig struct {
 	// MatrixPoll is how often Matrix membership of portals is read to
 	// join and part puppets.
 	MatrixPoll Duration `yaml:"matrix_poll"`
+	// AwayPoll is how often the bot asks WHO of every channel it holds to
+	// learn who is away, on servers without away-notify (ngIRCd); 0 turns
+	// it off. The WHOs are spread over the interval.
+	AwayPoll Duration `yaml:"away_poll"`
 }
 
 // Duration decodes "10s", "5m" or a number of seconds.
@@ -238,6 +242,7 @@ func defaultConfig() Config {
 			JoinRate:      20,
 			NetsplitDelay: Duration(10 * time.Second),
 			MatrixPoll:    Duration(2 * time.Second),
+			AwayPoll:      Duration(5 * time.Minute),
 		},
 	}
 }
@@ -393,6 +398,9 @@ func (c *Config) validate(at string) []string {
 	if c.Membership.MatrixPoll <= 0 {
 		add("membership.matrix_poll", "must be positive")
 	}
+	if c.Membership.AwayPoll < 0 {
+		add("membership.away_poll", "must not be negative (0 turns it off)")
+	}
 	if c.MediaURL != "" && !strings.HasPrefix(c.MediaURL, "http://") && !strings.HasPrefix(c.MediaURL, "https://") {
 		add("media_url", "must be an http(s) URL, got %q", c.MediaURL)
 	}
@@ -468,5 +476,8 @@ const exampleConfig = `  irc:                                   # one entry per 
         max_lines: 5                     # longer messages are cut and linked
       ident: {enabled: false, port: 113}
       private_messages: {policy: accept, invites_per_hour: 5}   # accept | identified | off
-      membership: {join_rate: 20, netsplit_delay: 10s}
+      membership:
+        join_rate: 20                    # ghosts joining a portal per second
+        netsplit_delay: 10s
+        away_poll: 5m                    # without away-notify: WHO each channel this often for away; 0 = off
 `

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v2"
 )
 
 func TestDecodeConfigs(t *testing.T) {
@@ -20,7 +21,18 @@ func TestDecodeConfigs(t *testing.T) {
 		assert.True(t, c.DynamicChannels.Enabled)
 		assert.Equal(t, PMAccept, c.PrivateMessages.Policy)
 		assert.Equal(t, 10*time.Second, c.Membership.NetsplitDelay.D())
+		assert.Equal(t, 5*time.Minute, c.Membership.AwayPoll.D(), "away polling is on where there is no away-notify")
 		assert.Equal(t, "irc.libera.chat:6697", c.hostPort())
+	})
+
+	t.Run("the example config decodes", func(t *testing.T) {
+		var doc map[string]any
+		require.NoError(t, yaml.Unmarshal([]byte(exampleConfig), &doc))
+		section, err := yaml.Marshal(doc["irc"])
+		require.NoError(t, err)
+		cfgs, err := decodeConfigs(section)
+		require.NoError(t, err)
+		assert.Equal(t, 5*time.Minute, cfgs[0].Membership.AwayPoll.D())
 	})
 
 	t.Run("the long forms decode", func(t *testing.T) {
@@ -36,7 +48,7 @@ func TestDecodeConfigs(t *testing.T) {
   limits: {max_puppets: 100, connects_per_second: 2, connects_in_flight: 4, lines_per_second: 0.5, line_burst: 3, max_lines: 3}
   ident: {enabled: true, port: 1113}
   private_messages: {policy: identified, invites_per_hour: 2}
-  membership: {join_rate: 5, netsplit_delay: 30, matrix_poll: 500ms}
+  membership: {join_rate: 5, netsplit_delay: 30, matrix_poll: 500ms, away_poll: 0}
 `))
 		require.NoError(t, err)
 		c := cfgs[0]
@@ -47,6 +59,7 @@ func TestDecodeConfigs(t *testing.T) {
 		assert.Equal(t, PMIdentified, c.PrivateMessages.Policy)
 		assert.Equal(t, 30*time.Second, c.Membership.NetsplitDelay.D(), "a bare number is seconds")
 		assert.Equal(t, 500*time.Millisecond, c.Membership.MatrixPoll.D())
+		assert.Zero(t, c.Membership.AwayPoll, "0 turns away polling off")
 		assert.Equal(t, "sesame", c.Channels[0].Key)
 	})
 
@@ -64,6 +77,7 @@ func TestDecodeConfigs(t *testing.T) {
 		{"a room must be a room ID", `- {name: a, address: "x:1", channels: [{channel: "#a", room: "#alias:x"}]}`, []string{"networks.irc[0].channels[0].room"}},
 		{"two networks may not share a name", "- {name: a, address: \"x:1\"}\n- {name: a, address: \"y:1\"}", []string{"networks.irc[1].name"}},
 		{"an unknown template placeholder is refused", `- {name: a, address: "x:1", puppets: {nick_template: "{displayname}{mxid}"}}`, []string{"{mxid}"}},
+		{"a negative away poll is refused", `- {name: a, address: "x:1", membership: {away_poll: -1m}}`, []string{"networks.irc[0].membership.away_poll"}},
 		{"skip-verify without TLS is refused", `- {name: a, address: "x:1", tls_skip_verify: true}`, []string{"tls_skip_verify"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

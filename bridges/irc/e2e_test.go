@@ -183,17 +183,21 @@ func endToEnd(t *testing.T, kind irctest.Kind) {
 		assert.Equal(t, "dave2", m.Params[0])
 	})
 
-	if kind == irctest.InspIRCd {
-		t.Run("away on IRC is unavailable presence on Matrix", func(t *testing.T) {
-			alice := alice0.in(t)
-			carol.Send("AWAY :lunch")
-			alice.eventually("carol unavailable", func() bool {
-				p, err := alice.client.GetPresence(ctxT(t), ghostMXID("carol"))
-				return err == nil && p.Presence == event.PresenceUnavailable && p.StatusMsg == "lunch"
-			})
-			carol.Send("AWAY")
+	// InspIRCd says so with away-notify; ngIRCd has none, so the bot
+	// polls with WHO (membership.away_poll, short here).
+	t.Run("away on IRC is unavailable presence on Matrix, and back is online", func(t *testing.T) {
+		alice := alice0.in(t)
+		carol.Send("AWAY :lunch")
+		alice.eventually("carol unavailable", func() bool {
+			p, err := alice.client.GetPresence(ctxT(t), ghostMXID("carol"))
+			return err == nil && p.Presence == event.PresenceUnavailable && p.StatusMsg == "lunch"
 		})
-	}
+		carol.Send("AWAY")
+		alice.eventually("carol online", func() bool {
+			p, err := alice.client.GetPresence(ctxT(t), ghostMXID("carol"))
+			return err == nil && p.Presence == event.PresenceOnline
+		})
+	})
 
 	t.Run("a logged-in user's edits and presence reach IRC", func(t *testing.T) {
 		alice := alice0.in(t)

@@ -33,6 +33,8 @@ func init() {
 		"TOPIC":                       (*bot).onTopic,
 		"AWAY":                        (*bot).onAway,
 		ircproto.RPL_TOPIC:            (*bot).onTopicReply,
+		ircproto.RPL_WHOREPLY:         (*bot).onWhoReply,
+		ircproto.RPL_AWAY:             (*bot).onAwayReply,
 		ircproto.RPL_CHANNELMODEIS:    (*bot).onMode,
 		ircproto.RPL_NAMREPLY:         (*bot).onNames,
 		ircproto.RPL_ENDOFNAMES:       (*bot).onEndOfNames,
@@ -288,6 +290,7 @@ func (b *bot) onNick(c *Conn, m *ircproto.Message) {
 	if c.IsMe(nick) || n.puppetByNick(old) != nil || n.puppetByNick(nick) != nil {
 		return
 	}
+	b.awayRenamed(old, nick)
 	if n.fold(old) == n.fold(nick) {
 		// Only the case changed: same ghost, new display name.
 		n.queue(&bridge.RemoteEvent{Kind: bridge.RemoteProfile, Portal: bridge.PortalKey{Network: n.id}, Sender: n.ghostSender(nick)})
@@ -412,20 +415,6 @@ func (b *bot) onJoinError(_ *Conn, m *ircproto.Message) {
 	name := m.Params[1]
 	b.net.log.Warn().Str("channel", name).Str("error", m.Trailing()).Msg("Bot cannot join channel")
 	b.finishJoin(b.net.fold(name), fmt.Errorf("%w: %s", ErrChannelRefused, m.Trailing()))
-}
-
-// onAway turns away-notify into ghost presence.
-func (b *bot) onAway(c *Conn, m *ircproto.Message) {
-	nick := m.Nick()
-	if c.IsMe(nick) || b.net.puppetByNick(nick) != nil {
-		return
-	}
-	p := &bridge.Presence{State: event.PresenceOnline}
-	if msg := m.Param(0); msg != "" {
-		p = &bridge.Presence{State: event.PresenceUnavailable, Status: msg}
-	}
-	b.net.queue(&bridge.RemoteEvent{Kind: bridge.RemotePresence, Portal: bridge.PortalKey{Network: b.net.id},
-		Sender: b.net.ghostSender(nick), Presence: p})
 }
 
 // handle is a puppet connection's handler: only what is addressed to

@@ -242,6 +242,26 @@ func startNetwork(t testing.TB, srv *irctest.Server, edit func(*Config)) *testNe
 	return tn
 }
 
+// offlineNetwork is a Network with a bot that never connects, for tests
+// that feed the bot's handlers lines by hand; edit may change the config.
+func offlineNetwork(t *testing.T, name string, edit func(*Config)) (*Network, *fakeCore) {
+	t.Helper()
+	cfg := defaultConfig()
+	cfg.Name = name
+	if edit != nil {
+		edit(&cfg)
+	}
+	n, err := newNetwork(cfg, testDomain)
+	require.NoError(t, err)
+	core := newFakeCore()
+	n.core, n.mx = core, newFakeMatrix()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	n.ctx = ctx
+	n.bot = newBot(n)
+	return n, core
+}
+
 // waitBotIn waits until the bot has the channel's member list.
 func (tn *testNet) waitBotIn(t testing.TB, channel string) {
 	t.Helper()
