@@ -178,6 +178,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if retry, limited := s.takeRateLimit(name); limited {
 		// https://api.slack.com/apis/rate-limits: HTTP 429 with the number
 		// of seconds to wait in Retry-After.
+		s.recordCall(Call{Method: name, Params: flatten(p), Limited: true})
 		w.Header().Set("Retry-After", strconv.Itoa(retry))
 		w.WriteHeader(http.StatusTooManyRequests)
 		writeJSON(w, errorResponse("ratelimited"))
@@ -241,15 +242,25 @@ func (s *Server) authenticate(r *http.Request, p url.Values) (caller, string) {
 }
 
 func (s *Server) record(name, user string, p url.Values) {
+	s.recordCall(Call{Method: name, User: user, Params: flatten(p)})
+}
+
+func (s *Server) recordCall(c Call) {
+	c.At = time.Now()
+	s.mu.Lock()
+	s.calls = append(s.calls, c)
+	s.mu.Unlock()
+}
+
+// flatten keeps a call's arguments for inspection, without the token.
+func flatten(p url.Values) map[string]string {
 	flat := make(map[string]string, len(p))
 	for k, v := range p {
 		if k != "token" {
 			flat[k] = strings.Join(v, ",")
 		}
 	}
-	s.mu.Lock()
-	s.calls = append(s.calls, Call{Method: name, User: user, Params: flat})
-	s.mu.Unlock()
+	return flat
 }
 
 func (s *Server) takeRateLimit(name string) (int, bool) {

@@ -142,6 +142,11 @@ func TestRateLimit(t *testing.T) {
 	}
 	_, err := api.AuthTestContext(context.Background())
 	assert.NoError(t, err, "the limit lasts for the given number of calls")
+	var limited []bool
+	for _, c := range f.emu.CallsTo("auth.test") {
+		limited = append(limited, c.Limited)
+	}
+	assert.Equal(t, []bool{true, true, false}, limited, "refused calls are recorded as such")
 }
 
 func TestUsersAndConversations(t *testing.T) {

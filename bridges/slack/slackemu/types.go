@@ -1,6 +1,9 @@
 package slackemu
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"time"
+)
 
 // User is a workspace member, shaped like Slack's user object
 // (https://api.slack.com/types/user). Only the fields the bridge reads are
@@ -167,6 +170,10 @@ type File struct {
 // Params never include the token.
 type Call struct {
 	Method string
-	User   string // whose token made the call; "" if auth failed
+	User   string // whose token made the call; "" if auth failed or not checked
 	Params map[string]string
+	// Limited marks a call answered with HTTP 429 (see RateLimit), before
+	// its token was looked at.
+	Limited bool
+	At      time.Time
 }
