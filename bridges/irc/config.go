@@ -148,7 +148,7 @@ type PMPolicy string
 
 const (
 	PMAccept     PMPolicy = "accept"
-	PMIdentified PMPolicy = "identified" // only senders logged in to an account
+	PMIdentified PMPolicy = "identified" // only senders logged in to an account (account-tag, else WHOIS)
 	PMOff        PMPolicy = "off"
 )
 

@@ -464,6 +464,8 @@ func (p *Puppet) handle(c *Conn, m *ircproto.Message) {
 		if !p.refused(m.Params[1], m.Trailing()) && m.Command == ircproto.ERR_CANNOTSENDTOCHAN {
 			p.net.notify(p.mxid, fmt.Sprintf("Your message to %s was not delivered: %s", m.Params[1], m.Trailing()))
 		}
+	case ircproto.RPL_WHOISACCOUNT, ircproto.RPL_WHOISREGNICK, ircproto.RPL_ENDOFWHOIS:
+		p.net.onWhoisReply(m)
 	case ircproto.ERR_CHANOPRIVSNEEDED:
 		p.net.notify(p.mxid, fmt.Sprintf("You need to be a channel operator in %s on IRC to do that; it was done on Matrix only.", m.Params[1]))
 	case ircproto.ERR_NICKNAMEINUSE, ircproto.ERR_ERRONEUSNICKNAME:
@@ -503,18 +505,38 @@ func (p *Puppet) onPrivate(c *Conn, m *ircproto.Message) {
 // sender, after the PM policy and the invite-spam guard: a PM that would
 // open a new room counts against its sender's invite rate, so a spam bot
 // messaging thousands of users makes a handful of invites, not thousands.
+//
+// The "identified" policy reads the sender's account from account-tag, or
+// from WHOIS where the connection has no account-tag (accounts.go).
 func (n *Network) handlePM(p *Puppet, c *Conn, m *ircproto.Message, content *bridge.Content) {
-	from := m.Nick()
+	const notIdentified = "only accepts private messages from users identified to an account"
 	switch n.cfg.PrivateMessages.Policy {
 	case PMOff:
 		n.refusePM(c, m, "does not accept private messages from IRC")
 		return
 	case PMIdentified:
+		if !c.HasCap("account-tag") {
+			n.checkIdentified(c, m.Source, func(identified bool) {
+				if !identified {
+					n.refusePM(c, m, notIdentified)
+					return
+				}
+				n.deliverPM(p, c, m, content)
+			})
+			return
+		}
 		if acct, _ := m.Tag("account"); acct == "" || acct == "*" {
-			n.refusePM(c, m, "only accepts private messages from users identified to an account")
+			n.refusePM(c, m, notIdentified)
 			return
 		}
 	}
+	n.deliverPM(p, c, m, content)
+}
+
+// deliverPM queues a PM that passed the policy to the DM portal. Worker
+// goroutine.
+func (n *Network) deliverPM(p *Puppet, c *Conn, m *ircproto.Message, content *bridge.Content) {
+	from := m.Nick()
 	key := n.dmKey(from, p.mxid)
 	portal, err := n.core.GetPortal(n.ctx, key)
 	if err != nil {

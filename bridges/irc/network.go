@@ -79,10 +79,12 @@ type Network struct {
 	puppets map[id.UserID]*Puppet
 	byNick  map[string]*Puppet // folded nick → puppet, while registered
 	invites map[string]*tokenBucket
-	shared  map[string]*ircproto.ISupport // by ISUPPORT tokens
-	work    chan func()                   // see later
-	seq     atomic.Uint64
-	epoch   int64
+	// accounts answers the "identified" PM policy without account-tag.
+	accounts accountLookups
+	shared   map[string]*ircproto.ISupport // by ISUPPORT tokens
+	work     chan func()                   // see later
+	seq      atomic.Uint64
+	epoch    int64
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -47,6 +47,7 @@ var minParams = map[string]int{
 	RPL_ENDOFWHO:         2,
 	RPL_ENDOFWHOIS:       2,
 	RPL_WHOISACCOUNT:     3, // client, nick, account
+	RPL_WHOISREGNICK:     2, // client, nick [text]
 	RPL_WHOREPLY:         8, // client, channel, user, host, server, nick, flags, "hops realname"
 	RPL_CHANNELMODEIS:    3, // client, channel, modestring [args...]
 	RPL_CREATIONTIME:     3, // client, channel, unix time

@@ -20,6 +20,7 @@ const (
 	RPL_USERHOST       = "302"
 	RPL_UNAWAY         = "305"
 	RPL_NOWAWAY        = "306"
+	RPL_WHOISREGNICK   = "307" // "is a registered nick" (UnrealIRCd, InspIRCd, Hybrid)
 	RPL_WHOISUSER      = "311"
 	RPL_WHOISSERVER    = "312"
 	RPL_WHOISOPERATOR  = "313"

@@ -1,0 +1,127 @@
+package irc
+
+import (
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/isthmus-bridge/isthmus/bridges/irc/ircproto"
+)
+
+// The "identified" PM policy needs to know whether a sender is logged in
+// to an account. A connection with account-tag is told on every message;
+// on a server without it (ngIRCd, older ircds) the puppet that got the PM
+// asks WHOIS, and RPL_WHOISACCOUNT (330) or RPL_WHOISREGNICK (307) before
+// RPL_ENDOFWHOIS (318) means yes. Answers are kept for accountTTL, so a
+// chatty sender costs one WHOIS a while, and PMs that arrive while a
+// WHOIS is out wait for it, in order.
+
+const (
+	// accountTTL is how long a WHOIS answer stands.
+	accountTTL = time.Minute
+	// accountTimeout is how long a WHOIS may go unanswered; the sender
+	// then counts as not identified.
+	accountTimeout = 30 * time.Second
+	// maxAccountAnswers bounds the cache; a full one is forgotten.
+	maxAccountAnswers = 10000
+)
+
+// accountLookups is the network's WHOIS cache and the WHOISes out.
+type accountLookups struct {
+	mu      sync.Mutex
+	known   map[string]accountAnswer  // by nick!user@host, folded
+	pending map[string]*accountLookup // by folded nick, while WHOIS is out
+}
+
+type accountAnswer struct {
+	identified bool
+	at         time.Time
+}
+
+type accountLookup struct {
+	key        string
+	identified bool // a 330 or 307 came
+	then       []func(identified bool)
+	timer      *time.Timer
+}
+
+// accountKey tells senders apart by their whole prefix, so that a nick
+// taken over by someone else is asked about again.
+func (n *Network) accountKey(src ircproto.Prefix) string {
+	return n.fold(src.Name) + "!" + strings.ToLower(src.User+"@"+src.Host)
+}
+
+// checkIdentified calls then with whether src is identified,
+// asking the server with WHOIS on c when the answer is not known. then
+// runs on the network's worker. Call from the worker.
+func (n *Network) checkIdentified(c *Conn, src ircproto.Prefix, then func(identified bool)) {
+	key, nick := n.accountKey(src), n.fold(src.Name)
+	a := &n.accounts
+	a.mu.Lock()
+	if ans, ok := a.known[key]; ok && time.Since(ans.at) < accountTTL {
+		a.mu.Unlock()
+		then(ans.identified)
+		return
+	}
+	if l, ok := a.pending[nick]; ok {
+		l.then = append(l.then, then)
+		a.mu.Unlock()
+		return
+	}
+	if a.pending == nil {
+		a.pending = map[string]*accountLookup{}
+	}
+	l := &accountLookup{key: key, then: []func(bool){then}}
+	l.timer = time.AfterFunc(accountTimeout, func() { n.endLookup(nick) })
+	a.pending[nick] = l
+	a.mu.Unlock()
+	// Sending waits for the puppet's token bucket; the worker must not.
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := c.Send(n.ctx, ircproto.NewMessage("WHOIS", src.Name)); err != nil {
+			n.endLookup(nick)
+		}
+	}()
+}
+
+// onWhoisReply takes the lines of a WHOIS reply that matter to a lookup:
+// 330 and 307 say the nick is identified, 318 ends the reply. Lines for
+// nicks nobody asked about are ignored. Reader goroutine.
+func (n *Network) onWhoisReply(m *ircproto.Message) {
+	nick := n.fold(m.Params[1])
+	if m.Command == ircproto.RPL_ENDOFWHOIS {
+		n.endLookup(nick)
+		return
+	}
+	a := &n.accounts
+	a.mu.Lock()
+	if l, ok := a.pending[nick]; ok {
+		l.identified = true
+	}
+	a.mu.Unlock()
+}
+
+// endLookup keeps the answer of the lookup for nick and hands it to those
+// waiting, on the worker.
+func (n *Network) endLookup(nick string) {
+	a := &n.accounts
+	a.mu.Lock()
+	l, ok := a.pending[nick]
+	if !ok {
+		a.mu.Unlock()
+		return
+	}
+	delete(a.pending, nick)
+	l.timer.Stop()
+	if a.known == nil || len(a.known) >= maxAccountAnswers {
+		a.known = map[string]accountAnswer{}
+	}
+	a.known[l.key] = accountAnswer{identified: l.identified, at: time.Now()}
+	a.mu.Unlock()
+	n.later(func() {
+		for _, f := range l.then {
+			f(l.identified)
+		}
+	})
+}
