@@ -185,24 +185,10 @@ func cmdLogin(ctx context.Context, cc *commandContext) error {
 		// Not quoted: a user who left the network out typed a token here.
 		return fmt.Errorf("%w (configured: %s; usage: login <network> ...)", ErrUnknownNetwork, cc.br.networkList())
 	}
-	ne := cc.br.networks[nid]
-	login, sess, err := ne.net.Login(ctx, cc.user, cc.args[1:])
+	login, err := cc.br.login(ctx, cc.user, nid, cc.args[1:])
 	if err != nil {
 		return err
 	}
-	// Set only when the adapter left them out: it may already be
-	// reporting state through this login from another goroutine.
-	if login.User != cc.user.MXID || login.Network != nid {
-		login.User, login.Network = cc.user.MXID, nid
-	}
-	if err := cc.br.store.saveLogin(ctx, login); err != nil {
-		return err
-	}
-	if old := cc.br.removeSession(login); old != nil {
-		_ = old.sess.Disconnect(ctx)
-	}
-	cc.br.addSession(login, sess)
-	sess.Connect(cc.br.sessionCtx(login))
 	cc.reply("Logged in to %s as %s.", nid, nonEmpty(login.RemoteName, string(login.RemoteID)))
 	if err := cc.br.doublePuppets.AutoLogin(ctx, cc.user.MXID); err == nil {
 		cc.reply("Double puppeting is on: what you do on %s shows in Matrix as your own account.", nid)
@@ -261,23 +247,9 @@ func cmdLogout(ctx context.Context, cc *commandContext) error {
 			return fmt.Errorf("%w %q (configured: %s)", ErrUnknownNetwork, name, cc.br.networkList())
 		}
 	}
-	entries := cc.br.userSessions(cc.user.MXID, nid)
-	var done int
-	for _, e := range entries {
-		if loginID != "" && string(e.login.ID) != loginID {
-			continue
-		}
-		if lh, ok := e.sess.(LogoutHandler); ok {
-			if err := lh.LogoutRemote(ctx); err != nil {
-				zerolog.Ctx(ctx).Warn().Err(err).Msg("Adapter logout failed")
-			}
-		}
-		_ = e.sess.Disconnect(ctx)
-		cc.br.removeSession(e.login)
-		if err := cc.br.store.deleteLogin(ctx, e.login); err != nil {
-			return err
-		}
-		done++
+	done, err := cc.br.logout(ctx, cc.user.MXID, nid, LoginID(loginID))
+	if err != nil {
+		return err
 	}
 	if done == 0 {
 		cc.reply("You are not logged in to %s.", cc.args[0])

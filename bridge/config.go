@@ -50,6 +50,9 @@ type BridgeConfig struct {
 	// Spaces gives each login (a Slack workspace, an IRC network) a Matrix
 	// space of its user's own, holding the portals they are in.
 	Spaces bool `yaml:"spaces"`
+	// Provisioning is the HTTP API for logging users in without a
+	// management room; off while its shared secret is empty.
+	Provisioning ProvisioningConfig `yaml:"provisioning"`
 }
 
 // DoublePuppetConfig holds, per homeserver domain, either "as_token:<token>"
@@ -291,6 +294,9 @@ func (c *Config) Validate() []string {
 		if tok == "" || strings.Contains(tok, "generate") {
 			add("appservice."+key, "must be a random secret (isthmus init writes one)")
 		}
+	}
+	if sec := c.Bridge.Provisioning.SharedSecret; sec != "" && (len(sec) < 16 || strings.Contains(sec, "generate")) {
+		add("bridge.provisioning.shared_secret", "must be empty (off) or a random secret of at least 16 characters")
 	}
 	if c.Appservice.ASToken != "" && c.Appservice.ASToken == c.Appservice.HSToken {
 		add("appservice.hs_token", "must differ from as_token")

@@ -13,10 +13,12 @@ import (
 )
 
 // Handler is every HTTP route the bridge serves on appservice.listen: the
-// appservice API for the homeserver and /_isthmus/health.
+// appservice API for the homeserver, /_isthmus/health and, when it is on,
+// the provisioning API.
 func (br *Bridge) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /_isthmus/health", br.serveHealth)
+	br.routeProvisioning(mux)
 	mux.Handle("/", br.Server.Handler())
 	return mux
 }

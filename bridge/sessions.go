@@ -193,3 +193,51 @@ func (br *Bridge) doublePuppetDropped(ctx context.Context, user id.UserID, reaso
 	br.Notify(ctx, user, "Your Matrix account is no longer used for double puppeting: "+reason+
 		". Send `login-matrix <access token>` to set it up again.")
 }
+
+// login logs a user in to a network with what they gave (a token, a nick),
+// stores the login and connects its session, replacing an earlier session
+// of the same login. The error is shown to the user: adapters keep
+// credentials out of it.
+func (br *Bridge) login(ctx context.Context, user *User, nid NetworkID, args []string) (*Login, error) {
+	login, sess, err := br.networks[nid].net.Login(ctx, user, args)
+	if err != nil {
+		return nil, err
+	}
+	// Set only when the adapter left them out: it may already be
+	// reporting state through this login from another goroutine.
+	if login.User != user.MXID || login.Network != nid {
+		login.User, login.Network = user.MXID, nid
+	}
+	if err := br.store.saveLogin(ctx, login); err != nil {
+		return nil, err
+	}
+	if old := br.removeSession(login); old != nil {
+		_ = old.sess.Disconnect(ctx)
+	}
+	br.addSession(login, sess)
+	sess.Connect(br.sessionCtx(login))
+	return login, nil
+}
+
+// logout ends a user's sessions on a network (only the one login when
+// loginID is set) and forgets them; it returns how many it ended.
+func (br *Bridge) logout(ctx context.Context, user id.UserID, nid NetworkID, loginID LoginID) (int, error) {
+	done := 0
+	for _, e := range br.userSessions(user, nid) {
+		if loginID != "" && e.login.ID != loginID {
+			continue
+		}
+		if lh, ok := e.sess.(LogoutHandler); ok {
+			if err := lh.LogoutRemote(ctx); err != nil {
+				zerolog.Ctx(ctx).Warn().Err(err).Msg("Adapter logout failed")
+			}
+		}
+		_ = e.sess.Disconnect(ctx)
+		br.removeSession(e.login)
+		if err := br.store.deleteLogin(ctx, e.login); err != nil {
+			return done, err
+		}
+		done++
+	}
+	return done, nil
+}

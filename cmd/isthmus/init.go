@@ -65,6 +65,10 @@ bridge:
   # A Matrix space per login (a Slack workspace, an IRC network) holding
   # the portals its user is in.
   spaces: false
+  provisioning:
+    # Bearer secret of the HTTP API for logging users in without a
+    # management room (/_isthmus/provision/v1); empty = off.
+    shared_secret: "{{.ProvisioningSecret}}"
 
 logging:
   level: info      # trace, debug, info, warn, error
@@ -101,9 +105,10 @@ func cmdInit(configPath, regPath string, force bool, stdout, stderr io.Writer) i
 	}
 	var buf bytes.Buffer
 	err := configTemplate.Execute(&buf, map[string]any{
-		"ASToken":  appservice.GenerateToken(),
-		"HSToken":  appservice.GenerateToken(),
-		"Examples": examples,
+		"ASToken":            appservice.GenerateToken(),
+		"HSToken":            appservice.GenerateToken(),
+		"ProvisioningSecret": appservice.GenerateToken(),
+		"Examples":           examples,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "isthmus init: %v\n", err)

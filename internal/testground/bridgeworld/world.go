@@ -187,8 +187,9 @@ func (w *World) StartBridge() {
 	}
 	var out io.Writer = zerolog.NewTestWriter(t)
 	if w.opts.Log != nil {
-		// The capture gets debug lines; the test log keeps its level.
-		out = zerolog.MultiLevelWriter(levelWriter{w: out, min: level}, w.opts.Log)
+		// The capture gets debug lines; the test log keeps its level. Its
+		// writes are serialised, so a plain buffer will do.
+		out = zerolog.MultiLevelWriter(levelWriter{w: out, min: level}, zerolog.SyncWriter(w.opts.Log))
 		level = zerolog.DebugLevel
 	}
 	log := zerolog.New(out).Level(level).With().Timestamp().Logger()
