@@ -33,6 +33,38 @@
 // and their database and homeserver work (PMs, notices) runs on the
 // network's worker goroutine, not on the reader.
 //
+// Channel modes and ranks shape the room (roommodes.go, membership.go).
+// Op (and owner, admin) is power level 50, halfop 25, voice 10; +i and +k
+// make the join rule invite, +s and +p keep the room out of the
+// directory, +m raises events_default to voice. The other way, a Matrix
+// user's level changes of ghosts become MODE +o/-o/+v/-v and a topic
+// change TOPIC, sent by their puppet, and a kick or ban of a ghost KICK
+// and MODE +b. Level and topic changes by a puppet that is not a channel
+// operator (for the topic of a +t channel, at least a halfop) are refused
+// before anything is sent, with bridge.ErrRefused, and the core puts the
+// Matrix state back and tells the user why. Kicks and bans are sent
+// as they are; the server's refusal (482) is told in the management room.
+// Only ghosts' levels are sent: the core hands over no level changes of
+// Matrix users, and puppets' own IRC ranks are not shown as Matrix levels.
+//
+// A message the server refuses (404 in a +m channel, 401 for a nick that
+// is gone) fails in its room. After the last line of each message the
+// puppet sends a PING and waits for its PONG (Conn.fence): the server
+// handles a client's lines in order, so any refusal has been read by
+// then, and HandleMatrixMessage returns it as a permanent error, which
+// the core shows as "Your message was not delivered". The price is one
+// line of the token bucket and one round trip per message.
+//
+// Ghost presence follows IRC away (away.go): through away-notify where
+// the server has it, else by the bot polling WHO of its channels every
+// membership.away_poll, spread over the interval and at most half the
+// bot's line rate; the away message is asked with WHOIS when there is
+// room in the bucket. Only changes reach Matrix.
+//
+// The "identified" PM policy reads the sender's account from account-tag;
+// a connection without it asks WHOIS and keeps the answer a minute
+// (accounts.go).
+//
 // IRC has no message IDs. Messages get IDs made by the bridge, unique per
 // portal; a remote echo of what a puppet said is recognised by the
 // puppet's nick rather than by ID.
