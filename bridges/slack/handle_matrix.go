@@ -178,8 +178,8 @@ func (s *Session) HandleMatrixMessage(ctx context.Context, msg *bridge.MatrixMes
 // whose ts Slack does not return (the share is asynchronous; the answer of
 // https://api.slack.com/methods/files.completeUploadExternal lists files,
 // not messages). That message comes back over RTM (or in catch-up) as a
-// file_share by the user carrying the file ID: the upload is remembered
-// until then, and the echo maps the Matrix event to the message's ts
+// file_share by the user carrying the file ID: the upload is stored until
+// then (media.go), and the echo maps the Matrix event to the message's ts
 // (RecordRemoteID) instead of being bridged back. A caption (a body that
 // differs from the file name) becomes the message text.
 func (s *Session) sendFile(ctx context.Context, ch, thread string, msg *bridge.MatrixMessage) (*bridge.MessageResult, error) {
@@ -204,17 +204,19 @@ func (s *Session) sendFile(ctx context.Context, ch, thread string, msg *bridge.M
 	if err != nil {
 		return nil, s.checkAuth(ctx, fmt.Errorf("upload file: %w", err))
 	}
-	s.net.uploads.add(s.md.TeamID, up.FileID, msg)
+	if err := s.net.addUpload(ctx, s.md.TeamID, up.FileID, msg); err != nil {
+		return nil, err
+	}
 	err = s.api.UploadToURL(ctx, slack.UploadToURLParameters{UploadURL: up.UploadURL, Reader: bytes.NewReader(data), Filename: name})
 	if err != nil {
-		s.net.uploads.forget(s.md.TeamID, up.FileID)
+		s.net.forgetUpload(ctx, s.md.TeamID, up.FileID)
 		return nil, fmt.Errorf("upload file: %w", err)
 	}
 	_, err = s.api.CompleteUploadExternalContext(ctx, slack.CompleteUploadExternalParameters{
 		Files: []slack.FileSummary{{ID: up.FileID, Title: name}}, Channel: ch, ThreadTimestamp: thread, InitialComment: caption,
 	})
 	if err != nil {
-		s.net.uploads.forget(s.md.TeamID, up.FileID)
+		s.net.forgetUpload(ctx, s.md.TeamID, up.FileID)
 		return nil, s.checkAuth(ctx, fmt.Errorf("upload file: %w", err))
 	}
 	return nil, nil

@@ -195,7 +195,9 @@ func (s *Session) onMessage(ctx context.Context, c *convInfo, m *slack.Msg, hist
 		if err := s.queue(ctx, notice); err != nil {
 			return err
 		}
-	} else if upload, known := s.uploadFromMatrix(m); known {
+	} else if upload, known, err := s.uploadFromMatrix(ctx, m); err != nil {
+		return err
+	} else if known {
 		// A file uploaded from Matrix: already in the room. Its Matrix
 		// event now gets the message's ts, so edits, deletions and
 		// reactions of either side find it.
@@ -224,11 +226,11 @@ func (s *Session) onMessage(ctx context.Context, c *convInfo, m *slack.Msg, hist
 
 // uploadFromMatrix says whether m shares a file uploaded from Matrix (see
 // sendFile), and gives its Matrix message to the first login that asks.
-func (s *Session) uploadFromMatrix(m *slack.Msg) (*bridge.MatrixMessage, bool) {
+func (s *Session) uploadFromMatrix(ctx context.Context, m *slack.Msg) (*bridge.MatrixMessage, bool, error) {
 	if len(m.Files) == 0 {
-		return nil, false
+		return nil, false, nil
 	}
-	return s.net.uploads.claim(s.md.TeamID, m.Files[0].ID)
+	return s.net.claimUpload(ctx, s.md.TeamID, m.Files[0].ID, m.Timestamp)
 }
 
 // inThreadOnly says whether a message is a thread reply that is not also

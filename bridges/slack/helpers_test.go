@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
+	"go.mau.fi/util/dbutil"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/isthmus-bridge/isthmus/bridge"
@@ -265,6 +266,10 @@ type testEnv struct {
 	general string
 	logs    *bytes.Buffer
 	ctx     context.Context
+	// cfg and db are what the network was started with, for a test that
+	// starts another one as after a restart.
+	cfg Config
+	db  *dbutil.Database
 }
 
 func newEnv(t testing.TB, tune ...func(*Config)) *testEnv {
@@ -294,7 +299,8 @@ func newEnv(t testing.TB, tune ...func(*Config)) *testEnv {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
 	core := newRecorder()
-	require.NoError(t, n.start(ctx, core, db.Child("slack_version", upgrades, nil)))
+	slackDB := db.Child("slack_version", upgrades, nil)
+	require.NoError(t, n.start(ctx, core, slackDB))
 
 	logs := &bytes.Buffer{}
 	sw := &syncWriter{w: logs}
@@ -308,7 +314,7 @@ func newEnv(t testing.TB, tune ...func(*Config)) *testEnv {
 			t.Logf("last session log lines:\n%s", strings.Join(lines[max(0, len(lines)-40):], "\n"))
 		}
 	})
-	return &testEnv{emu: emu, net: n, core: core, general: general, logs: logs, ctx: log.WithContext(ctx)}
+	return &testEnv{emu: emu, net: n, core: core, general: general, logs: logs, ctx: log.WithContext(ctx), cfg: cfg, db: slackDB}
 }
 
 // syncWriter lets the session goroutines and the test share one buffer.

@@ -2,14 +2,19 @@ package slack
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 
 	"github.com/isthmus-bridge/isthmus/bridge"
 )
@@ -60,59 +65,89 @@ func (n *Network) FetchMedia(ctx context.Context, media *bridge.Media) ([]byte, 
 	return data, firstOf(media.MimeType, ct), nil
 }
 
-// uploadSet holds the Matrix messages of files uploaded to Slack whose
-// sharing message has not come back yet, by workspace and file ID (see
-// sendFile). It belongs to the network, not to a session: every login in
-// the channel sees the sharing message, and whichever sees it first maps
-// it while the others leave it alone.
-type uploadSet struct {
-	mu      sync.Mutex
-	ttl     time.Duration
-	pending map[string]*pendingUpload
-}
+// Uploads from Matrix: sendFile learns the file ID before the file is
+// shared, and the message that shares it comes back later (over RTM, or in
+// catch-up after a restart) carrying that ID. Until then a row of
+// slack_pending_upload names the file's Matrix event, so that the message
+// maps to it instead of being bridged back. The rows belong to the network,
+// not to a session: every login in the channel sees the sharing message;
+// whichever sees it first maps it (the UPDATE decides), and the others
+// leave that message alone.
 
-type pendingUpload struct {
-	msg     *bridge.MatrixMessage
-	since   time.Time
-	claimed bool
-}
+// uploadTTL is how long an upload waits for its sharing message: long
+// enough for a restart or an outage in between, short enough that the
+// table holds only what is in flight.
+const uploadTTL = 24 * time.Hour
 
-func newUploadSet(ttl time.Duration) *uploadSet {
-	return &uploadSet{ttl: ttl, pending: map[string]*pendingUpload{}}
-}
+const (
+	addUploadQuery = `INSERT INTO slack_pending_upload
+		(team_id, file_id, chat_id, receiver, room_id, event_id, sender_mxid, event_ts, added_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT (team_id, file_id) DO NOTHING`
+	expireUploadsQuery = `DELETE FROM slack_pending_upload WHERE added_at < $1`
+	forgetUploadQuery  = `DELETE FROM slack_pending_upload WHERE team_id=$1 AND file_id=$2`
+	claimUploadQuery   = `UPDATE slack_pending_upload SET shared_ts=$3 WHERE team_id=$1 AND file_id=$2 AND shared_ts=''`
+	getUploadQuery     = `SELECT chat_id, receiver, room_id, event_id, sender_mxid, event_ts, shared_ts
+		FROM slack_pending_upload WHERE team_id=$1 AND file_id=$2`
+)
 
-func uploadKey(team, fileID string) string { return team + "/" + fileID }
-
-func (u *uploadSet) add(team, fileID string, msg *bridge.MatrixMessage) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
+// addUpload records a Matrix file about to be shared in Slack, and drops
+// uploads whose message never came.
+func (n *Network) addUpload(ctx context.Context, team, fileID string, msg *bridge.MatrixMessage) error {
 	now := time.Now()
-	expire(u.pending, now, u.ttl, func(p *pendingUpload) time.Time { return p.since })
-	u.pending[uploadKey(team, fileID)] = &pendingUpload{msg: msg, since: now}
+	if _, err := n.db.Exec(ctx, expireUploadsQuery, now.Add(-uploadTTL).UnixMilli()); err != nil {
+		return fmt.Errorf("expire uploads: %w", err)
+	}
+	_, err := n.db.Exec(ctx, addUploadQuery, team, fileID, msg.Portal.Key.Chat, msg.Portal.Key.Receiver, msg.Portal.MXID,
+		msg.Event.ID, msg.Sender.MXID, msg.Event.Timestamp, now.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("record upload: %w", err)
+	}
+	return nil
 }
 
-// forget drops an upload that failed.
-func (u *uploadSet) forget(team, fileID string) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	delete(u.pending, uploadKey(team, fileID))
+// forgetUpload drops an upload that failed.
+func (n *Network) forgetUpload(ctx context.Context, team, fileID string) {
+	if _, err := n.db.Exec(context.WithoutCancel(ctx), forgetUploadQuery, team, fileID); err != nil {
+		zerolog.Ctx(ctx).Err(err).Str("file_id", fileID).Msg("Failed to forget a failed upload")
+	}
 }
 
-// claim looks a shared file up: known says it is an upload from Matrix
-// (its message is not to be bridged back); msg is its Matrix message for
-// the first caller only, who maps it.
-func (u *uploadSet) claim(team, fileID string) (msg *bridge.MatrixMessage, known bool) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	p := u.pending[uploadKey(team, fileID)]
-	if p == nil || time.Since(p.since) > u.ttl {
-		return nil, false
+// claimUpload looks up a file shared in the message at ts. known says the
+// file was uploaded from Matrix and this message shares it (it is not to
+// be bridged back); msg is its Matrix message for the first login that
+// claims it, which maps the two.
+func (n *Network) claimUpload(ctx context.Context, team, fileID, ts string) (msg *bridge.MatrixMessage, known bool, err error) {
+	res, err := n.db.Exec(ctx, claimUploadQuery, team, fileID, ts)
+	if err != nil {
+		return nil, false, fmt.Errorf("claim upload: %w", err)
 	}
-	if p.claimed {
-		return nil, true
+	claimed, err := res.RowsAffected()
+	if err != nil {
+		return nil, false, fmt.Errorf("claim upload: %w", err)
 	}
-	p.claimed = true
-	return p.msg, true
+	var (
+		chat, receiver, room, evt, sender, shared string
+		evtTS                                     int64
+	)
+	err = n.db.QueryRow(ctx, getUploadQuery, team, fileID).Scan(&chat, &receiver, &room, &evt, &sender, &evtTS, &shared)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	} else if err != nil {
+		return nil, false, fmt.Errorf("read upload: %w", err)
+	}
+	if shared != ts {
+		// Shared again later, by someone else or elsewhere: a new message.
+		return nil, false, nil
+	}
+	if claimed == 0 {
+		return nil, true, nil // another login mapped it
+	}
+	return &bridge.MatrixMessage{
+		Portal: &bridge.Portal{Key: bridge.PortalKey{Network: networkID, Chat: bridge.ChatID(chat), Receiver: receiver}, MXID: id.RoomID(room)},
+		Sender: &bridge.User{MXID: id.UserID(sender)},
+		Event:  &event.Event{ID: id.EventID(evt), RoomID: id.RoomID(room), Sender: id.UserID(sender), Timestamp: evtTS},
+	}, true, nil
 }
 
 // expire drops the entries of m older than ttl at now; the sets above

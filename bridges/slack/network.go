@@ -59,10 +59,8 @@ type Network struct {
 	// workspace's fetches its files, and a user's DM with a ghost goes
 	// through their login of the ghost's workspace.
 	sessions map[loginKey]*Session
-	// uploads are Matrix files on their way to Slack (media.go); echoes
-	// what the bridge just did there (session.go).
-	uploads *uploadSet
-	echoes  *echoSet
+	// echoes is what the bridge just did on Slack (session.go).
+	echoes *echoSet
 	// app is the app mode's session once its bot is known (app.go);
 	// stopApp ends it.
 	app     *Session
@@ -83,7 +81,7 @@ var (
 // NewNetwork builds the network without I/O.
 func NewNetwork(cfg Config, _ bridge.CommonConfig) *Network {
 	return &Network{cfg: cfg, accounts: map[bridge.RemoteUserID]id.UserID{}, sessions: map[loginKey]*Session{},
-		uploads: newUploadSet(10 * time.Minute), echoes: newEchoSet(time.Minute)}
+		echoes: newEchoSet(time.Minute)}
 }
 
 // Info is constant.

@@ -651,6 +651,27 @@ func TestFiles(t *testing.T) {
 		env.core.none(t, 300*time.Millisecond, messageWith("late.bin"))
 	})
 
+	t.Run("an upload whose echo comes only after a restart is still mapped", func(t *testing.T) {
+		env.core.addMedia("mxc://example.org/restart", "across a restart")
+		env.emu.SetRTMDown(true)
+		env.core.waitState(t, bridge.StateDisconnected)
+		upload(t, "$restart", &event.MessageEventContent{MsgType: event.MsgFile, Body: "restart.txt", URL: "mxc://example.org/restart"})
+		ts := lastMessage().TS
+		require.NoError(t, sess.Disconnect(env.ctx))
+
+		// A new process: nothing of the old network's memory is left.
+		again := NewNetwork(env.cfg, bridge.CommonConfig{Domain: "example.org"})
+		require.NoError(t, again.start(env.ctx, env.core, env.db))
+		restarted, err := again.LoadSession(env.ctx, &bridge.User{MXID: alice}, sess.login)
+		require.NoError(t, err)
+		env.emu.SetRTMDown(false)
+		restarted.Connect(env.ctx)
+		t.Cleanup(func() { _ = restarted.Disconnect(context.Background()) })
+		assert.Equal(t, bridge.MessageID(ts), env.core.mappedTo(t, "$restart"))
+		env.core.none(t, 300*time.Millisecond, messageWith("restart.txt"))
+		sess = restarted.(*Session)
+	})
+
 	t.Run("another login in the channel does not bridge the upload back either", func(t *testing.T) {
 		env.login(t, carol, carolToken, carolCookie)
 		env.core.addMedia("mxc://example.org/shared", "both see it")

@@ -1,0 +1,61 @@
+package slack
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.mau.fi/util/dbutil"
+	"maunium.net/go/mautrix/event"
+
+	"github.com/isthmus-bridge/isthmus/bridge"
+	"github.com/isthmus-bridge/isthmus/storage/storagetest"
+)
+
+// TestPendingUploads checks the stored uploads on both databases: the first
+// login to see the sharing message maps it, the others only learn that it
+// is not to be bridged back, and the same file shared again later is a new
+// message.
+func TestPendingUploads(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *dbutil.Database) {
+		ctx := context.Background()
+		n := NewNetwork(DefaultConfig(), bridge.CommonConfig{Domain: "example.org"})
+		require.NoError(t, n.start(ctx, newRecorder(), db.Child("slack_version", upgrades, nil)))
+		msg := &bridge.MatrixMessage{
+			Portal: &bridge.Portal{Key: bridge.PortalKey{Network: networkID, Chat: "T1-D1", Receiver: string(alice)}, MXID: "!dm:example.org"},
+			Sender: &bridge.User{MXID: alice},
+			Event:  &event.Event{ID: "$file", Timestamp: 1700000000123},
+		}
+		require.NoError(t, n.addUpload(ctx, "T1", "F1", msg))
+		require.NoError(t, n.addUpload(ctx, "T1", "F1", msg), "a retried upload is harmless")
+
+		got, known, err := n.claimUpload(ctx, "T1", "F1", "1.000001")
+		require.NoError(t, err)
+		assert.True(t, known)
+		require.NotNil(t, got, "the first to see it maps it")
+		assert.Equal(t, msg.Portal.Key, got.Portal.Key)
+		assert.Equal(t, msg.Portal.MXID, got.Portal.MXID)
+		assert.Equal(t, msg.Event.ID, got.Event.ID)
+		assert.Equal(t, msg.Event.Timestamp, got.Event.Timestamp)
+		assert.Equal(t, alice, got.Sender.MXID)
+
+		got, known, err = n.claimUpload(ctx, "T1", "F1", "1.000001")
+		require.NoError(t, err)
+		assert.True(t, known, "another login sees the same message")
+		assert.Nil(t, got, "and leaves the mapping to the first")
+
+		_, known, err = n.claimUpload(ctx, "T1", "F1", "2.000001")
+		require.NoError(t, err)
+		assert.False(t, known, "shared again later, it is a new message")
+		_, known, err = n.claimUpload(ctx, "T2", "F1", "1.000001")
+		require.NoError(t, err)
+		assert.False(t, known, "file IDs are per workspace")
+
+		require.NoError(t, n.addUpload(ctx, "T1", "F2", msg))
+		n.forgetUpload(ctx, "T1", "F2")
+		_, known, err = n.claimUpload(ctx, "T1", "F2", "3.000001")
+		require.NoError(t, err)
+		assert.False(t, known, "a failed upload is forgotten")
+	})
+}
