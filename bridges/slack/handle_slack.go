@@ -25,7 +25,7 @@ const typingTimeout = 6 * time.Second
 // are those of https://api.slack.com/events/NAME.
 func (s *Session) handleSlackEvent(ctx context.Context, data any) error {
 	switch ev := data.(type) {
-	case *slack.MessageEvent:
+	case *messageEvent:
 		c, err := s.conv(ctx, ev.Channel)
 		if err != nil {
 			return err

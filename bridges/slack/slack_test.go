@@ -259,6 +259,12 @@ func TestSlackToMatrix(t *testing.T) {
 		env.emu.PostMessage(env.general, slackemu.Message{Subtype: "brand_new_subtype", User: "U002",
 			Blocks: json.RawMessage(`[{"type":"some_future_block"}]`), Text: "the fallback text"})
 		env.core.take(t, messageWith("the fallback text"))
+
+		// An element slack-go cannot decode fails the whole message there;
+		// the text still comes through.
+		env.emu.PostMessage(env.general, slackemu.Message{User: "U002", Text: "undecodable blocks, readable text",
+			Blocks: json.RawMessage(unknownElement)})
+		env.core.take(t, messageWith("undecodable blocks, readable text"))
 	})
 
 	t.Run("a shared file becomes a media message after its text", func(t *testing.T) {
@@ -489,6 +495,10 @@ func TestRateLimit(t *testing.T) {
 	})
 }
 
+// unknownElement is a block with an element of a type slack-go does not
+// know: a context block may hold text and images, and later more.
+const unknownElement = `[{"type":"context","elements":[{"type":"sparkline","values":[1,2,3]}]}]`
+
 func TestCatchUp(t *testing.T) {
 	t.Run("messages sent while RTM was down arrive in order after it comes back", func(t *testing.T) {
 		env := newEnv(t)
@@ -499,12 +509,16 @@ func TestCatchUp(t *testing.T) {
 		for _, text := range []string{"missed 1", "missed 2", "missed 3"} {
 			env.emu.Post(env.general, "U002", text, "")
 		}
+		env.emu.PostMessage(env.general, slackemu.Message{User: "U002", Text: "missed 4", Blocks: json.RawMessage(unknownElement)})
+		env.emu.Post(env.general, "U002", "missed 5", "")
 		env.emu.SetRTMDown(false)
 		env.core.waitState(t, bridge.StateConnected)
 		first := env.core.take(t, messageWith("missed 1"))
 		second := env.core.take(t, messageWith("missed 2"))
 		third := env.core.take(t, messageWith("missed 3"))
 		assert.True(t, first.Timestamp.Before(second.Timestamp) && second.Timestamp.Before(third.Timestamp))
+		env.core.take(t, messageWith("missed 4"))
+		env.core.take(t, messageWith("missed 5"))
 	})
 
 	t.Run("a restarted session catches up from its stored cursor", func(t *testing.T) {

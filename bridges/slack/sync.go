@@ -305,23 +305,22 @@ func (s *Session) syncConversation(ctx context.Context, c *convInfo) error {
 		return err
 	}
 	limit := max(s.net.cfg.Backfill, 1)
-	hist, err := s.api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{ChannelID: c.ID, Limit: limit})
+	hist, _, _, err := s.history(ctx, slack.GetConversationHistoryParameters{ChannelID: c.ID, Limit: limit})
 	if err != nil {
 		return s.checkAuth(ctx, err)
 	}
-	msgs := hist.Messages
-	if s.net.cfg.Backfill == 0 {
-		msgs = nil
+	newest := "0"
+	if len(hist) > 0 {
+		newest = hist[0].Timestamp
 	}
-	slices.Reverse(msgs) // history is newest first
-	for i := range msgs {
-		if err := s.onMessage(ctx, c, &msgs[i].Msg, true); err != nil {
+	if s.net.cfg.Backfill == 0 {
+		hist = nil
+	}
+	slices.Reverse(hist) // history is newest first
+	for i := range hist {
+		if err := s.onMessage(ctx, c, &hist[i].Msg, true); err != nil {
 			return err
 		}
-	}
-	newest := "0"
-	if len(hist.Messages) > 0 {
-		newest = hist.Messages[0].Timestamp
 	}
 	return s.net.setCursor(ctx, s.user.MXID, s.md.TeamID, c.ID, newest)
 }
@@ -334,15 +333,15 @@ func (s *Session) catchUp(ctx context.Context, c *convInfo, since string) error 
 	var missed []slack.Message
 	p := slack.GetConversationHistoryParameters{ChannelID: c.ID, Oldest: since, Limit: 200}
 	for {
-		hist, err := s.api.GetConversationHistoryContext(ctx, &p)
+		page, more, next, err := s.history(ctx, p)
 		if err != nil {
 			return s.checkAuth(ctx, err)
 		}
-		missed = append(missed, hist.Messages...)
-		if !hist.HasMore || hist.ResponseMetaData.NextCursor == "" {
+		missed = append(missed, page...)
+		if !more || next == "" {
 			break
 		}
-		p.Cursor = hist.ResponseMetaData.NextCursor
+		p.Cursor = next
 	}
 	if len(missed) > 0 {
 		zerolog.Ctx(ctx).Info().Str("channel", c.ID).Int("count", len(missed)).Msg("Catching up on missed Slack messages")
