@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -72,7 +73,31 @@ func (br *Bridge) EventFailed(ctx context.Context, evt *event.Event, err error) 
 	if evt.Type != event.EventMessage && evt.Type != event.EventSticker && evt.Type != event.EventReaction {
 		return
 	}
-	br.noticeIn(ctx, evt.RoomID, fmt.Sprintf("⚠️ Your message was not delivered: %v", err))
+	content := formatNotice("⚠️ Your message was not delivered: " + deliveryText(err))
+	// A reply to the message, so the sender sees which one did not arrive.
+	content.RelatesTo = (&event.RelatesTo{}).SetReplyTo(evt.ID)
+	if _, serr := br.AS.BotIntent().SendMessageEvent(ctx, evt.RoomID, event.EventMessage, content); serr != nil {
+		zerolog.Ctx(ctx).Err(serr).Msg("Failed to send notice")
+	}
+}
+
+// sendError is an adapter's failure to deliver a message. Logs get the
+// network; the sender, in the portal, only the reason.
+type sendError struct {
+	network NetworkID
+	err     error
+}
+
+func (e *sendError) Error() string { return fmt.Sprintf("send to %s: %v", e.network, e.err) }
+func (e *sendError) Unwrap() error { return e.err }
+
+// deliveryText is what the sender is told of a failed delivery.
+func deliveryText(err error) string {
+	var se *sendError
+	if errors.As(err, &se) {
+		err = se.err
+	}
+	return strings.TrimPrefix(err.Error(), ErrPermanent.Error()+": ")
 }
 
 func (br *Bridge) noticeIn(ctx context.Context, room id.RoomID, text string) {
@@ -246,7 +271,7 @@ func (br *Bridge) matrixMessage(ctx context.Context, portal *Portal, sender *Use
 		res, err = relay.HandleRelayMessage(ctx, msg)
 	}
 	if err != nil {
-		return fmt.Errorf("send to %s: %w", portal.Key.Network, err)
+		return &sendError{network: portal.Key.Network, err: err}
 	}
 	if res == nil || res.ID == "" {
 		return nil
@@ -383,7 +408,8 @@ func (br *Bridge) matrixTopic(ctx context.Context, portal *Portal, sender *User,
 	return nil
 }
 
-// matrixPowerLevels sends ghosts' level changes to the sender's session.
+// matrixPowerLevels sends level changes of ghosts and of Matrix users with
+// a session there to the sender's session.
 func (br *Bridge) matrixPowerLevels(ctx context.Context, portal *Portal, sender *User, evt *event.Event) error {
 	newPL := evt.Content.AsPowerLevels()
 	if newPL == nil {
@@ -402,11 +428,10 @@ func (br *Bridge) matrixPowerLevels(ctx context.Context, portal *Portal, sender 
 		seen[user] = true
 	}
 	for user := range seen {
-		nid, remote, ok := br.ghostOf(user)
-		if !ok || nid != portal.Key.Network {
+		if newPL.GetUserLevel(user) == oldPL.GetUserLevel(user) || user == br.AS.BotMXID() {
 			continue
 		}
-		if newPL.GetUserLevel(user) != oldPL.GetUserLevel(user) {
+		if remote, ok := br.remoteIdentity(portal, user); ok {
 			changes[remote] = newPL.GetUserLevel(user)
 		}
 	}
@@ -422,6 +447,23 @@ func (br *Bridge) matrixPowerLevels(ctx context.Context, portal *Portal, sender 
 		return nil
 	}
 	return ph.HandleMatrixPowerLevels(ctx, portal, sender, changes)
+}
+
+// remoteIdentity is who a room member is on the portal's network: a
+// ghost's remote user, or a Matrix user's own remote identity when they
+// have a session that reaches the chat.
+func (br *Bridge) remoteIdentity(portal *Portal, user id.UserID) (RemoteUserID, bool) {
+	if nid, remote, ok := br.ghostOf(user); ok {
+		return remote, nid == portal.Key.Network
+	}
+	e := br.sessionFor(user, portal.Key)
+	if e == nil {
+		return "", false
+	}
+	if ci, ok := e.sess.(CurrentIdentity); ok {
+		return ci.CurrentRemoteID(), true
+	}
+	return e.login.RemoteID, e.login.RemoteID != ""
 }
 
 // revertIfRefused puts a state event back as it was when the adapter

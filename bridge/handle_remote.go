@@ -535,6 +535,9 @@ func (br *Bridge) remoteMembership(ctx context.Context, portal *Portal, ev *Remo
 		}
 		return nil
 	case RemoteKick, RemoteBan:
+		if ev.Kind == RemoteKick && !br.AS.StateStore.IsMembership(ctx, portal.MXID, targetID, event.MembershipJoin, event.MembershipInvite) {
+			return nil // gone already (it left, or the kick came from Matrix)
+		}
 		actor, err := br.senderIntent(ctx, portal, ev.Sender, true)
 		if err != nil {
 			return err
@@ -606,8 +609,8 @@ func (br *Bridge) remoteChatInfo(ctx context.Context, portal *Portal, ev *Remote
 			return err
 		}
 	}
-	if info.PowerLevels != nil || info.EventsDefault != nil {
-		if err := br.syncPowerLevels(ctx, portal, info.PowerLevels, info.EventsDefault); err != nil {
+	if info.PowerLevels != nil || info.MatrixPowerLevels != nil || info.EventsDefault != nil {
+		if err := br.syncPowerLevels(ctx, portal, info); err != nil {
 			return err
 		}
 	}
@@ -654,29 +657,40 @@ func sendStateOrBot(ctx context.Context, br *Bridge, intent *mauas.IntentAPI, ro
 	return resp, nil
 }
 
-func (br *Bridge) syncPowerLevels(ctx context.Context, portal *Portal, levels map[RemoteUserID]int, eventsDefault *int) error {
+// syncPowerLevels brings the room's levels to the remote ranks. The levels
+// are read from the homeserver, not the state cache: a Matrix change the
+// bridge has not handled yet would otherwise be written over.
+func (br *Bridge) syncPowerLevels(ctx context.Context, portal *Portal, info *ChatInfo) error {
 	bot := br.AS.BotIntent()
-	pl, err := bot.PowerLevels(ctx, portal.MXID)
-	if err != nil {
+	var pl event.PowerLevelsEventContent
+	if err := bot.StateEvent(ctx, portal.MXID, event.StatePowerLevels, "", &pl); err != nil {
 		return fmt.Errorf("get power levels: %w", err)
 	}
 	changed := false
-	if eventsDefault != nil && pl.EventsDefault != *eventsDefault {
-		pl.EventsDefault = *eventsDefault
+	set := func(user id.UserID, level int) {
+		if pl.GetUserLevel(user) != level {
+			pl.SetUserLevel(user, level)
+			changed = true
+		}
+	}
+	if info.EventsDefault != nil && pl.EventsDefault != *info.EventsDefault {
+		pl.EventsDefault = *info.EventsDefault
 		changed = true
 	}
-	for remote, level := range levels {
-		mxid := br.ghostMXID(portal.Key.Network, remote)
-		level = min(level, maxGhostLevel)
-		if pl.GetUserLevel(mxid) != level {
-			pl.SetUserLevel(mxid, level)
-			changed = true
+	for remote, level := range info.PowerLevels {
+		set(br.ghostMXID(portal.Key.Network, remote), min(level, maxGhostLevel))
+	}
+	for user, level := range info.MatrixPowerLevels {
+		// A room admin's level is Matrix's business; the bot could not
+		// lower it anyway.
+		if pl.GetUserLevel(user) < pl.GetUserLevel(bot.UserID) {
+			set(user, min(level, maxGhostLevel))
 		}
 	}
 	if !changed {
 		return nil
 	}
-	if _, err := bot.SetPowerLevels(ctx, portal.MXID, pl); err != nil {
+	if _, err := bot.SetPowerLevels(ctx, portal.MXID, &pl); err != nil {
 		return fmt.Errorf("set power levels: %w", err)
 	}
 	return nil

@@ -137,14 +137,23 @@ type LogoutHandler interface {
 	LogoutRemote(ctx context.Context) error
 }
 
-// PowerLevelHandler sends Matrix power level changes of ghosts (ops,
-// voice) to the remote side. changes maps each ghost whose level changed to
-// its new level. Returning an error wrapping ErrRefused reverts the change
-// in Matrix and tells the user. TopicHandler errors wrapping ErrRefused do
-// the same for topics.
+// PowerLevelHandler sends Matrix power level changes (ops, voice) to the
+// remote side. changes maps the remote ID of each member whose level
+// changed to its new level: ghosts, and Matrix users with a session there
+// (by CurrentIdentity, else their login's RemoteID). Returning an error
+// wrapping ErrRefused reverts the change in Matrix and tells the user.
+// TopicHandler errors wrapping ErrRefused do the same for topics.
 type PowerLevelHandler interface {
 	Session
 	HandleMatrixPowerLevels(ctx context.Context, portal *Portal, sender *User, changes map[RemoteUserID]int) error
+}
+
+// CurrentIdentity (on a Session) is who its user is on the remote side
+// now, when that changes during a session (an IRC nick). Without it the
+// login's RemoteID stands for the user.
+type CurrentIdentity interface {
+	Session
+	CurrentRemoteID() RemoteUserID
 }
 
 // DMStarter opens a DM with a remote user when a Matrix user invites that

@@ -163,6 +163,15 @@ func (br *Bridge) createPortalRoom(ctx context.Context, p *Portal, info *ChatInf
 	pl := &event.PowerLevelsEventContent{
 		Users:         map[id.UserID]int{bot.UserID: 100},
 		EventsDefault: 0,
+		// Moderators (remote ops) may change levels, so an IRC op can op
+		// and voice from Matrix; what only admins may do stays at 100.
+		Events: map[string]int{
+			event.StatePowerLevels.Type:       50,
+			event.StateHistoryVisibility.Type: 100,
+			event.StateTombstone.Type:         100,
+			event.StateServerACL.Type:         100,
+			event.StateEncryption.Type:        100,
+		},
 		StateDefaultPtr: func() *int {
 			v := 50
 			return &v

@@ -108,6 +108,10 @@ type ChatInfo struct {
 	Invite []id.UserID `json:"invite,omitempty"`
 	// PowerLevels maps remote users to Matrix power levels (ops → 50/100).
 	PowerLevels map[RemoteUserID]int `json:"power_levels,omitempty"`
+	// MatrixPowerLevels gives Matrix users the level of their remote
+	// rank (a user whose IRC puppet is a channel op → 50). Room admins
+	// (level 100, like the bot) are left as they are.
+	MatrixPowerLevels map[id.UserID]int `json:"matrix_power_levels,omitempty"`
 	// JoinRule, when set, is the room's join rule ("invite" for IRC +i/+k,
 	// "public" otherwise).
 	JoinRule event.JoinRule `json:"join_rule,omitempty"`

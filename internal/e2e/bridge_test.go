@@ -459,12 +459,15 @@ func TestUndeliverableMessageIsReportedToTheSender(t *testing.T) {
 	require.Contains(t, alice.Command(mgmt, "login loop alice"), "Logged in")
 	room := joinPortal(alice, "refused")
 	w.remote.Refuse("alice")
-	_, err := alice.Client.SendText(bridgeworld.Ctx(t), room, "will bounce")
+	sent, err := alice.Client.SendText(bridgeworld.Ctx(t), room, "will bounce")
 	require.NoError(t, err)
 	notice := alice.WaitFor(room, "a notice", func(e *event.Event) bool {
 		return e.Sender == bridgeworld.BotMXID() && strings.Contains(bridgeworld.Body(e), "not delivered")
 	})
 	assert.Contains(t, bridgeworld.Body(notice), "403")
+	assert.NotContains(t, bridgeworld.Body(notice), "send to", "the notice gives the reason, not the bridge's plumbing")
+	_ = notice.Content.ParseRaw(notice.Type)
+	assert.Equal(t, sent.EventID, notice.Content.AsMessage().RelatesTo.GetReplyTo(), "the notice answers the message that bounced")
 	for _, ev := range w.remote.Log() {
 		assert.NotEqual(t, "will bounce", ev.Text)
 	}
@@ -614,6 +617,46 @@ func TestRoomStateFollowsRemoteRights(t *testing.T) {
 		require.NoError(t, err)
 		ev := w.waitRemote("op", func(e remote.Event) bool { return e.Kind == "mode" && e.Member == "olga" })
 		assert.Equal(t, "+o", ev.Mode)
+	})
+
+	bob := w.NewUser("bob")
+	require.Contains(t, bob.Command(bob.ManagementRoom(), "login loop bob"), "Logged in")
+	bob.Join(room.String())
+	levelOf := func(user id.UserID) int {
+		var now event.PowerLevelsEventContent
+		if alice.Client.StateEvent(bridgeworld.Ctx(t), room, event.StatePowerLevels, "", &now) != nil {
+			return -1
+		}
+		return now.GetUserLevel(user)
+	}
+
+	t.Run("a remote op of a logged-in user makes them a moderator in Matrix, and a deop takes it back", func(t *testing.T) {
+		w.remote.Append(remote.Event{Kind: "chat_info", Chat: "modes", Sender: "alice", Member: "bob", Mode: "+o"})
+		require.Eventually(t, func() bool { return levelOf(bob.ID) == 50 }, 20*time.Second, 200*time.Millisecond, "bob is not a moderator")
+		w.remote.Append(remote.Event{Kind: "chat_info", Chat: "modes", Sender: "alice", Member: "bob", Mode: "-o"})
+		require.Eventually(t, func() bool { return levelOf(bob.ID) == 0 }, 20*time.Second, 200*time.Millisecond, "bob is still a moderator")
+	})
+
+	t.Run("raising a logged-in Matrix user ops them remotely under their remote name", func(t *testing.T) {
+		var cur event.PowerLevelsEventContent
+		require.NoError(t, alice.Client.StateEvent(bridgeworld.Ctx(t), room, event.StatePowerLevels, "", &cur))
+		cur.SetUserLevel(bob.ID, 50)
+		_, err := alice.Client.SendStateEvent(bridgeworld.Ctx(t), room, event.StatePowerLevels, "", &cur)
+		require.NoError(t, err)
+		ev := w.waitRemote("bob's op", func(e remote.Event) bool { return e.Kind == "mode" && e.Member == "bob" && e.Mode == "+o" })
+		assert.Equal(t, "alice", ev.Sender)
+	})
+
+	t.Run("a room admin keeps their level whatever their remote rank", func(t *testing.T) {
+		var cur event.PowerLevelsEventContent
+		require.NoError(t, bot.StateEvent(bridgeworld.Ctx(t), room, event.StatePowerLevels, "", &cur))
+		cur.SetUserLevel(bob.ID, 100)
+		_, err := bot.SendStateEvent(bridgeworld.Ctx(t), room, event.StatePowerLevels, "", &cur)
+		require.NoError(t, err)
+		w.remote.Append(remote.Event{Kind: "chat_info", Chat: "modes", Sender: "olga", Member: "bob", Mode: "-o"})
+		w.remote.Append(remote.Event{Kind: "message", Chat: "modes", Sender: "olga", Text: "after the deop"})
+		alice.WaitFor(room, "olga's message", func(e *event.Event) bool { return bridgeworld.Body(e) == "after the deop" })
+		assert.Equal(t, 100, levelOf(bob.ID), "the deop lowered a room admin")
 	})
 
 	t.Run("remote modes become join rules, directory listing and who may talk", func(t *testing.T) {

@@ -239,8 +239,19 @@ func (n *Network) convert(rev remote.Event) *bridge.RemoteEvent {
 		applyMode(ev.ChatInfo, rev.Mode)
 		// A member named in chat_info is in the chat: a logged-in user is
 		// brought into its portal, as a real adapter's login sync does.
-		if mx := n.matrixUser(rev.Member); rev.Member != "" && mx != "" {
-			ev.ChatInfo.Invite = []id.UserID{mx}
+		// "+o"/"-o" give or take the member's op.
+		if rev.Member != "" {
+			mx := n.matrixUser(rev.Member)
+			if mx != "" {
+				ev.ChatInfo.Invite = []id.UserID{mx}
+			}
+			if level, ok := map[string]int{"+o": 50, "-o": 0}[rev.Mode]; ok {
+				if mx != "" {
+					ev.ChatInfo.MatrixPowerLevels = map[id.UserID]int{mx: level}
+				} else {
+					ev.ChatInfo.PowerLevels = map[bridge.RemoteUserID]int{bridge.RemoteUserID(rev.Member): level}
+				}
+			}
 		}
 	}
 	if ev.Kind == bridge.RemoteMessage && rev.Name != "" {
