@@ -39,8 +39,14 @@ func (m *lenientMessage) UnmarshalJSON(b []byte) error {
 	return decodeLeniently(b, (*slack.Message)(m))
 }
 
+// init sets slack-go's table of RTM (and Events API) event types, as its
+// doc asks: once, before any connection reads events. Messages decode
+// leniently, and mpim_open, which slack-go does not know, decodes at all.
 func init() {
 	slack.EventMapping["message"] = messageEvent{}
+	if _, known := slack.EventMapping["mpim_open"]; !known {
+		slack.EventMapping["mpim_open"] = mpimOpenEvent{}
+	}
 }
 
 // decodeLeniently decodes b into v, dropping every "blocks" in it (the

@@ -163,6 +163,15 @@ func e2eMessages(t *testing.T, w *world, room id.RoomID) {
 		assert.NotEqual(t, event.RelThread, rel.Type, "not hidden in the thread")
 		assert.Equal(t, rootEvt.ID, rel.GetReplyTo())
 
+		answer := &event.MessageEventContent{MsgType: event.MsgText, Body: "seen it"}
+		answer.RelatesTo = (&event.RelatesTo{}).SetReplyTo(reply.ID)
+		_, err := w.alice.SendMessageEvent(ctx, room, event.EventMessage, answer)
+		require.NoError(t, err)
+		m := w.slackMessage(w.general, "alice's Matrix reply", func(m slackemu.Message) bool { return m.User == "U001" && m.Text == "seen it" })
+		assert.Equal(t, root, m.ThreadTS, "in the thread of the broadcast, under its parent")
+		assert.Equal(t, "thread_broadcast", m.Subtype, "and in the channel, as it is in Matrix")
+		assert.Equal(t, 1, w.countAfterMarker(room, withBody("seen it")), "its echo is not bridged back")
+
 		w.emu.Edit(w.general, ts, "everyone should see this edit")
 		w.waitFor(room, "the broadcast's edit", func(evt *event.Event) bool {
 			c := evt.Content.AsMessage()

@@ -121,7 +121,10 @@ func (s *Session) slackText(ctx context.Context, c *event.MessageEventContent) s
 // (https://api.slack.com/methods/chat.postMessage; m.emote through
 // https://api.slack.com/methods/chat.meMessage; files through the external
 // upload flow, https://api.slack.com/methods/files.getUploadURLExternal).
-// Threads and replies go into the Slack thread of their root.
+// A message in a Matrix thread goes into the Slack thread of its root. A
+// Matrix reply is in the main timeline, so it goes into the thread of the
+// message it answers and is also sent to the channel (reply_broadcast), as
+// a Slack thread_broadcast comes to Matrix as a reply.
 func (s *Session) HandleMatrixMessage(ctx context.Context, msg *bridge.MatrixMessage) (*bridge.MessageResult, error) {
 	if s.badState() {
 		return nil, s.errLoginGone("")
@@ -133,15 +136,12 @@ func (s *Session) HandleMatrixMessage(ctx context.Context, msg *bridge.MatrixMes
 	if s.archived(ch) {
 		return nil, s.errArchived()
 	}
-	thread := ""
+	thread, broadcast := "", false
 	switch {
 	case msg.ThreadRoot != nil:
-		thread = string(msg.ThreadRoot.RemoteID)
+		thread = messageTS(msg.ThreadRoot.RemoteID)
 	case msg.ReplyTo != nil:
-		thread = string(msg.ReplyTo.RemoteID)
-	}
-	if i := strings.IndexByte(thread, '/'); i > 0 {
-		thread = thread[:i] // a file part: its message's ts
+		thread, broadcast = s.threadOf(ctx, ch, messageTS(msg.ReplyTo.RemoteID)), true
 	}
 	c := msg.Content
 	switch c.MsgType {
@@ -163,12 +163,37 @@ func (s *Session) HandleMatrixMessage(ctx context.Context, msg *bridge.MatrixMes
 	}
 	if thread != "" {
 		opts = append(opts, slack.MsgOptionTS(thread))
+		if broadcast && c.MsgType != event.MsgEmote {
+			opts = append(opts, slack.MsgOptionBroadcast())
+		}
 	}
 	_, ts, err := s.api.PostMessageContext(ctx, ch, opts...)
 	if err != nil {
 		return nil, s.checkAuth(ctx, fmt.Errorf("post message: %w", err))
 	}
 	return &bridge.MessageResult{ID: bridge.MessageID(ts), Timestamp: tsTime(ts)}, nil
+}
+
+// messageTS is the Slack ts of a bridged message: a file part's ID is
+// "ts/FILEID".
+func messageTS(remote bridge.MessageID) string {
+	ts, _, _ := strings.Cut(string(remote), "/")
+	return ts
+}
+
+// threadOf is the thread a reply to the message at ts goes into: that
+// message's thread when it is in one already (a thread_broadcast, say),
+// for Slack asks for a thread's parent, not one of its replies
+// (https://api.slack.com/methods/chat.postMessage, "thread_ts"); else the
+// message itself, which starts a thread. The message's thread is looked
+// up with https://api.slack.com/methods/conversations.replies; if that
+// fails, the reply goes under the message as it is.
+func (s *Session) threadOf(ctx context.Context, ch, ts string) string {
+	msgs, _, _, err := s.api.GetConversationRepliesContext(ctx, &slack.GetConversationRepliesParameters{ChannelID: ch, Timestamp: ts, Limit: 1})
+	if err != nil || len(msgs) == 0 || msgs[0].ThreadTimestamp == "" {
+		return ts
+	}
+	return msgs[0].ThreadTimestamp
 }
 
 // sendFile uploads a Matrix file with the three steps of
@@ -270,7 +295,7 @@ func (s *Session) react(ctx context.Context, r *bridge.MatrixReaction, add bool)
 	if !ok {
 		return fmt.Errorf("%w: Slack reactions must be emoji, not %q", bridge.ErrPermanent, r.Key)
 	}
-	ts, _, _ := strings.Cut(string(r.Target.RemoteID), "/")
+	ts := messageTS(r.Target.RemoteID)
 	ref := slack.NewRefToMessage(ch, ts)
 	// The RTM echo names the reaction by its Slack name, which may map back
 	// to another key than the one sent (an emoji with or without its

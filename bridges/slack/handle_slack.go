@@ -118,20 +118,12 @@ func (s *Session) handleSlackEvent(ctx context.Context, data any) error {
 }
 
 // mpimOpenEvent is mpim_open (https://api.slack.com/events/mpim_open),
-// which slack-go's RTM does not decode by itself.
+// which slack-go's RTM does not decode by itself (see init in decode.go).
 type mpimOpenEvent struct {
 	Type           string `json:"type"`
 	User           string `json:"user"`
 	Channel        string `json:"channel"`
 	EventTimestamp string `json:"event_ts"`
-}
-
-// init teaches slack-go's RTM the events it does not know, as its
-// EventMapping's doc asks: once, before any connection reads events.
-func init() {
-	if _, known := slack.EventMapping["mpim_open"]; !known {
-		slack.EventMapping["mpim_open"] = mpimOpenEvent{}
-	}
 }
 
 func (s *Session) forgetConv(id string) {

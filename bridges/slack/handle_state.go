@@ -77,7 +77,7 @@ func (s *Session) HandleMatrixReadReceipt(ctx context.Context, portal *bridge.Po
 	if err != nil {
 		return err
 	}
-	ts, _, _ := strings.Cut(string(upTo.RemoteID), "/")
+	ts := messageTS(upTo.RemoteID)
 	if !s.advanceMark(ch, ts) {
 		return nil
 	}

@@ -400,6 +400,22 @@ func TestMatrixToSlack(t *testing.T) {
 		assert.Equal(t, string(root.ID), last().ThreadTS)
 	})
 
+	t.Run("a Matrix reply goes into the thread of what it answers and is also sent to the channel", func(t *testing.T) {
+		question := env.emu.Post(env.general, "U002", "who's in?", "")
+		reply := func(to string, text string) slackemu.Message {
+			t.Helper()
+			_, err := sess.HandleMatrixMessage(env.ctx, &bridge.MatrixMessage{Portal: portal, Sender: &bridge.User{MXID: alice}, Event: &event.Event{ID: "$r"},
+				Content: matrixText(text, ""), ReplyTo: &bridge.Message{RemoteID: bridge.MessageID(to)}})
+			require.NoError(t, err)
+			return last()
+		}
+		first := reply(question, "me")
+		assert.Equal(t, question, first.ThreadTS)
+		assert.Equal(t, "thread_broadcast", first.Subtype, "seen in the channel, as the reply is in Matrix")
+		second := reply(first.TS, "me too")
+		assert.Equal(t, question, second.ThreadTS, "a reply to a reply goes into the same thread, under its parent")
+	})
+
 	t.Run("an edit updates the message and its echo is not bridged back", func(t *testing.T) {
 		res := send(matrixText("draft", ""))
 		env.core.take(t, messageWith("draft")) // the echo of the post; the core's message map drops it

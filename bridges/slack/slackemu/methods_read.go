@@ -239,7 +239,8 @@ func (s *Server) historyPage(conv *conversation, oldest, latest string, inclOlde
 }
 
 // conversationsReplies follows https://api.slack.com/methods/conversations.replies:
-// the parent and its replies, oldest first.
+// the parent and its replies, oldest first; "ts" names "either a thread's
+// parent message or a message in the thread".
 func (s *Server) conversationsReplies(c caller, p url.Values) any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -248,8 +249,12 @@ func (s *Server) conversationsReplies(c caller, p url.Values) any {
 		return errResp
 	}
 	ts := p.Get("ts")
-	if conv.find(ts) == nil {
+	m := conv.find(ts)
+	if m == nil {
 		return errorResponse("thread_not_found")
+	}
+	if m.ThreadTS != "" {
+		ts = m.ThreadTS
 	}
 	var out []Message
 	for _, m := range conv.messages {

@@ -324,6 +324,9 @@ func TestMessages(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, replies, 2)
 		assert.Equal(t, "in thread", replies[1].Text)
+		byReply, _, _, err := alice.GetConversationRepliesContext(ctx, &slack.GetConversationRepliesParameters{ChannelID: f.general, Timestamp: replies[1].Timestamp})
+		require.NoError(t, err)
+		assert.Equal(t, replies, byReply, "a reply's ts names its whole thread")
 	})
 
 	t.Run("a reply also sent to the channel is a thread_broadcast in history", func(t *testing.T) {
