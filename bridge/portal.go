@@ -181,6 +181,9 @@ func (br *Bridge) createPortalRoom(ctx context.Context, p *Portal, info *ChatInf
 		for remote, level := range info.PowerLevels {
 			pl.Users[br.ghostMXID(p.Key.Network, remote)] = min(level, maxGhostLevel)
 		}
+		for user, level := range info.MatrixPowerLevels {
+			pl.Users[user] = min(level, maxGhostLevel)
+		}
 	}
 	req := &mautrix.ReqCreateRoom{
 		Name:   p.Name,

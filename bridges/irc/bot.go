@@ -292,7 +292,7 @@ func (b *bot) join(ctx context.Context, name string) (*bridge.ChatInfo, error) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	_, levels := b.snapshot(ch)
-	info := withRoomModes(ch, &bridge.ChatInfo{Name: &ch.name, PowerLevels: levels})
+	info := withRoomModes(ch, levels.into(&bridge.ChatInfo{Name: &ch.name}))
 	if ch.topic != "" {
 		topic := ch.topic
 		info.Topic = &topic

@@ -53,6 +53,14 @@ func (w *world) channelRights(t *testing.T, carol *irctest.Client, alice0 *mxUse
 		alice.eventually("hank back at 0", alice.levelIs(room, ghostMXID("hank"), 0))
 	})
 
+	t.Run("op on IRC makes the Matrix user a moderator, and deop takes it back", func(t *testing.T) {
+		alice := alice0.in(t)
+		carol.Send("MODE #modes +o alice[m]")
+		alice.eventually("alice at 50", alice.levelIs(room, alice0.id, levelOp))
+		carol.Send("MODE #modes -o alice[m]")
+		alice.eventually("alice back at 0", alice.levelIs(room, alice0.id, 0))
+	})
+
 	t.Run("+i and +k make the room invite-only, and -i and -k open it again", func(t *testing.T) {
 		alice := alice0.in(t)
 		alice.eventually("public to start with", alice.joinRuleIs(room, event.JoinRulePublic))
@@ -75,8 +83,8 @@ func (w *world) channelRights(t *testing.T, carol *irctest.Client, alice0 *mxUse
 		alice.eventually("-s: listed", func() bool { return alice.listed(room) })
 	})
 
-	// The bot makes alice a room admin, as a Matrix admin would: portals
-	// need level 100 to change power levels. Matrix then lets her change
+	// The bot makes alice a room admin, as a Matrix admin would: an admin
+	// keeps her level whatever her IRC rank, and Matrix lets her change
 	// levels and the topic and talk whatever events_default is, while her
 	// puppet has no rights on IRC yet. The bridge has handled the change
 	// once her next message reaches IRC (a room's events are handled in

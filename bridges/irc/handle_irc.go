@@ -336,13 +336,13 @@ func (b *bot) onMode(c *Conn, m *ircproto.Message) {
 		return
 	}
 	info := &bridge.ChatInfo{}
-	if levels := b.applyModes(ch, is, changes); len(levels) > 0 && ch.synced {
-		info.PowerLevels = levels
+	if levels := b.applyModes(ch, is, changes); !levels.empty() && ch.synced {
+		levels.into(info)
 	}
 	if applyRoomModes(ch, is, changes, false) && ch.flagsKnown {
 		withRoomModes(ch, info)
 	}
-	if info.PowerLevels != nil || info.JoinRule != "" {
+	if info.PowerLevels != nil || info.MatrixPowerLevels != nil || info.JoinRule != "" {
 		b.net.queue(&bridge.RemoteEvent{Kind: bridge.RemoteChatInfo, Portal: ch.key, Timestamp: msgTime(m), ChatInfo: info})
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/isthmus-bridge/isthmus/bridge"
 	"github.com/isthmus-bridge/isthmus/bridges/irc/ircproto"
+	"maunium.net/go/mautrix/id"
 )
 
 // channel is what the bot knows of one channel it is in. Events for the
@@ -85,9 +86,10 @@ func (n *Network) memberSender(nick string) bridge.Sender {
 }
 
 // snapshot lists the channel's members as the core wants them, with
-// their power levels. The bot itself is left out: it is not a ghost.
-// Call with ch.mu held.
-func (b *bot) snapshot(ch *channel) ([]bridge.Sender, map[bridge.RemoteUserID]int) {
+// their power levels: ghosts' by remote ID, puppets' (Matrix users) by
+// MXID. The bot itself is left out: it is not a ghost. Call with ch.mu
+// held.
+func (b *bot) snapshot(ch *channel) ([]bridge.Sender, ranks) {
 	nicks := make([]string, 0, len(ch.members))
 	for _, m := range ch.members {
 		if b.isMe(m.nick) {
@@ -97,15 +99,44 @@ func (b *bot) snapshot(ch *channel) ([]bridge.Sender, map[bridge.RemoteUserID]in
 	}
 	sort.Strings(nicks)
 	members := make([]bridge.Sender, 0, len(nicks))
-	levels := make(map[bridge.RemoteUserID]int, len(nicks))
+	r := newRanks()
 	for _, nick := range nicks {
 		s := b.net.memberSender(nick)
 		members = append(members, s)
-		if s.Matrix == "" {
-			levels[s.ID] = levelFor(ch.members[b.net.fold(nick)].modes)
-		}
+		r.set(s, levelFor(ch.members[b.net.fold(nick)].modes))
 	}
-	return members, levels
+	return members, r
+}
+
+// ranks are members' Matrix levels from their channel modes.
+type ranks struct {
+	ghosts map[bridge.RemoteUserID]int
+	matrix map[id.UserID]int
+}
+
+func newRanks() ranks {
+	return ranks{ghosts: map[bridge.RemoteUserID]int{}, matrix: map[id.UserID]int{}}
+}
+
+func (r ranks) set(s bridge.Sender, level int) {
+	if s.Matrix != "" {
+		r.matrix[s.Matrix] = level
+	} else {
+		r.ghosts[s.ID] = level
+	}
+}
+
+func (r ranks) empty() bool { return len(r.ghosts) == 0 && len(r.matrix) == 0 }
+
+// into puts the ranks into a chat info, leaving an empty kind out.
+func (r ranks) into(info *bridge.ChatInfo) *bridge.ChatInfo {
+	if len(r.ghosts) > 0 {
+		info.PowerLevels = r.ghosts
+	}
+	if len(r.matrix) > 0 {
+		info.MatrixPowerLevels = r.matrix
+	}
+	return info
 }
 
 // startSync makes the portal's ghosts match the channel: missing ghosts
@@ -172,7 +203,7 @@ func (b *bot) drip(ch *channel, gen int) {
 	}
 	members, levels := b.snapshot(ch)
 	n.queue(&bridge.RemoteEvent{Kind: bridge.RemoteChatInfo, Portal: ch.key,
-		ChatInfo: withRoomModes(ch, &bridge.ChatInfo{Members: members, PowerLevels: levels})})
+		ChatInfo: withRoomModes(ch, levels.into(&bridge.ChatInfo{Members: members}))})
 }
 
 // waitPortal returns the channel's portal once it has a room, or nil when
@@ -230,8 +261,8 @@ func (b *bot) deferSplit(ch *channel) {
 
 // applyModes applies membership mode changes and returns the power levels
 // that changed. Call with ch.mu held.
-func (b *bot) applyModes(ch *channel, is *ircproto.ISupport, changes []ircproto.ModeChange) map[bridge.RemoteUserID]int {
-	levels := map[bridge.RemoteUserID]int{}
+func (b *bot) applyModes(ch *channel, is *ircproto.ISupport, changes []ircproto.ModeChange) ranks {
+	levels := newRanks()
 	for _, c := range changes {
 		if is.ChanModes().Type(c.Mode) != ircproto.ModePrefix || c.Param == "" {
 			continue
@@ -247,8 +278,8 @@ func (b *bot) applyModes(ch *channel, is *ircproto.ISupport, changes []ircproto.
 		} else {
 			m.modes = strings.ReplaceAll(m.modes, string(c.Mode), "")
 		}
-		if b.net.puppetByNick(m.nick) == nil && !b.isMe(m.nick) {
-			levels[b.net.ghostID(m.nick)] = levelFor(m.modes)
+		if !b.isMe(m.nick) {
+			levels.set(b.net.memberSender(m.nick), levelFor(m.modes))
 		}
 	}
 	return levels

@@ -49,7 +49,19 @@ var (
 	_ bridge.PowerLevelHandler = (*Puppet)(nil)
 	_ bridge.DMStarter         = (*Puppet)(nil)
 	_ bridge.LogoutHandler     = (*Puppet)(nil)
+	_ bridge.CurrentIdentity   = (*Puppet)(nil)
 )
+
+// CurrentRemoteID is the puppet's nick as a remote ID, so a Matrix op of
+// the user becomes MODE +o on their nick of the moment.
+func (p *Puppet) CurrentRemoteID() bridge.RemoteUserID {
+	if c := p.conn.current(); c != nil {
+		return p.net.ghostID(c.Nick())
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.net.ghostID(p.row.Nick)
+}
 
 func newPuppet(n *Network, user id.UserID, row puppetRow, channels []string) *Puppet {
 	p := &Puppet{
