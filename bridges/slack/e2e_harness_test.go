@@ -52,7 +52,7 @@ type world struct {
 // and the bridge; it creates Alice on Matrix with her management room, but
 // does not log her into Slack. It skips when the Dendrite binaries are
 // missing (see internal/testground/dendrite).
-func newWorld(t *testing.T) *world {
+func newWorld(t *testing.T, configure ...func(*bridgeworld.Options)) *world {
 	t.Helper()
 	emu := slackemu.New(t, e2eTeam, "Acme")
 	emu.AddUser(slackemu.User{ID: "U001", Name: "alice"})
@@ -67,13 +67,17 @@ func newWorld(t *testing.T) *world {
 	w.general = emu.AddConversation(slackemu.Conversation{ID: "C0GENERAL", Name: "general", Members: []string{"U001", "U002", "U003", e2eApp.BotUser}})
 	w.random = emu.AddConversation(slackemu.Conversation{ID: "C0RANDOM", Name: "random", Members: []string{"U002", e2eApp.BotUser}})
 
-	bw := bridgeworld.Start(t, bridgeworld.Options{
+	opts := bridgeworld.Options{
 		Permissions: map[string]string{bridgeworld.Domain: "user"},
 		Networks: map[string]any{"slack": map[string]any{
 			"enabled": true, "api_url": emu.APIURL(), "backfill": 0,
 			"app": map[string]any{"bot_token": e2eApp.BotToken, "app_token": e2eApp.AppToken},
 		}},
-	})
+	}
+	for _, c := range configure {
+		c(&opts)
+	}
+	bw := bridgeworld.Start(t, opts)
 	w.bw, w.hs, w.listen = bw, bw.HS, bw.Config.Appservice.Listen
 
 	var err error

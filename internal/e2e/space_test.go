@@ -22,9 +22,9 @@ func TestEachLoginHasASpaceOfItsPortals(t *testing.T) {
 	require.Contains(t, bob.Command(bob.ManagementRoom(), "login loop bob"), "Logged in")
 
 	room := joinPortal(alice, "spaced")
-	aliceSpace := joinSpaceInvite(t, alice)
+	aliceSpace := alice.JoinSpaceInvite()
 	bob.Join(room.String())
-	bobSpace := joinSpaceInvite(t, bob)
+	bobSpace := bob.JoinSpaceInvite()
 
 	t.Run("joining a portal puts it in the user's own space", func(t *testing.T) {
 		assert.NotEqual(t, aliceSpace, bobSpace, "each login has a space of its own")
@@ -48,7 +48,7 @@ func TestEachLoginHasASpaceOfItsPortals(t *testing.T) {
 			return false
 		}, 20*time.Second, 200*time.Millisecond, "no DM invite")
 		waitChild(t, alice, aliceSpace, dm)
-		assert.False(t, isChild(t, bob, bobSpace, dm), "bob's space lists alice's DM")
+		assert.False(t, bob.InSpace(bobSpace, dm), "bob's space lists alice's DM")
 	})
 
 	t.Run("a login synced into an existing portal is invited once, and the portal joins their space", func(t *testing.T) {
@@ -57,7 +57,7 @@ func TestEachLoginHasASpaceOfItsPortals(t *testing.T) {
 		w.remote.Append(remote.Event{Kind: "chat_info", Chat: "spaced", Sender: "alice", Member: "carol"})
 		require.Eventually(t, func() bool { _, ok := carol.Invites()[room]; return ok }, 20*time.Second, 200*time.Millisecond,
 			"carol was not invited to the portal")
-		carolSpace := joinSpaceInvite(t, carol) // joins the portal too
+		carolSpace := carol.JoinSpaceInvite() // joins the portal too
 		waitChild(t, carol, carolSpace, room)
 		_, err := carol.Client.LeaveRoom(bridgeworld.Ctx(t), room)
 		require.NoError(t, err)
@@ -71,43 +71,13 @@ func TestEachLoginHasASpaceOfItsPortals(t *testing.T) {
 
 	t.Run("an unlinked portal leaves the spaces", func(t *testing.T) {
 		assert.Contains(t, admin.Command(admin.ManagementRoom(), "unlink "+room.String()), "Unlinked")
-		require.Eventually(t, func() bool { return !isChild(t, alice, aliceSpace, room) && !isChild(t, bob, bobSpace, room) },
+		require.Eventually(t, func() bool { return !alice.InSpace(aliceSpace, room) && !bob.InSpace(bobSpace, room) },
 			20*time.Second, 200*time.Millisecond, "the unlinked room is still listed")
 	})
 }
 
-// joinSpaceInvite waits for the user's invite to a space, joins it and
-// returns it. Invites to other rooms are joined too and skipped.
-func joinSpaceInvite(t *testing.T, u *user) id.RoomID {
-	t.Helper()
-	seen := map[id.RoomID]bool{}
-	var space id.RoomID
-	require.Eventually(t, func() bool {
-		for r := range u.Invites() {
-			if seen[r] {
-				continue
-			}
-			seen[r] = true
-			u.Join(r.String())
-			var create event.CreateEventContent
-			if err := u.Client.StateEvent(bridgeworld.Ctx(t), r, event.StateCreate, "", &create); err == nil && create.Type == event.RoomTypeSpace {
-				space = r
-				return true
-			}
-		}
-		return false
-	}, 20*time.Second, 200*time.Millisecond, "%s was not invited to a space", u.ID)
-	return space
-}
-
-func isChild(t *testing.T, u *user, space, room id.RoomID) bool {
-	var child event.SpaceChildEventContent
-	err := u.Client.StateEvent(bridgeworld.Ctx(t), space, event.StateSpaceChild, room.String(), &child)
-	return err == nil && len(child.Via) > 0
-}
-
 func waitChild(t *testing.T, u *user, space, room id.RoomID) {
 	t.Helper()
-	require.Eventually(t, func() bool { return isChild(t, u, space, room) }, 20*time.Second, 200*time.Millisecond,
+	require.Eventually(t, func() bool { return u.InSpace(space, room) }, 20*time.Second, 200*time.Millisecond,
 		"%s is not in %s's space", room, u.ID)
 }

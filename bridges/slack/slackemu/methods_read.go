@@ -2,6 +2,9 @@ package slackemu
 
 import (
 	"encoding/base64"
+	"fmt"
+	"maps"
+	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -25,6 +28,44 @@ func (s *Server) authTest(c caller, _ url.Values) any {
 		r["bot_id"] = c.token.BotID
 	}
 	return r
+}
+
+// teamInfo follows https://api.slack.com/methods/team.info: the caller's
+// workspace, with its icon in several sizes.
+func (s *Server) teamInfo(_ caller, p url.Values) any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := p.Get("team"); t != "" && t != s.team.ID {
+		return errorResponse("team_not_found")
+	}
+	team := s.team
+	team.Icon = maps.Clone(s.team.Icon)
+	return ok(response{"team": team})
+}
+
+// SetTeamIcon gives the workspace an icon, served (like Slack's CDN)
+// without authentication at the URLs team.info lists.
+func (s *Server) SetTeamIcon(png []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.teamIcon = png
+	icon := map[string]any{"image_default": false}
+	for _, size := range []int{34, 44, 68, 88, 102, 132, 230} {
+		icon[fmt.Sprintf("image_%d", size)] = fmt.Sprintf("%s/team-icon/%s_%d.png", s.srv.URL, s.team.ID, size)
+	}
+	s.team.Icon = icon
+}
+
+func (s *Server) serveTeamIcon(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	png := s.teamIcon
+	s.mu.Unlock()
+	if png == nil {
+		http.Error(w, "no icon", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "image/png")
+	_, _ = w.Write(png)
 }
 
 // usersInfo follows https://api.slack.com/methods/users.info.

@@ -32,8 +32,9 @@ type Token struct {
 // Server is one emulated Slack workspace. Create it with New; it stops
 // with the test.
 type Server struct {
-	srv  *httptest.Server
-	team teamJSON
+	srv      *httptest.Server
+	team     teamJSON
+	teamIcon []byte
 
 	mu       sync.Mutex
 	users    map[string]*User
@@ -67,6 +68,9 @@ type teamJSON struct {
 	ID     string `json:"id"`
 	Name   string `json:"name"`
 	Domain string `json:"domain"`
+	// Icon is team.info's "icon": image_34 … image_230 URLs, and
+	// image_default true while the workspace has no icon of its own.
+	Icon map[string]any `json:"icon"`
 }
 
 type conversation struct {
@@ -100,7 +104,7 @@ type method func(c caller, p url.Values) any
 // server is closed when the test ends.
 func New(t interface{ Cleanup(func()) }, teamID, teamName string) *Server {
 	s := &Server{
-		team:     teamJSON{ID: teamID, Name: teamName, Domain: strings.ToLower(teamName)},
+		team:     teamJSON{ID: teamID, Name: teamName, Domain: strings.ToLower(teamName), Icon: map[string]any{"image_default": true}},
 		users:    map[string]*User{},
 		convs:    map[string]*conversation{},
 		tokens:   map[string]*Token{},
@@ -116,6 +120,7 @@ func New(t interface{ Cleanup(func()) }, teamID, teamName string) *Server {
 	}
 	s.methods = map[string]method{
 		"auth.test":                    s.authTest,
+		"team.info":                    s.teamInfo,
 		"users.info":                   s.usersInfo,
 		"users.conversations":          s.usersConversations,
 		"users.getPresence":            s.usersGetPresence,
@@ -147,6 +152,7 @@ func New(t interface{ Cleanup(func()) }, teamID, teamName string) *Server {
 	mux.HandleFunc("/rtm/", s.serveRTM)
 	mux.HandleFunc("/upload/", s.serveUpload)
 	mux.HandleFunc("/files-pri/", s.serveFile)
+	mux.HandleFunc("/team-icon/", s.serveTeamIcon)
 	s.srv = httptest.NewServer(mux)
 	t.Cleanup(s.Close)
 	return s

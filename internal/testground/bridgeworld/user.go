@@ -160,3 +160,34 @@ func (u *User) Invites() map[id.RoomID]bool {
 	}
 	return out
 }
+
+// JoinSpaceInvite waits for the user's invite to a space, joins it and
+// returns it. Other invites seen meanwhile are joined too.
+func (u *User) JoinSpaceInvite() id.RoomID {
+	u.T.Helper()
+	seen := map[id.RoomID]bool{}
+	var space id.RoomID
+	require.Eventually(u.T, func() bool {
+		for r := range u.Invites() {
+			if seen[r] {
+				continue
+			}
+			seen[r] = true
+			u.Join(r.String())
+			var create event.CreateEventContent
+			if u.Client.StateEvent(Ctx(u.T), r, event.StateCreate, "", &create) == nil && create.Type == event.RoomTypeSpace {
+				space = r
+				return true
+			}
+		}
+		return false
+	}, 20*time.Second, 200*time.Millisecond, "%s was not invited to a space", u.ID)
+	return space
+}
+
+// InSpace says whether the space lists the room as a child.
+func (u *User) InSpace(space, room id.RoomID) bool {
+	var child event.SpaceChildEventContent
+	err := u.Client.StateEvent(Ctx(u.T), space, event.StateSpaceChild, room.String(), &child)
+	return err == nil && len(child.Via) > 0
+}
