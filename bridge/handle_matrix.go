@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix"
+	mauas "maunium.net/go/mautrix/appservice"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
@@ -590,7 +591,31 @@ func (br *Bridge) handleMatrixMember(ctx context.Context, evt *event.Event) erro
 		return err
 	}
 	m.Sender = sender
-	return mh.HandleMatrixMembership(ctx, m)
+	err = mh.HandleMatrixMembership(ctx, m)
+	if errors.Is(err, ErrRefused) && m.Target != "" && (m.Membership == event.MembershipLeave || m.Membership == event.MembershipBan) {
+		return br.revertGhostRemoval(ctx, portal, id.UserID(*evt.StateKey), m.Membership, err)
+	}
+	return err
+}
+
+// revertGhostRemoval brings back a ghost that a Matrix user kicked or
+// banned without the remote rights to: the person is still in the remote
+// chat, so the room must show them.
+func (br *Bridge) revertGhostRemoval(ctx context.Context, portal *Portal, ghost id.UserID, ms event.Membership, why error) error {
+	bot := br.AS.BotIntent()
+	if ms == event.MembershipBan {
+		if _, err := bot.UnbanUser(ctx, portal.MXID, &mautrix.ReqUnbanUser{UserID: ghost, Reason: "not allowed on the remote side"}); err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to lift a refused ban")
+		}
+	}
+	// An invite first, in case the room is invite-only; a ghost may join
+	// a public room without one, so its failure is not fatal.
+	_, _ = bot.InviteUser(ctx, portal.MXID, &mautrix.ReqInviteUser{UserID: ghost})
+	if err := br.AS.Intent(ghost).EnsureJoined(ctx, portal.MXID, mauas.EnsureJoinedParams{IgnoreCache: true}); err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to bring back a ghost after a refused kick")
+		return refuse("%v (and %s could not be brought back)", why, ghost)
+	}
+	return refuse("%s was brought back: %v", ghost, why)
 }
 
 // botInvited joins the bot to a room a permitted user invited it to; a

@@ -605,6 +605,29 @@ func TestRoomStateFollowsRemoteRights(t *testing.T) {
 		}, 20*time.Second, 200*time.Millisecond, "olga's op was not taken back")
 	})
 
+	t.Run("a kick or ban without remote rights brings the ghost back and explains", func(t *testing.T) {
+		for _, ban := range []bool{false, true} {
+			var err error
+			if ban {
+				_, err = alice.Client.BanUser(bridgeworld.Ctx(t), room, &mautrix.ReqBanUser{UserID: ghostID("olga"), Reason: "begone"})
+			} else {
+				_, err = alice.Client.KickUser(bridgeworld.Ctx(t), room, &mautrix.ReqKickUser{UserID: ghostID("olga"), Reason: "begone"})
+			}
+			require.NoError(t, err)
+			require.Eventually(t, func() bool {
+				members, err := alice.Client.JoinedMembers(bridgeworld.Ctx(t), room)
+				_, in := members.Joined[ghostID("olga")]
+				return err == nil && in
+			}, 20*time.Second, 200*time.Millisecond, "olga was not brought back (ban: %v)", ban)
+		}
+		alice.WaitFor(room, "the explanation", func(e *event.Event) bool {
+			return e.Sender == bridgeworld.BotMXID() && strings.Contains(bridgeworld.Body(e), "brought back")
+		})
+		for _, ev := range w.remote.Log() {
+			assert.NotContains(t, []string{"kick", "ban"}, ev.Kind, "a refused kick reached the remote side")
+		}
+	})
+
 	t.Run("with remote rights, topic and ops reach the remote side", func(t *testing.T) {
 		w.remote.SetOp("modes", "alice", true)
 		_, err := alice.Client.SendStateEvent(bridgeworld.Ctx(t), room, event.StateTopic, "", &event.TopicEventContent{Topic: "allowed now"})

@@ -118,6 +118,13 @@ func (s *Session) HandleMatrixMembership(ctx context.Context, m *bridge.MatrixMe
 	default:
 		return nil
 	}
+	if m.Target != "" {
+		if op, err := s.isOp(ctx, m.Portal.Key.Chat); err != nil {
+			return err
+		} else if !op {
+			return fmt.Errorf("%w: only operators of %s may kick or ban", bridge.ErrRefused, m.Portal.Key.Chat)
+		}
+	}
 	_, err := s.net.act(ctx, ev)
 	return err
 }
