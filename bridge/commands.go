@@ -53,7 +53,7 @@ func init() {
 		{name: "help", help: "Show this list.", perm: PermRelay, run: cmdHelp},
 		{name: "status", help: "Show your sessions and their states.", perm: PermRelay, run: cmdStatus},
 		{name: "login", args: "<network> ...", help: "Log in to a network as yourself (e.g. `login slack xoxp-...`).", perm: PermUser, run: cmdLogin},
-		{name: "logout", args: "<network>[:<login>]", help: "Log out of a network.", perm: PermUser, run: cmdLogout},
+		{name: "logout", args: "<network>[:<login>] [revoke]", help: "Log out of a network; `revoke` also invalidates the token there.", perm: PermUser, run: cmdLogout},
 		{name: "login-matrix", args: "<access token>", help: "Use your own Matrix account for what you do on the remote side (double puppeting).", perm: PermUser, run: cmdLoginMatrix},
 		{name: "logout-matrix", help: "Stop double puppeting.", perm: PermUser, run: cmdLogoutMatrix},
 		{name: "list", help: "List the bridged rooms.", perm: PermRelay, run: cmdList},
@@ -233,8 +233,9 @@ func (br *Bridge) networkList() string {
 }
 
 func cmdLogout(ctx context.Context, cc *commandContext) error {
-	if len(cc.args) != 1 {
-		cc.reply("Usage: `logout <network>[:<login>]`")
+	revoke := len(cc.args) == 2 && cc.args[1] == "revoke"
+	if len(cc.args) != 1 && !revoke {
+		cc.reply("Usage: `logout <network>[:<login>] [revoke]`")
 		return nil
 	}
 	name, loginID := cc.args[0], ""
@@ -247,12 +248,16 @@ func cmdLogout(ctx context.Context, cc *commandContext) error {
 			return fmt.Errorf("%w %q (configured: %s)", ErrUnknownNetwork, name, cc.br.networkList())
 		}
 	}
-	done, err := cc.br.logout(ctx, cc.user.MXID, nid, LoginID(loginID))
+	done, err := cc.br.logout(ctx, cc.user.MXID, nid, LoginID(loginID), revoke)
 	if err != nil {
 		return err
 	}
 	if done == 0 {
 		cc.reply("You are not logged in to %s.", cc.args[0])
+		return nil
+	}
+	if revoke {
+		cc.reply("Logged out of %s; the credentials were revoked there.", cc.args[0])
 		return nil
 	}
 	cc.reply("Logged out of %s.", cc.args[0])

@@ -148,6 +148,14 @@ type PowerLevelHandler interface {
 	HandleMatrixPowerLevels(ctx context.Context, portal *Portal, sender *User, changes map[RemoteUserID]int) error
 }
 
+// Revoker (on a Session) invalidates the login's credentials on the
+// remote side, for "logout <network> revoke": without it a logout only
+// forgets them, and the user may go on using the token elsewhere.
+type Revoker interface {
+	Session
+	Revoke(ctx context.Context) error
+}
+
 // CurrentIdentity (on a Session) is who its user is on the remote side
 // now, when that changes during a session (an IRC nick). Without it the
 // login's RemoteID stands for the user.

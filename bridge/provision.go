@@ -125,7 +125,8 @@ func (br *Bridge) provisionLogin(w http.ResponseWriter, r *http.Request, user *U
 	writeJSON(w, http.StatusOK, provisionedLogin{Network: nid, LoginID: login.ID, RemoteID: login.RemoteID, RemoteName: login.RemoteName})
 }
 
-// provisionLogout takes an optional {"login_id": "..."} picking one login.
+// provisionLogout takes an optional {"login_id": "...", "revoke": true}:
+// one login, and invalidating its credentials remotely.
 func (br *Bridge) provisionLogout(w http.ResponseWriter, r *http.Request, user *User) {
 	nid, ok := br.resolveNetwork(r.PathValue("network"))
 	if !ok {
@@ -134,15 +135,16 @@ func (br *Bridge) provisionLogout(w http.ResponseWriter, r *http.Request, user *
 	}
 	var body struct {
 		LoginID LoginID `json:"login_id"`
+		Revoke  bool    `json:"revoke"`
 	}
 	if err := json.NewDecoder(io.LimitReader(r.Body, maxProvisionBody)).Decode(&body); err != nil && !errors.Is(err, io.EOF) {
 		mautrix.MNotJSON.WithMessage("Body must be empty or {\"login_id\": \"...\"}").Write(w)
 		return
 	}
-	n, err := br.logout(r.Context(), user.MXID, nid, body.LoginID)
+	n, err := br.logout(r.Context(), user.MXID, nid, body.LoginID, body.Revoke)
 	if err != nil {
-		zerolog.Ctx(r.Context()).Err(err).Msg("Provisioned logout failed")
-		mautrix.MUnknown.WithMessage("Logout failed").Write(w)
+		zerolog.Ctx(r.Context()).Warn().Err(err).Msg("Provisioned logout failed")
+		mautrix.MUnknown.WithMessage("%s", err.Error()).Write(w)
 		return
 	}
 	if n == 0 {

@@ -220,12 +220,23 @@ func (br *Bridge) login(ctx context.Context, user *User, nid NetworkID, args []s
 }
 
 // logout ends a user's sessions on a network (only the one login when
-// loginID is set) and forgets them; it returns how many it ended.
-func (br *Bridge) logout(ctx context.Context, user id.UserID, nid NetworkID, loginID LoginID) (int, error) {
+// loginID is set) and forgets them; it returns how many it ended. With
+// revoke the credentials are invalidated remotely first, and a login whose
+// revocation fails is kept, so the user can try again.
+func (br *Bridge) logout(ctx context.Context, user id.UserID, nid NetworkID, loginID LoginID, revoke bool) (int, error) {
 	done := 0
 	for _, e := range br.userSessions(user, nid) {
 		if loginID != "" && e.login.ID != loginID {
 			continue
+		}
+		if revoke {
+			r, ok := e.sess.(Revoker)
+			if !ok {
+				return done, fmt.Errorf("%s cannot revoke a login; log out without `revoke` and revoke it on %s itself", nid, nid)
+			}
+			if err := r.Revoke(ctx); err != nil {
+				return done, fmt.Errorf("could not revoke your %s login %s, which stays: %w", nid, nonEmpty(e.login.RemoteName, string(e.login.ID)), err)
+			}
 		}
 		if lh, ok := e.sess.(LogoutHandler); ok {
 			if err := lh.LogoutRemote(ctx); err != nil {

@@ -25,7 +25,9 @@ import (
 const (
 	e2eTeam     = "T0001"
 	e2eAliceTok = "xoxp-e2e-alice"
-	waitLimit   = 30 * time.Second
+	// e2eAliceTok2 is a second token of Alice's, for logging in again.
+	e2eAliceTok2 = "xoxp-e2e-alice-2"
+	waitLimit    = 30 * time.Second
 )
 
 // e2eApp is the Slack app of app mode.

@@ -115,4 +115,15 @@ func TestEndToEndSessions(t *testing.T) {
 		require.NoError(t, err)
 		w.slackMessage(w.general, "alice's message", func(m slackemu.Message) bool { return m.User == "U001" && m.Text == "alice still gets through" })
 	})
+
+	t.Run("logout forgets the token, and revokes it on Slack only when asked", func(t *testing.T) {
+		w := w.in(t)
+		w.emu.AddToken(slackemu.Token{Value: e2eAliceTok2, User: "U001"})
+		assert.Contains(t, w.command("logout slack"), "Logged out")
+		assert.False(t, w.emu.Revoked(e2eAliceTok), "a plain logout revoked the token")
+		require.Contains(t, w.command("login slack "+e2eAliceTok2), "alice")
+		assert.Contains(t, w.command("logout slack revoke"), "revoked")
+		assert.True(t, w.emu.Revoked(e2eAliceTok2), "the token still works on Slack")
+		assert.Contains(t, w.command("status"), "no sessions")
+	})
 }

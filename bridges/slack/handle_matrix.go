@@ -3,6 +3,7 @@ package slack
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -29,6 +30,7 @@ var (
 	_ bridge.ReadReceiptHandler = (*Session)(nil)
 	_ bridge.LogoutHandler      = (*Session)(nil)
 	_ bridge.MembershipHandler  = (*Session)(nil)
+	_ bridge.Revoker            = (*Session)(nil)
 )
 
 func idUser(s string) id.UserID { return id.UserID(s) }
@@ -382,6 +384,25 @@ func (s *Session) GetChatInfo(ctx context.Context, chat bridge.ChatID) (*bridge.
 		return nil, err
 	}
 	return s.chatInfo(ctx, c)
+}
+
+// Revoke signs the token out of Slack (https://api.slack.com/methods/auth.revoke)
+// for "logout slack revoke"; the logout itself follows.
+func (s *Session) Revoke(ctx context.Context) error {
+	s.mu.Lock()
+	s.revoked = true
+	s.mu.Unlock()
+	resp, err := s.api.SendAuthRevokeContext(ctx, "")
+	if err == nil && !resp.Revoked {
+		err = errors.New("Slack answered that the token was not revoked")
+	}
+	if err != nil {
+		s.mu.Lock()
+		s.revoked = false
+		s.mu.Unlock()
+		return fmt.Errorf("auth.revoke: %w", err)
+	}
+	return nil
 }
 
 // LogoutRemote is called when the user logs out of this workspace. It

@@ -32,6 +32,9 @@ type Session struct {
 	// app marks the app mode's bot (app.go): no Matrix user, no login,
 	// Socket Mode instead of RTM, channels only.
 	app bool
+	// revoked is set once the user had the token revoked: the failures
+	// that follow are the logout they asked for, not news to tell them.
+	revoked bool
 }
 
 func newSession(n *Network, user *bridge.User, l *bridge.Login, md metadata) *Session {
@@ -87,9 +90,10 @@ func (s *Session) setState(ctx context.Context, kind bridge.SessionStateKind, ms
 	s.mu.Lock()
 	same := s.state.Kind == kind && s.state.Message == msg
 	s.state = st
+	revoked := s.revoked
 	s.mu.Unlock()
 	switch {
-	case same:
+	case same, revoked && kind == bridge.StateBadCredential:
 	case s.login == nil: // the app has no login to report on: the log says it
 		zerolog.Ctx(ctx).Info().Str("state", string(kind)).Str("detail", msg).Msg("Slack app state changed")
 	case s.net.core != nil:

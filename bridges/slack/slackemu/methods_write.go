@@ -403,3 +403,22 @@ func mimeOf(name string) string {
 	}
 	return "application/octet-stream"
 }
+
+// authRevoke follows https://api.slack.com/methods/auth.revoke: the
+// calling token stops working (test=true only says it would), and the
+// answer tells whether it was revoked.
+func (s *Server) authRevoke(c caller, p url.Values) any {
+	if p.Get("test") == "true" || p.Get("test") == "1" {
+		return ok(response{"revoked": false})
+	}
+	s.RevokeToken(c.token.Value)
+	return ok(response{"revoked": true})
+}
+
+// Revoked says whether a token was revoked (by RevokeToken or auth.revoke).
+func (s *Server) Revoked(value string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.tokens[value]
+	return t != nil && t.revoked
+}

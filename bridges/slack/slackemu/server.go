@@ -121,6 +121,7 @@ func New(t interface{ Cleanup(func()) }, teamID, teamName string) *Server {
 	s.methods = map[string]method{
 		"auth.test":                    s.authTest,
 		"team.info":                    s.teamInfo,
+		"auth.revoke":                  s.authRevoke,
 		"users.info":                   s.usersInfo,
 		"users.conversations":          s.usersConversations,
 		"users.getPresence":            s.usersGetPresence,
