@@ -54,6 +54,7 @@ func init() {
 		{name: "status", help: "Show your sessions and their states.", perm: PermRelay, run: cmdStatus},
 		{name: "login", args: "<network> ...", help: "Log in to a network as yourself (e.g. `login slack xoxp-...`).", perm: PermUser, run: cmdLogin},
 		{name: "logout", args: "<network>[:<login>] [revoke]", help: "Log out of a network; `revoke` also invalidates the token there.", perm: PermUser, run: cmdLogout},
+		{name: "nick", args: "<network> <nick>", help: "Pick your nick on a network with nicks (IRC); a stored password is kept.", perm: PermRelay, run: cmdNick},
 		{name: "login-matrix", args: "<access token>", help: "Use your own Matrix account for what you do on the remote side (double puppeting).", perm: PermUser, run: cmdLoginMatrix},
 		{name: "logout-matrix", help: "Stop double puppeting.", perm: PermUser, run: cmdLogoutMatrix},
 		{name: "list", help: "List the bridged rooms.", perm: PermRelay, run: cmdList},
@@ -261,6 +262,41 @@ func cmdLogout(ctx context.Context, cc *commandContext) error {
 		return nil
 	}
 	cc.reply("Logged out of %s.", cc.args[0])
+	return nil
+}
+
+func cmdNick(ctx context.Context, cc *commandContext) error {
+	if len(cc.args) != 2 {
+		cc.reply("Usage: `nick <network> <nick>`")
+		return nil
+	}
+	nid, ok := cc.br.resolveNetwork(cc.args[0])
+	if !ok {
+		return fmt.Errorf("%w %q (configured: %s)", ErrUnknownNetwork, cc.args[0], cc.br.networkList())
+	}
+	var e *sessionEntry
+	if list := cc.br.userSessions(cc.user.MXID, nid); len(list) > 0 {
+		e = list[0]
+	} else {
+		// On IRC everyone may have a puppet without logging in.
+		var err error
+		if e, err = cc.br.sessionOrAuto(ctx, PortalKey{Network: nid}, cc.user); err != nil {
+			return err
+		}
+	}
+	if e == nil {
+		cc.reply("You have no %s session; `login %s ...` first.", nid, nid)
+		return nil
+	}
+	nc, ok := e.sess.(NickChanger)
+	if !ok {
+		cc.reply("%s has no nicks to change.", nid)
+		return nil
+	}
+	if err := nc.ChangeNick(ctx, cc.args[1]); err != nil {
+		return err
+	}
+	cc.reply("Your nick on %s is now %s.", nid, cc.args[1])
 	return nil
 }
 

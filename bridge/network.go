@@ -156,6 +156,13 @@ type Revoker interface {
 	Revoke(ctx context.Context) error
 }
 
+// NickChanger (on a Session) changes the user's nick on networks that have
+// them (IRC), for the "nick" command. It keeps a stored password.
+type NickChanger interface {
+	Session
+	ChangeNick(ctx context.Context, nick string) error
+}
+
 // CurrentIdentity (on a Session) is who its user is on the remote side
 // now, when that changes during a session (an IRC nick). Without it the
 // login's RemoteID stands for the user.
