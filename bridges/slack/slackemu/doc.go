@@ -22,6 +22,11 @@
 //   - events that happen while no RTM connection is open are not replayed
 //     on the next connection: clients catch up with conversations.history.
 //
+// One Server is one workspace. Slack serves every workspace at one API URL
+// and the token decides the workspace; a Front does the same for several
+// Servers, so that one bridge (one api_url) can be tested with a user in
+// several workspaces.
+//
 // The test side of the workspace (users, conversations, tokens, events
 // done "in the Slack app" by other people, inspection of what the bridge
 // posted) is the exported API of Server. All of it is safe for concurrent

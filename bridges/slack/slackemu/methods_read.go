@@ -51,7 +51,7 @@ func (s *Server) SetTeamIcon(png []byte) {
 	s.teamIcon = png
 	icon := map[string]any{"image_default": false}
 	for _, size := range []int{34, 44, 68, 88, 102, 132, 230} {
-		icon[fmt.Sprintf("image_%d", size)] = fmt.Sprintf("%s/team-icon/%s_%d.png", s.srv.URL, s.team.ID, size)
+		icon[fmt.Sprintf("image_%d", size)] = fmt.Sprintf("%s/team-icon/%s_%d.png", s.public, s.team.ID, size)
 	}
 	s.team.Icon = icon
 }

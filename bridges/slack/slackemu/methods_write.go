@@ -247,7 +247,7 @@ func (s *Server) filesGetUploadURLExternal(c caller, p url.Values) any {
 	defer s.mu.Unlock()
 	id := s.newID("F")
 	s.files[id] = &storedFile{File: File{ID: id, Name: name, Size: length}, owner: c.user.ID}
-	return ok(response{"upload_url": s.srv.URL + "/upload/" + id, "file_id": id})
+	return ok(response{"upload_url": s.public + "/upload/" + id, "file_id": id})
 }
 
 // serveUpload takes the bytes of a reserved file, raw or as multipart form
@@ -355,7 +355,7 @@ func (s *Server) AddFile(user, name string, data []byte) File {
 // of https://api.slack.com/types/file), so clients can tell the workspace
 // from the URL as they can with Slack's.
 func (s *Server) privateURLs(id, name string) (string, string) {
-	u := s.srv.URL + "/files-pri/" + s.team.ID + "-" + id + "/" + url.PathEscape(name)
+	u := s.public + "/files-pri/" + s.team.ID + "-" + id + "/" + url.PathEscape(name)
 	return u, u + "?download=1"
 }
 

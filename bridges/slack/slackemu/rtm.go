@@ -78,7 +78,7 @@ func (s *Server) rtmConnect(c caller, p url.Values) any {
 			conn.close()
 		}
 	})
-	wsURL := "ws" + strings.TrimPrefix(s.srv.URL, "http") + "/rtm/" + ticket
+	wsURL := "ws" + strings.TrimPrefix(s.public, "http") + "/rtm/" + ticket
 	return ok(response{
 		"url":  wsURL,
 		"team": s.team,

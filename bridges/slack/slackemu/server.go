@@ -36,7 +36,11 @@ type Server struct {
 	team     teamJSON
 	teamIcon []byte
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	// public is the base of every URL the workspace hands out (websockets,
+	// uploads, files, icons): its own server's, or its place behind a
+	// Front.
+	public   string
 	users    map[string]*User
 	convs    map[string]*conversation
 	tokens   map[string]*Token
@@ -155,6 +159,7 @@ func New(t interface{ Cleanup(func()) }, teamID, teamName string) *Server {
 	mux.HandleFunc("/files-pri/", s.serveFile)
 	mux.HandleFunc("/team-icon/", s.serveTeamIcon)
 	s.srv = httptest.NewServer(mux)
+	s.public = s.srv.URL
 	t.Cleanup(s.Close)
 	return s
 }

@@ -102,7 +102,7 @@ func (s *Server) appsConnectionsOpen(w http.ResponseWriter, r *http.Request) {
 		_, _ = rand.Read(b[:])
 		ticket := hex.EncodeToString(b[:])
 		s.socketTickets[ticket] = app
-		writeJSON(w, ok(response{"url": "ws" + strings.TrimPrefix(s.srv.URL, "http") + "/socket/" + ticket}))
+		writeJSON(w, ok(response{"url": "ws" + strings.TrimPrefix(s.public, "http") + "/socket/" + ticket}))
 	}
 }
 
