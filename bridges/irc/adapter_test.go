@@ -223,22 +223,86 @@ func TestAdapterAgainstRealServers(t *testing.T) {
 				assert.Equal(t, "gina", m.Nick(), "nothing was sent for the refused changes")
 			})
 
-			t.Run("a Matrix user's kick and ban of a ghost reach IRC when their puppet is an op", func(t *testing.T) {
+			t.Run("a Matrix user's kicks and bans of ghosts need their puppet's rank, and reach IRC with it", func(t *testing.T) {
 				p := tn.session(t, alice, "Alice")
-				act := func(ms event.Membership) error {
+				act := func(target bridge.RemoteUserID, ms event.Membership) error {
 					evt := &event.Event{Type: event.StateMember, Sender: alice, RoomID: portal.MXID,
 						Content: event.Content{Parsed: &event.MemberEventContent{Membership: ms, Reason: "spam"}}}
 					return p.HandleMatrixMembership(ctx, &bridge.MatrixMembership{Portal: portal, Sender: &bridge.User{MXID: alice},
-						Event: evt, Target: "frank", Membership: ms, Reason: "spam"})
+						Event: evt, Target: target, Membership: ms, Reason: "spam"})
 				}
-				require.NoError(t, act(event.MembershipLeave))
-				tn.core.waitNotice(t, alice, "need to be a channel operator in #bridged")
+				rankIs := func(nick string, level int) {
+					require.Eventually(t, func() bool {
+						modes, _, _ := tn.bot.memberView("#bridged", nick)
+						return levelFor(modes) == level
+					}, 10*time.Second, 10*time.Millisecond, "%s at %d", nick, level)
+				}
+				removal := func(m *ircproto.Message) bool {
+					return m.Nick() == "Alice[m]" && (m.Command == "KICK" || m.Command == "MODE" && m.Param(1) == "+b")
+				}
+				nothingSent := func(marker string) {
+					gina.Send("PRIVMSG #bridged :%s", marker)
+					m := carol.WaitFor(marker, func(m *ircproto.Message) bool { return removal(m) || irctest.IsText("PRIVMSG", marker)(m) })
+					assert.Equal(t, "gina", m.Nick(), "no KICK or MODE +b was sent")
+				}
+				kim := srv.Connect(outer, "kim")
+				kim.Join("#bridged")
+				tn.core.waitEvent(t, &from, "kim's join", isKind(bridge.RemoteJoin))
+
+				err := act("kim", event.MembershipLeave)
+				require.ErrorIs(t, err, bridge.ErrRefused)
+				assert.Contains(t, err.Error(), "you (Alice[m]) are not a channel operator in #bridged on IRC, so you cannot kick anyone there")
+				err = act("kim", event.MembershipBan)
+				require.ErrorIs(t, err, bridge.ErrRefused)
+				assert.Contains(t, err.Error(), "so you cannot ban anyone there")
+				nothingSent("marker no rank")
+
+				carol.Send("MODE #bridged +h Alice[m]")
+				rankIs("Alice[m]", levelHalfop)
+				err = act("carol", event.MembershipLeave)
+				require.ErrorIs(t, err, bridge.ErrRefused, "a halfop cannot kick an op")
+				assert.Contains(t, err.Error(), "half-operators cannot kick carol")
+				nothingSent("marker halfop")
+				require.NoError(t, act("kim", event.MembershipLeave), "a halfop kicks someone without rank")
+				m := carol.WaitFor("the halfop's kick", removal)
+				assert.Equal(t, []string{"#bridged", "kim", "spam"}, m.Params)
+				kim.Join("#bridged")
+				rankIs("kim", 0)
+				require.NoError(t, act("kim", event.MembershipBan), "and bans them")
+				m = carol.WaitFor("the halfop's ban", removal)
+				assert.Equal(t, []string{"#bridged", "+b", "kim!*@*"}, m.Params)
+				m = carol.WaitFor("the halfop's kick", removal)
+				assert.Equal(t, []string{"#bridged", "kim", "spam"}, m.Params)
+				kim.Send("JOIN #bridged")
+				kim.WaitFor("the ban holding", irctest.IsCommand(ircproto.ERR_BANNEDFROMCHAN, ""))
+
+				// The bot's view behind the server: it takes the halfop for
+				// an op, so the kick goes out, and the server's refusal
+				// comes back as the kick's error rather than as a notice.
+				ch := tn.bot.channel("#bridged")
+				ch.mu.Lock()
+				ch.members[tn.fold("Alice[m]")].modes = "o"
+				ch.mu.Unlock()
+				err = act("carol", event.MembershipLeave)
+				require.ErrorIs(t, err, bridge.ErrRefused)
+				assert.Contains(t, err.Error(), "#bridged on IRC refused it: ")
+				tn.core.mu.Lock()
+				for _, n := range tn.core.notices[alice] {
+					assert.NotContains(t, n, "need to be a channel operator", "the refusal is the kick's, not a notice")
+				}
+				tn.core.mu.Unlock()
+				gina.Send("PRIVMSG #bridged :marker stale")
+				m = carol.WaitFor("the marker", func(m *ircproto.Message) bool {
+					return irctest.IsCommand("KICK", "")(m) || irctest.IsText("PRIVMSG", "marker stale")(m)
+				})
+				assert.Equal(t, "PRIVMSG", m.Command, "carol was not kicked")
+
 				carol.Send("MODE #bridged +o Alice[m]")
 				carol.WaitFor("alice's op", irctest.IsCommand("MODE", "carol"))
-				require.NoError(t, act(event.MembershipBan))
-				m := carol.WaitFor("the ban", irctest.IsCommand("MODE", "Alice[m]"))
+				require.NoError(t, act("frank", event.MembershipBan))
+				m = carol.WaitFor("the ban", removal)
 				assert.Equal(t, []string{"#bridged", "+b", "frank!*@*"}, m.Params)
-				m = carol.WaitFor("the kick", irctest.IsCommand("KICK", "Alice[m]"))
+				m = carol.WaitFor("the kick", removal)
 				assert.Equal(t, "frank", m.Params[1])
 				assert.Equal(t, "spam", m.Params[2])
 			})

@@ -42,8 +42,12 @@
 // and MODE +b. Level and topic changes by a puppet that is not a channel
 // operator (for the topic of a +t channel, at least a halfop) are refused
 // before anything is sent, with bridge.ErrRefused, and the core puts the
-// Matrix state back and tells the user why. Kicks and bans are sent
-// as they are; the server's refusal (482) is told in the management room.
+// Matrix state back and tells the user why. So are kicks and bans by a
+// puppet below halfop, by a halfop of a halfop or op, and of someone
+// ranked above the puppet in PREFIX (mayRemove); the core then brings the
+// ghost back. A kick is fenced like a message, so a refusal the bot's
+// view of ranks did not foresee (482, or ngIRCd's 484) undoes it too;
+// other 482s are told in the management room.
 // Only ghosts' levels are sent: the core hands over no level changes of
 // Matrix users, and puppets' own IRC ranks are not shown as Matrix levels.
 //

@@ -130,6 +130,26 @@ func (w *world) channelRights(t *testing.T, carol *irctest.Client, alice0 *mxUse
 		assert.Equal(t, "hank", m.Nick(), "nothing was sent to IRC for the refused changes")
 	})
 
+	t.Run("without op on IRC, an admin's kick and ban of a ghost are put back and explained", func(t *testing.T) {
+		alice := alice0.in(t)
+		_, err := alice.client.KickUser(ctxT(t), room, &mautrix.ReqKickUser{UserID: ghostMXID("ivy"), Reason: "cool off"})
+		require.NoError(t, err)
+		alice.waitFor(room, "the explanation", noticeFromBot("brought back", "not a channel operator in #modes", "cannot kick"))
+		alice.eventually("ivy back", func() bool { return alice.joined(room)[ghostMXID("ivy")] })
+		_, err = alice.client.BanUser(ctxT(t), room, &mautrix.ReqBanUser{UserID: ghostMXID("ivy"), Reason: "spam"})
+		require.NoError(t, err)
+		alice.waitFor(room, "the explanation", noticeFromBot("brought back", "not a channel operator in #modes", "cannot ban"))
+		alice.eventually("ivy back, not banned", func() bool { return alice.joined(room)[ghostMXID("ivy")] })
+		hank.Send("PRIVMSG #modes :no removals from alice")
+		m := carol.WaitFor("hank's line", func(m *ircproto.Message) bool {
+			return m.Nick() == "alice[m]" && (m.Command == "KICK" || m.Command == "MODE" && m.Param(1) == "+b") ||
+				irctest.IsText("PRIVMSG", "no removals from alice")(m)
+		})
+		assert.Equal(t, "hank", m.Nick(), "no KICK or MODE +b reached IRC")
+		ivy.Send("PRIVMSG #modes :still here")
+		alice.waitFor(room, "ivy's line", isBody("still here"))
+	})
+
 	carol.Send("MODE #modes +o alice[m]")
 
 	t.Run("with op on IRC, an admin's level and topic changes become MODE and TOPIC", func(t *testing.T) {

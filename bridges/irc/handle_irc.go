@@ -466,8 +466,13 @@ func (p *Puppet) handle(c *Conn, m *ircproto.Message) {
 		}
 	case ircproto.RPL_WHOISACCOUNT, ircproto.RPL_WHOISREGNICK, ircproto.RPL_ENDOFWHOIS:
 		p.net.onWhoisReply(m)
-	case ircproto.ERR_CHANOPRIVSNEEDED:
-		p.net.notify(p.mxid, fmt.Sprintf("You need to be a channel operator in %s on IRC to do that; it was done on Matrix only.", m.Params[1]))
+	case ircproto.ERR_CHANOPRIVSNEEDED, ircproto.ERR_CHANOPPRIVTOOLOW:
+		// A kick or ban being sent is refused in the room, where the core
+		// undoes it. Anything else (a MODE or TOPIC the bot's view of
+		// ranks allowed) was already done on Matrix.
+		if !p.refused(m.Params[1], m.Trailing()) {
+			p.net.notify(p.mxid, fmt.Sprintf("You need to be a channel operator in %s on IRC to do that; it was done on Matrix only.", m.Params[1]))
+		}
 	case ircproto.ERR_NICKNAMEINUSE, ircproto.ERR_ERRONEUSNICKNAME:
 		p.net.notify(p.mxid, fmt.Sprintf("You keep the IRC nick %s: %s is not available (%s).", c.Nick(), m.Params[1], m.Trailing()))
 	}

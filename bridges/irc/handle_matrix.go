@@ -196,22 +196,11 @@ func (p *Puppet) send(ctx context.Context, c *Conn, target string, out outgoing,
 		return fmt.Errorf("%w: %w", bridge.ErrPermanent, err)
 	}
 	key := msg.Event.ID
-	folded := p.net.fold(target)
 	p.mu.Lock()
 	done := p.sent[key]
-	if p.refusals == nil {
-		p.refusals = map[string]string{}
-	}
-	p.refusals[folded] = ""
 	p.mu.Unlock()
-	defer func() {
-		p.mu.Lock()
-		delete(p.refusals, folded)
-		if len(p.refusals) == 0 {
-			p.refusals = nil // an idle puppet keeps no map
-		}
-		p.mu.Unlock()
-	}()
+	refusal := p.watchRefusals(target)
+	defer refusal()
 	for i := done; i < len(lines); i++ {
 		if err := c.Send(ctx, lines[i]); err != nil {
 			p.mu.Lock()
@@ -233,17 +222,38 @@ func (p *Puppet) send(ctx context.Context, c *Conn, target string, out outgoing,
 		p.log().Debug().Err(err).Str("target", target).Msg("No answer after a message; taking it as delivered")
 		return nil
 	}
-	p.mu.Lock()
-	why := p.refusals[folded]
-	p.mu.Unlock()
-	if why != "" {
+	if why := refusal(); why != "" {
 		return &refusedError{target: target, text: why}
 	}
 	return nil
 }
 
-// refused records the server's refusal of a message to target while
-// send waits for it, and reports whether one was waiting.
+// watchRefusals makes the puppet's handler keep the server's refusal of
+// lines sent to target (see refused) until the returned function is
+// called; that returns the refusal's words, "" when none came. A target
+// has one watch at a time: a portal's events are handled one by one.
+func (p *Puppet) watchRefusals(target string) func() string {
+	folded := strings.Clone(p.net.fold(target))
+	p.mu.Lock()
+	if p.refusals == nil {
+		p.refusals = map[string]string{}
+	}
+	p.refusals[folded] = ""
+	p.mu.Unlock()
+	return func() string {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		why := p.refusals[folded]
+		delete(p.refusals, folded)
+		if len(p.refusals) == 0 {
+			p.refusals = nil // an idle puppet keeps no map
+		}
+		return why
+	}
+}
+
+// refused records the server's refusal of lines to target while
+// someone watches for it, and reports whether one was watching.
 func (p *Puppet) refused(target, text string) bool {
 	folded := p.net.fold(target)
 	p.mu.Lock()
@@ -278,8 +288,11 @@ func (p *Puppet) HandleMatrixEdit(ctx context.Context, edit *bridge.MatrixEdit) 
 }
 
 // HandleMatrixMembership follows the user into and out of channels, and
-// turns their kicks and bans of ghosts into KICK and MODE +b, which the
-// server refuses (and the user is told) unless the puppet is an op.
+// turns their kicks and bans of ghosts into KICK and MODE +b. A puppet
+// without the rank to do that is refused before anything is sent
+// (mayRemove), and so is one whose lines the server refuses (482 or 484,
+// when the bot's view of ranks was behind): the core then brings the
+// ghost back and tells the user why.
 func (p *Puppet) HandleMatrixMembership(ctx context.Context, m *bridge.MatrixMembership) error {
 	if m.Portal.Key.Receiver != "" {
 		return nil
@@ -308,14 +321,33 @@ func (p *Puppet) HandleMatrixMembership(ctx context.Context, m *bridge.MatrixMem
 		return err
 	}
 	nick := p.net.bot.realNick(string(m.Target))
-	reason := ircproto.Sanitize(m.Reason)
-	if m.Membership == event.MembershipBan {
-		if err := c.Send(ctx, ircproto.NewMessage("MODE", channel, "+b", nick+"!*@*")); err != nil {
-			return err
-		}
+	ban := m.Membership == event.MembershipBan
+	if err := p.net.bot.mayRemove(c.ISupport(), channel, c.Nick(), nick, ban); err != nil {
+		return err
 	}
+	reason := ircproto.Sanitize(m.Reason)
 	if reason == "" {
 		reason = "Kicked from Matrix"
 	}
-	return c.Send(ctx, ircproto.NewMessage("KICK", channel, nick, reason))
+	var lines []*ircproto.Message
+	if ban {
+		lines = append(lines, ircproto.NewMessage("MODE", channel, "+b", nick+"!*@*"))
+	}
+	lines = append(lines, ircproto.NewMessage("KICK", channel, nick, reason))
+	refusal := p.watchRefusals(channel)
+	defer refusal()
+	for _, l := range lines {
+		if err := c.Send(ctx, l); err != nil {
+			return err
+		}
+	}
+	p.touch()
+	if err := c.fence(ctx); err != nil {
+		p.log().Debug().Err(err).Str("channel", channel).Msg("No answer after a kick; taking it as done")
+		return nil
+	}
+	if why := refusal(); why != "" {
+		return fmt.Errorf("%w: %s on IRC refused it: %s", bridge.ErrRefused, channel, why)
+	}
+	return nil
 }

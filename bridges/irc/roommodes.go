@@ -126,6 +126,33 @@ func (p *Puppet) HandleMatrixPowerLevels(ctx context.Context, portal *bridge.Por
 	return nil
 }
 
+// mayRemove refuses a kick or ban of target by me in channel, with
+// bridge.ErrRefused, unless the bot sees me with the rank for it. Servers
+// with halfop in PREFIX (InspIRCd, ngIRCd) let halfops kick and ban, but
+// only members ranked below halfop; ops and up may remove anyone not
+// ranked above them in PREFIX order (an op cannot kick an owner). Where
+// PREFIX has no halfop nobody holds h, so it takes an op.
+func (b *bot) mayRemove(is *ircproto.ISupport, channel, me, target string, ban bool) error {
+	verb := "kick"
+	if ban {
+		verb = "ban"
+	}
+	modes, _, _ := b.memberView(channel, me)
+	theirs, _, _ := b.memberView(channel, target)
+	switch {
+	case levelFor(modes) < levelHalfop:
+		return fmt.Errorf("%w: you (%s) are not a channel operator in %s on IRC, so you cannot %s anyone there",
+			bridge.ErrRefused, me, channel, verb)
+	case levelFor(modes) < levelOp && levelFor(theirs) >= levelHalfop:
+		return fmt.Errorf("%w: you (%s) are a half-operator in %s on IRC, and half-operators cannot %s %s, who is one too or an operator",
+			bridge.ErrRefused, me, channel, verb, target)
+	case theirs != "" && is.Rank(theirs[0]) >= 0 && is.Rank(theirs[0]) < is.Rank(modes[0]):
+		return fmt.Errorf("%w: %s outranks you (%s) in %s on IRC, so you cannot %s them",
+			bridge.ErrRefused, target, me, channel, verb)
+	}
+	return nil
+}
+
 // rankChanges works out the +o/-o/+v/-v that bring ghosts to their new
 // Matrix levels, from the modes the bot sees them with, in a stable order.
 func (b *bot) rankChanges(channel string, levels map[bridge.RemoteUserID]int) []ircproto.ModeChange {

@@ -84,6 +84,7 @@ var minParams = map[string]int{
 	ERR_BADCHANNELKEY:    2,
 	ERR_NEEDREGGEDNICK:   2,
 	ERR_CHANOPRIVSNEEDED: 2,
+	ERR_CHANOPPRIVTOOLOW: 3, // client, channel, text; RFC 2812 ERR_RESTRICTED has 2
 	RPL_MONONLINE:        2, // client, targets
 	RPL_MONOFFLINE:       2,
 	RPL_LOGGEDIN:         3, // client, nick!user@host, account
