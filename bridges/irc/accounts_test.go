@@ -1,11 +1,7 @@
 package irc
 
 import (
-	"bufio"
 	"fmt"
-	"net"
-	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -15,115 +11,11 @@ import (
 	"github.com/isthmus-bridge/isthmus/bridges/irc/irctest"
 )
 
-// scriptedServer is a minimal IRC server for what the real test servers
-// cannot show: services accounts. It registers any client without caps,
-// answers WHOIS from a script, and writes lines to a client on request.
-type scriptedServer struct {
-	t     *testing.T
-	addr  string
-	whois map[string][]string // nick → numeric lines before 318, "%s" for the asker
-
-	mu    sync.Mutex
-	cond  *sync.Cond
-	conns map[string]net.Conn // by lowercased nick
-	got   []string            // "nick: line" of everything clients sent
-}
-
-func startScripted(t *testing.T, whois map[string][]string) *scriptedServer {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	s := &scriptedServer{t: t, addr: ln.Addr().String(), whois: whois, conns: map[string]net.Conn{}}
-	s.cond = sync.NewCond(&s.mu)
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { _ = c.Close() })
-			go s.serve(c)
-		}
-	}()
-	return s
-}
-
-func (s *scriptedServer) serve(c net.Conn) {
-	r := bufio.NewReader(c)
-	nick := ""
-	write := func(format string, args ...any) { _, _ = fmt.Fprintf(c, format+"\r\n", args...) }
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return
-		}
-		line = strings.TrimRight(line, "\r\n")
-		fields := strings.Fields(line)
-		if len(fields) == 0 {
-			continue
-		}
-		s.mu.Lock()
-		s.got = append(s.got, nick+": "+line)
-		s.cond.Broadcast()
-		s.mu.Unlock()
-		switch strings.ToUpper(fields[0]) {
-		case "CAP":
-			if len(fields) > 1 && fields[1] == "LS" {
-				write(":fake CAP * LS :")
-			}
-		case "NICK":
-			nick = fields[1]
-			s.mu.Lock()
-			s.conns[strings.ToLower(nick)] = c
-			s.mu.Unlock()
-		case "USER":
-			write(":fake 001 %s :Welcome", nick)
-			write(":fake 376 %s :End of MOTD", nick)
-		case "PING":
-			write(":fake PONG fake %s", fields[len(fields)-1])
-		case "WHOIS":
-			for _, l := range s.whois[fields[1]] {
-				write(":fake "+l, nick)
-			}
-			write(":fake 318 %s %s :End of /WHOIS list.", nick, fields[1])
-		}
-	}
-}
-
-// to writes a line to the client registered as nick.
-func (s *scriptedServer) to(nick, line string) {
-	s.mu.Lock()
-	c := s.conns[strings.ToLower(nick)]
-	s.mu.Unlock()
-	require.NotNil(s.t, c, "no client %s", nick)
-	_, err := fmt.Fprintf(c, "%s\r\n", line)
-	require.NoError(s.t, err)
-}
-
-// count returns how many lines clients sent that hold substr.
-func (s *scriptedServer) count(substr string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, l := range s.got {
-		if strings.Contains(l, substr) {
-			n++
-		}
-	}
-	return n
-}
-
-// waitLine waits until a client sent a line holding substr.
-func (s *scriptedServer) waitLine(t *testing.T, substr string) {
-	t.Helper()
-	require.Eventually(t, func() bool { return s.count(substr) > 0 }, 15e9, 1e7, "no line with %q", substr)
-}
-
 func TestIdentifiedPolicyWithoutAccountTag(t *testing.T) {
-	srv := startScripted(t, map[string][]string{
+	srv := startScripted(t, script{whois: map[string][]string{
 		"known":  {"330 %s known knownacct :is logged in as"},
 		"regged": {"307 %s regged :is a registered nick"},
-	})
+	}})
 	tn := startNetwork(t, &irctest.Server{Addr: srv.addr}, func(c *Config) {
 		c.Channels = nil
 		c.PrivateMessages = PMConfig{Policy: PMIdentified}

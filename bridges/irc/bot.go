@@ -150,6 +150,9 @@ func (b *bot) onUp(c *Conn) {
 	nick := c.Nick()
 	b.nick.Store(&nick)
 	b.net.log.Info().Str("nick", nick).Msg("Bot connected to IRC")
+	if why := c.SASLRefusal(); why != "" {
+		b.net.log.Warn().Str("account", c.cfg.sasl.Username).Str("reason", why).Msg("The IRC server refused the bot's SASL login; it is connected unidentified")
+	}
 	if !c.HasCap("away-notify") && b.net.cfg.Membership.AwayPoll > 0 {
 		b.net.wg.Add(1)
 		go func() {

@@ -67,6 +67,7 @@ type Conn struct {
 	userhost string // user@host from RPL_WELCOME, for the prefix length
 	caps     string // enabled capabilities, " "-separated with spaces around
 	authed   bool   // SASL succeeded
+	refusal  string // the server's words refusing our SASL credentials
 
 	// isupport is replaced, never changed in place, so readers may use
 	// what they loaded without a lock.
@@ -307,6 +308,7 @@ func (c *Conn) handleRegistration(m *ircproto.Message) error {
 		}
 		c.caps = enabledSet(c.negotiator)
 		c.authed = c.negotiator.Authenticated()
+		c.refusal = c.negotiator.SASLRefusal()
 		c.mu.Unlock()
 		c.welcomed = true
 		// Servers send ISUPPORT and the MOTD right after the welcome; a
@@ -549,6 +551,14 @@ func (c *Conn) Authenticated() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.authed
+}
+
+// SASLRefusal is the server's words when it refused our SASL
+// credentials, "" when it did not (see ircproto.CapNegotiator.SASLRefusal).
+func (c *Conn) SASLRefusal() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.refusal
 }
 
 // TrySend sends a line only if the token bucket has room now, for

@@ -24,7 +24,10 @@
 // Nobody has to log in: the network is an AutoSessioner, so the first
 // time a Matrix user speaks in or joins a portal the core gets a session
 // for them, and that session is their puppet. "login <network> [nick
-// [password]]" only picks a nick and a NickServ/SASL password. The bot
+// [password]]" only picks a nick and a password, which the puppet gives
+// with SASL PLAIN (the nick as the account), else to NickServ. A password
+// SASL refuses is told once in the user's management room and not tried
+// on NickServ; a refused bot login (sasl in the config) is logged. The bot
 // relays ("<name> text") only for users past limits.max_puppets.
 //
 // An idle puppet is one goroutine (its reader, blocked in the netpoller),

@@ -3,6 +3,7 @@ package irc
 import (
 	"context"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -209,6 +210,13 @@ const testDomain = "isthmus.test"
 // config first (it starts with one static channel, #bridged).
 func startNetwork(t testing.TB, srv *irctest.Server, edit func(*Config)) *testNet {
 	t.Helper()
+	return startNetworkLogging(t, srv, edit, nil)
+}
+
+// startNetworkLogging is startNetwork that also writes every log line,
+// down to the IRC lines logged at trace level, to all when it is not nil.
+func startNetworkLogging(t testing.TB, srv *irctest.Server, edit func(*Config), all io.Writer) *testNet {
+	t.Helper()
 	cfg := defaultConfig()
 	cfg.Name = "test"
 	cfg.Address = srv.Addr
@@ -227,9 +235,14 @@ func startNetwork(t testing.TB, srv *irctest.Server, edit func(*Config)) *testNe
 	db, err := storage.Open(ctx, storage.Config{Type: storage.SQLite, URI: filepath.Join(t.TempDir(), "irc.db")})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
+	level := zerolog.InfoLevel
 	if testing.Verbose() {
-		log = log.Level(zerolog.DebugLevel)
+		level = zerolog.DebugLevel
+	}
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(level)
+	if all != nil {
+		shown := &zerolog.FilteredLevelWriter{Writer: zerolog.LevelWriterAdapter{Writer: zerolog.NewTestWriter(t)}, Level: level}
+		log = zerolog.New(zerolog.MultiLevelWriter(all, shown)).Level(zerolog.TraceLevel)
 	}
 	tn := &testNet{Network: n, core: newFakeCore(), mx: newFakeMatrix(), srv: srv}
 	require.NoError(t, n.start(log.WithContext(context.Background()), tn.core, tn.mx,

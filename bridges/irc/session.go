@@ -38,6 +38,9 @@ type Puppet struct {
 	lastActive time.Time
 	idle       *time.Timer
 	state      bridge.SessionState
+	// toldRefusal is set once the user was told that the server refused
+	// their password, so reconnects do not tell them again.
+	toldRefusal bool
 }
 
 var (
@@ -138,6 +141,7 @@ func (p *Puppet) setCredentials(row puppetRow) {
 	p.mu.Lock()
 	changed := row.Nick != p.row.Nick || row.Password != p.row.Password
 	p.row = row
+	p.toldRefusal = p.toldRefusal && !changed
 	p.mu.Unlock()
 	if c := p.conn.current(); changed && c != nil {
 		// Reconnect so the new nick and password are used from the start.
@@ -201,14 +205,26 @@ func (p *Puppet) onUp(c *Conn) {
 	p.mu.Unlock()
 	p.net.setPuppetNick(p, "", c.Nick())
 	p.saveLoginNick(c.Nick())
-	p.setState(bridge.StateConnected, "as "+c.Nick())
+	refusal := c.SASLRefusal()
+	if refusal == "" {
+		p.setState(bridge.StateConnected, "as "+c.Nick())
+	} else {
+		p.setState(bridge.StateConnected, fmt.Sprintf("as %s, not identified: %s", c.Nick(), refusal))
+	}
 	p.mu.Lock()
 	var names []string
 	for ch := range p.channels {
 		names = append(names, ch)
 	}
 	pass := p.row.Password
+	tell := refusal != "" && !p.toldRefusal
+	p.toldRefusal = p.toldRefusal || tell
 	p.mu.Unlock()
+	if tell {
+		account := c.cfg.sasl.Username
+		p.net.notify(p.mxid, fmt.Sprintf("The IRC server refused your account login as %s (%s), so you are connected as %s without being identified. "+
+			"If your password changed, log in again with `login %s %s <password>`.", account, refusal, c.Nick(), p.net.id, account))
+	}
 	p.touch()
 	p.net.wg.Add(1)
 	go func() {
@@ -217,7 +233,9 @@ func (p *Puppet) onUp(c *Conn) {
 		if err := p.net.store.saveNick(ctx, p.mxid, c.Nick()); err != nil {
 			p.log().Warn().Err(err).Msg("Failed to save nick")
 		}
-		if pass != "" && !c.Authenticated() {
+		// Without SASL on the server the password goes to NickServ; one
+		// SASL refused would be refused there too.
+		if pass != "" && !c.Authenticated() && refusal == "" {
 			_ = c.Send(ctx, ircproto.NewMessage("PRIVMSG", "NickServ", "IDENTIFY "+pass))
 		}
 		for _, m := range joinLines(names, make([]string, len(names))) {

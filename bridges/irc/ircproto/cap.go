@@ -58,6 +58,7 @@ type CapNegotiator struct {
 	saslMechs     []string
 	authenticated bool
 	account       string
+	refusal       string // the server's words refusing our credentials
 }
 
 // NewCapNegotiator returns a negotiator for cfg.
@@ -120,6 +121,12 @@ func (n *CapNegotiator) Authenticated() bool { return n.authenticated }
 // Account returns the account from RPL_LOGGEDIN, "" if not logged in.
 func (n *CapNegotiator) Account() string { return n.account }
 
+// SASLRefusal returns the server's words when it refused our SASL
+// credentials (904, 902, 905, 906), "" when SASL succeeded, was not tried
+// or was not offered. A refusal means the account or password is wrong,
+// so sending the same password to NickServ would be refused too.
+func (n *CapNegotiator) SASLRefusal() string { return n.refusal }
+
 // SASLMechanisms returns the mechanisms from RPL_SASLMECHS, if the server
 // sent them after a failure.
 func (n *CapNegotiator) SASLMechanisms() []string { return n.saslMechs }
@@ -161,6 +168,10 @@ func (n *CapNegotiator) Handle(m *Message) ([]*Message, error) {
 		}
 	case ERR_SASLFAIL, ERR_SASLTOOLONG, ERR_SASLABORTED, ERR_NICKLOCKED:
 		if n.state == capSASL {
+			n.refusal = m.Trailing()
+			if n.refusal == "" {
+				n.refusal = m.Command
+			}
 			return n.saslFailed(fmt.Sprintf("%s %s", m.Command, m.Trailing()))
 		}
 	case RPL_WELCOME:

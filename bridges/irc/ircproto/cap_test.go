@@ -300,6 +300,7 @@ func TestCapNegotiatorRemembersSASLOutcome(t *testing.T) {
 		{server: ":srv 903 me :SASL authentication successful", send: []string{"CAP END"}},
 	})
 	assert.True(t, n.Authenticated())
+	assert.Empty(t, n.SASLRefusal())
 	assert.Equal(t, "bridge-account", n.Account())
 	assert.Equal(t, []string{"PLAIN", "EXTERNAL"}, n.SASLMechanisms())
 	v, ok := n.Available("sasl")
@@ -310,6 +311,23 @@ func TestCapNegotiatorRemembersSASLOutcome(t *testing.T) {
 
 	converse(t, n, []step{{server: ":srv 901 me me!b@h :You are now logged out"}})
 	assert.Empty(t, n.Account())
+}
+
+func TestCapNegotiatorRemembersSASLRefusal(t *testing.T) {
+	sasl := &ircproto.SASLConfig{Username: "bridge", Password: "pw"}
+	n := ircproto.NewCapNegotiator(ircproto.CapConfig{Want: []string{"sasl"}, SASL: sasl})
+	n.Start()
+	converse(t, n, plainOpening("sasl=PLAIN", []step{
+		{server: "AUTHENTICATE +", send: []string{"AUTHENTICATE " + base64.StdEncoding.EncodeToString([]byte("\x00bridge\x00pw"))}},
+		{server: ":srv 904 me :SASL authentication failed", send: []string{"CAP END"}},
+	}))
+	assert.False(t, n.Authenticated())
+	assert.Equal(t, "SASL authentication failed", n.SASLRefusal())
+
+	n = ircproto.NewCapNegotiator(ircproto.CapConfig{Want: []string{"sasl"}, SASL: sasl})
+	n.Start()
+	converse(t, n, []step{{server: ":srv CAP * LS :server-time", send: []string{"CAP END"}}})
+	assert.Empty(t, n.SASLRefusal(), "a server without SASL refused nothing")
 }
 
 func TestCapNegotiatorAbort(t *testing.T) {

@@ -1,0 +1,175 @@
+package irc
+
+import (
+	"bufio"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// scriptedServer is a minimal IRC server for what the real test servers
+// cannot show: services accounts. It registers any client, logs in those
+// who give an account's password with SASL PLAIN, answers WHOIS from a
+// script, and writes lines to a client on request.
+type scriptedServer struct {
+	t    *testing.T
+	addr string
+	script
+
+	mu    sync.Mutex
+	conns map[string]net.Conn // by lowercased nick
+	got   []string            // "nick: line" of everything clients sent
+}
+
+// script is what a scriptedServer answers.
+type script struct {
+	// whois holds, by nick, the numeric lines before 318 ("%s" for the
+	// asker).
+	whois map[string][]string
+	// accounts are the SASL PLAIN logins accepted, account → password;
+	// without any, the server offers no capabilities.
+	accounts map[string]string
+}
+
+func startScripted(t *testing.T, sc script) *scriptedServer {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	s := &scriptedServer{t: t, addr: ln.Addr().String(), script: sc, conns: map[string]net.Conn{}}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { _ = c.Close() })
+			go s.serve(c)
+		}
+	}()
+	return s
+}
+
+func (s *scriptedServer) serve(c net.Conn) {
+	r := bufio.NewReader(c)
+	nick := "*"
+	// Registration waits for CAP END once a client started negotiating.
+	negotiating, gotUser := false, false
+	write := func(format string, args ...any) { _, _ = fmt.Fprintf(c, format+"\r\n", args...) }
+	welcome := func() {
+		write(":fake 001 %s :Welcome", nick)
+		write(":fake 376 %s :End of MOTD", nick)
+	}
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		line = strings.TrimRight(line, "\r\n")
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		s.mu.Lock()
+		s.got = append(s.got, nick+": "+line)
+		s.mu.Unlock()
+		switch strings.ToUpper(fields[0]) {
+		case "CAP":
+			switch sub := fields[1]; {
+			case sub == "LS" && s.accounts != nil:
+				negotiating = true
+				write(":fake CAP %s LS :sasl=PLAIN", nick)
+			case sub == "LS":
+				negotiating = true
+				write(":fake CAP %s LS :", nick)
+			case sub == "REQ":
+				write(":fake CAP %s ACK :%s", nick, strings.TrimPrefix(strings.Join(fields[2:], " "), ":"))
+			case sub == "END":
+				negotiating = false
+				if gotUser {
+					welcome()
+				}
+			}
+		case "AUTHENTICATE":
+			s.authenticate(fields[1], nick, write)
+		case "NICK":
+			nick = fields[1]
+			s.mu.Lock()
+			s.conns[strings.ToLower(nick)] = c
+			s.mu.Unlock()
+		case "USER":
+			gotUser = true
+			if !negotiating {
+				welcome()
+			}
+		case "PING":
+			write(":fake PONG fake %s", fields[len(fields)-1])
+		case "WHOIS":
+			for _, l := range s.whois[fields[1]] {
+				write(":fake "+l, nick)
+			}
+			write(":fake 318 %s %s :End of /WHOIS list.", nick, fields[1])
+		}
+	}
+}
+
+// authenticate answers one AUTHENTICATE line of a SASL PLAIN exchange.
+func (s *scriptedServer) authenticate(arg, nick string, write func(string, ...any)) {
+	if arg == "PLAIN" {
+		write("AUTHENTICATE +")
+		return
+	}
+	parts := plainParts(arg)
+	if len(parts) == 3 && parts[2] != "" && s.accounts[parts[1]] == parts[2] {
+		write(":fake 900 %s %s!u@h %s :You are now logged in as %s", nick, nick, parts[1], parts[1])
+		write(":fake 903 %s :SASL authentication successful", nick)
+		return
+	}
+	write(":fake 904 %s :SASL authentication failed", nick)
+}
+
+// plainParts decodes a SASL PLAIN payload into authzid, authcid and
+// password; nil when it is not one.
+func plainParts(payload string) []string {
+	raw, err := base64.StdEncoding.DecodeString(payload)
+	if err != nil {
+		return nil
+	}
+	return strings.Split(string(raw), "\x00")
+}
+
+// to writes a line to the client registered as nick.
+func (s *scriptedServer) to(nick, line string) {
+	s.mu.Lock()
+	c := s.conns[strings.ToLower(nick)]
+	s.mu.Unlock()
+	require.NotNil(s.t, c, "no client %s", nick)
+	_, err := fmt.Fprintf(c, "%s\r\n", line)
+	require.NoError(s.t, err)
+}
+
+// lines returns the "nick: line"s clients sent that hold substr.
+func (s *scriptedServer) lines(substr string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, l := range s.got {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// count returns how many lines clients sent that hold substr.
+func (s *scriptedServer) count(substr string) int { return len(s.lines(substr)) }
+
+// waitLine waits until a client sent a line holding substr.
+func (s *scriptedServer) waitLine(t *testing.T, substr string) {
+	t.Helper()
+	require.Eventually(t, func() bool { return s.count(substr) > 0 }, 15e9, 1e7, "no line with %q", substr)
+}
