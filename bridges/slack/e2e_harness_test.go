@@ -56,6 +56,16 @@ type world struct {
 // missing (see internal/testground/dendrite).
 func newWorld(t *testing.T, configure ...func(*bridgeworld.Options)) *world {
 	t.Helper()
+	w := newAcme(t)
+	w.start(w.emu.APIURL(), configure...)
+	return w
+}
+
+// newAcme is the first half of newWorld: the Acme workspace, before
+// anything else starts, so that a test can put more workspaces next to it
+// (slackemu.Front) and then start the bridge on their API URL.
+func newAcme(t *testing.T) *world {
+	t.Helper()
 	emu := slackemu.New(t, e2eTeam, "Acme")
 	emu.AddUser(slackemu.User{ID: "U001", Name: "alice"})
 	emu.AddUser(slackemu.User{ID: "U002", Name: "bob", Profile: slackemu.UserProfile{DisplayName: "Bob"}})
@@ -68,11 +78,18 @@ func newWorld(t *testing.T, configure ...func(*bridgeworld.Options)) *world {
 	emu.AddApp(e2eApp)
 	w.general = emu.AddConversation(slackemu.Conversation{ID: "C0GENERAL", Name: "general", Members: []string{"U001", "U002", "U003", e2eApp.BotUser}})
 	w.random = emu.AddConversation(slackemu.Conversation{ID: "C0RANDOM", Name: "random", Members: []string{"U002", e2eApp.BotUser}})
+	return w
+}
 
+// start is the second half of newWorld: Dendrite and the bridge, which
+// calls Slack at apiURL, and Alice on Matrix.
+func (w *world) start(apiURL string, configure ...func(*bridgeworld.Options)) {
+	t := w.t
+	t.Helper()
 	opts := bridgeworld.Options{
 		Permissions: map[string]string{bridgeworld.Domain: "user"},
 		Networks: map[string]any{"slack": map[string]any{
-			"enabled": true, "api_url": emu.APIURL(), "backfill": 0,
+			"enabled": true, "api_url": apiURL, "backfill": 0,
 			"app": map[string]any{"bot_token": e2eApp.BotToken, "app_token": e2eApp.AppToken},
 		}},
 	}
@@ -91,7 +108,6 @@ func newWorld(t *testing.T, configure ...func(*bridgeworld.Options)) *world {
 	alice := bw.NewUser("alice")
 	w.aliceID, w.alice = alice.ID, alice.Client
 	w.mgmt = alice.ManagementRoom()
-	return w
 }
 
 // in is the world seen from a subtest, so that helpers fail the subtest
@@ -135,7 +151,13 @@ func (w *world) joinPortal(channel string) id.RoomID {
 // joinPortalAs is joinPortal for any Matrix user.
 func (w *world) joinPortalAs(c *mautrix.Client, channel string) id.RoomID {
 	w.t.Helper()
-	alias := w.aliases.Alias(e2eTeam + "-" + channel)
+	return w.joinTeamPortalAs(c, e2eTeam, channel)
+}
+
+// joinTeamPortalAs is joinPortalAs for a conversation of any workspace.
+func (w *world) joinTeamPortalAs(c *mautrix.Client, team, channel string) id.RoomID {
+	w.t.Helper()
+	alias := w.aliases.Alias(team + "-" + channel)
 	var room id.RoomID
 	require.Eventually(w.t, func() bool {
 		resp, err := c.JoinRoom(context.Background(), alias.String(), nil)
@@ -147,9 +169,12 @@ func (w *world) joinPortalAs(c *mautrix.Client, channel string) id.RoomID {
 	return room
 }
 
-// ghost is the Matrix ID of a Slack user's ghost.
-func (w *world) ghost(user string) id.UserID {
-	return w.ghosts.MXID(e2eTeam + "-" + user)
+// ghost is the Matrix ID of an Acme user's ghost.
+func (w *world) ghost(user string) id.UserID { return w.teamGhost(e2eTeam, user) }
+
+// teamGhost is the Matrix ID of the ghost of a user of any workspace.
+func (w *world) teamGhost(team, user string) id.UserID {
+	return w.ghosts.MXID(team + "-" + user)
 }
 
 // waitSlack waits until cond holds on the emulator.
@@ -158,12 +183,18 @@ func (w *world) waitSlack(what string, cond func() bool) {
 	require.Eventually(w.t, cond, waitLimit, 50*time.Millisecond, "never on Slack: %s", what)
 }
 
-// slackMessage waits for a message in a Slack conversation.
+// slackMessage waits for a message in an Acme conversation.
 func (w *world) slackMessage(channel, what string, match func(slackemu.Message) bool) slackemu.Message {
+	w.t.Helper()
+	return w.slackMessageIn(w.emu, channel, what, match)
+}
+
+// slackMessageIn waits for a message in a conversation of any workspace.
+func (w *world) slackMessageIn(emu *slackemu.Server, channel, what string, match func(slackemu.Message) bool) slackemu.Message {
 	w.t.Helper()
 	var found slackemu.Message
 	w.waitSlack(what, func() bool {
-		for _, m := range w.emu.Messages(channel) {
+		for _, m := range emu.Messages(channel) {
 			if match(m) {
 				found = m
 				return true
