@@ -153,7 +153,12 @@ func cmdStatus(ctx context.Context, cc *commandContext) error {
 	}
 	for _, e := range entries {
 		st := e.currentState()
-		fmt.Fprintf(&b, "* %s as %s: %s", e.login.Network, nonEmpty(e.login.RemoteName, string(e.login.RemoteID)), st.Kind)
+		// network:login is what "logout" takes to end just this one.
+		name := string(e.login.Network)
+		if e.login.ID != "" {
+			name += ":" + string(e.login.ID)
+		}
+		fmt.Fprintf(&b, "* %s as %s: %s", name, nonEmpty(e.login.RemoteName, string(e.login.RemoteID)), st.Kind)
 		if st.Message != "" {
 			fmt.Fprintf(&b, " (%s)", st.Message)
 		}

@@ -60,7 +60,7 @@ func TestEndToEndWorkspaces(t *testing.T) {
 			return w.emu.RTMConnections("U001") == 1 && globex.RTMConnections(globexAlice) == 1
 		})
 		w.waitStatus("both logins connected", func(status string) bool {
-			return strings.Contains(status, "slack as alice on Acme: connected") && strings.Contains(status, "slack as alice on Globex: connected")
+			return strings.Contains(status, "slack:T0001 as alice on Acme: connected") && strings.Contains(status, "slack:T0002 as alice on Globex: connected")
 		})
 	})
 
@@ -158,7 +158,7 @@ func TestEndToEndWorkspaces(t *testing.T) {
 		assert.Contains(t, w.command("logout slack:"+globexTeam), "Logged out of slack:"+globexTeam)
 		w.waitSlack("the Globex RTM connection closed", func() bool { return globex.RTMConnections(globexAlice) == 0 })
 		status := w.command("status")
-		assert.Contains(t, status, "slack as alice on Acme: connected")
+		assert.Contains(t, status, "slack:T0001 as alice on Acme: connected")
 		assert.NotContains(t, status, "Globex")
 		assert.Equal(t, 1, w.emu.RTMConnections("U001"), "the Acme login was touched")
 		assert.False(t, globex.Revoked(globexAliceTok), "a plain logout revoked the token")

@@ -33,6 +33,11 @@ func (n *Network) FetchMedia(ctx context.Context, media *bridge.Media) ([]byte, 
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: bad file URL", bridge.ErrPermanent)
 	}
+	if !n.tokenHost(u) {
+		// A file shared from elsewhere may point anywhere: the login's
+		// token goes only to Slack.
+		return nil, "", fmt.Errorf("%w: file URL host %q is not Slack's", bridge.ErrPermanent, u.Host)
+	}
 	_, rest, _ := strings.Cut(u.Path, "/files-pri/")
 	team, _, _ := strings.Cut(rest, "-")
 	s := n.teamSession(team)
@@ -63,6 +68,24 @@ func (n *Network) FetchMedia(ctx context.Context, media *bridge.Media) ([]byte, 
 		return nil, "", fmt.Errorf("download slack file: %w", err)
 	}
 	return data, firstOf(media.MimeType, ct), nil
+}
+
+// tokenHost says whether a URL may be sent a login's token: Slack's own
+// https hosts, or the host of api_url (an emulator, a proxy).
+func (n *Network) tokenHost(u *url.URL) bool {
+	if api, err := url.Parse(n.cfg.APIURL); err == nil && u.Scheme == api.Scheme && u.Host == api.Host {
+		return true
+	}
+	if u.Scheme != "https" {
+		return false
+	}
+	h := strings.ToLower(u.Hostname())
+	for _, d := range []string{"slack.com", "slack-files.com", "slack-edge.com"} {
+		if h == d || strings.HasSuffix(h, "."+d) {
+			return true
+		}
+	}
+	return false
 }
 
 // Uploads from Matrix: sendFile learns the file ID before the file is

@@ -2,6 +2,9 @@ package slack
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -58,4 +61,36 @@ func TestPendingUploads(t *testing.T) {
 		require.NoError(t, err)
 		assert.False(t, known, "a failed upload is forgotten")
 	})
+}
+
+// TestFilesAreFetchedWithTheTokenOnlyFromSlack checks that the login's
+// token goes only to Slack's hosts and the configured API's host: a file
+// shared from elsewhere may carry any URL.
+func TestFilesAreFetchedWithTheTokenOnlyFromSlack(t *testing.T) {
+	hits := 0
+	outside := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits++ }))
+	t.Cleanup(outside.Close)
+	cfg := DefaultConfig()
+	cfg.APIURL = "http://127.0.0.1:9/api/"
+	n := NewNetwork(cfg, bridge.CommonConfig{Domain: "example.org"})
+	for _, tt := range []struct {
+		url  string
+		sent bool
+	}{
+		{"https://files.slack.com/files-pri/T1-F1/cat.png", true},
+		{"https://slack.com/files-pri/T1-F1/cat.png", true},
+		{"https://acme.slack.com/files-pri/T1-F1/cat.png", true},
+		{"http://127.0.0.1:9/files-pri/T1-F1/cat.png", true},
+		{"http://files.slack.com/files-pri/T1-F1/cat.png", false},
+		{"https://slack.com.evil.example/files-pri/T1-F1/cat.png", false},
+		{"https://evilslack.com/files-pri/T1-F1/cat.png", false},
+		{"http://127.0.0.1:10/files-pri/T1-F1/cat.png", false},
+	} {
+		u, err := url.Parse(tt.url)
+		require.NoError(t, err)
+		assert.Equal(t, tt.sent, n.tokenHost(u), tt.url)
+	}
+	_, _, err := n.FetchMedia(context.Background(), &bridge.Media{URL: outside.URL + "/files-pri/T1-F1/cat.png"})
+	require.ErrorIs(t, err, bridge.ErrPermanent)
+	assert.Zero(t, hits, "the outside host was asked")
 }
