@@ -11,9 +11,10 @@ import (
 	"github.com/isthmus-bridge/isthmus/bridges/irc/ircproto"
 )
 
-// Ghost presence follows IRC away. With away-notify the server says when
-// someone goes away or comes back (onAway). Without it (ngIRCd) the bot
-// polls: every membership.away_poll it sends WHO for each channel it
+// Ghost presence follows IRC away. On joining a channel the bot asks WHO
+// once, for who is away already. With away-notify the server then says
+// when someone goes away or comes back (onAway). Without it (ngIRCd) the
+// bot polls: every membership.away_poll it sends WHO for each channel it
 // holds, spread over the interval, and reads the H (here) or G (gone)
 // flag of each RPL_WHOREPLY. A user newly seen away is asked WHOIS, when
 // the bot's line budget has room, for the away message (RPL_AWAY).
@@ -51,6 +52,19 @@ func (b *bot) pollAway(c *Conn) {
 			}
 		}
 	}
+}
+
+// whoAfterJoin asks WHO of a channel the bot has just got the member
+// list of, whatever the server offers: away-notify tells only of changes,
+// so users already away when the bot came (or went away while it was
+// disconnected) are found here, by onWhoReply as in a poll. Called on the
+// reader, so the WHO waits for the bucket on a goroutine of its own.
+func (b *bot) whoAfterJoin(c *Conn, channel string) {
+	b.net.wg.Add(1)
+	go func() {
+		defer b.net.wg.Done()
+		_ = c.Send(b.net.ctx, ircproto.NewMessage("WHO", channel))
+	}()
 }
 
 // channelNames lists the channels the bot holds and knows the members of.

@@ -189,7 +189,9 @@ type MembershipConfig struct {
 	MatrixPoll Duration `yaml:"matrix_poll"`
 	// AwayPoll is how often the bot asks WHO of every channel it holds to
 	// learn who is away, on servers without away-notify (ngIRCd); 0 turns
-	// it off. The WHOs are spread over the interval.
+	// it off. The WHOs are spread over the interval. The one WHO the bot
+	// asks on joining a channel, for who is away already, is asked
+	// whatever this is.
 	AwayPoll Duration `yaml:"away_poll"`
 }
 

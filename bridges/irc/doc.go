@@ -62,8 +62,9 @@
 // the core shows as "Your message was not delivered". The price is one
 // line of the token bucket and one round trip per message.
 //
-// Ghost presence follows IRC away (away.go): through away-notify where
-// the server has it, else by the bot polling WHO of its channels every
+// Ghost presence follows IRC away (away.go): one WHO when the bot joins a
+// channel finds who is away already, then away-notify where the server
+// has it, else the bot polling WHO of its channels every
 // membership.away_poll, spread over the interval and at most half the
 // bot's line rate; the away message is asked with WHOIS when there is
 // room in the bucket. Only changes reach Matrix.

@@ -31,6 +31,12 @@ func endToEnd(t *testing.T, kind irctest.Kind) {
 	carol := w.irc.Connect(outer, "carol", "server-time")
 	carol.Join("#isthmus")
 	carol.Send("TOPIC #isthmus :Bridges and such")
+	// gus went away before the channel was bridged: away-notify will
+	// never tell of it.
+	gus := w.irc.Connect(outer, "gus")
+	gus.Send("AWAY :since before the bridge")
+	gus.WaitFor("being away", irctest.IsCommand(ircproto.RPL_NOWAWAY, ""))
+	gus.Join("#isthmus")
 	alice0 := w.newUser("alice")
 	room := alice0.joinChannel("#isthmus")
 
@@ -196,6 +202,14 @@ func endToEnd(t *testing.T, kind irctest.Kind) {
 		alice.eventually("carol online", func() bool {
 			p, err := alice.client.GetPresence(ctxT(t), ghostMXID("carol"))
 			return err == nil && p.Presence == event.PresenceOnline
+		})
+	})
+
+	t.Run("someone away on IRC before the channel was bridged is unavailable on Matrix", func(t *testing.T) {
+		alice := alice0.in(t)
+		alice.eventually("gus unavailable", func() bool {
+			p, err := alice.client.GetPresence(ctxT(t), ghostMXID("gus"))
+			return err == nil && p.Presence == event.PresenceUnavailable
 		})
 	})
 

@@ -395,7 +395,7 @@ func (b *bot) onNames(c *Conn, m *ircproto.Message) {
 	}
 }
 
-func (b *bot) onEndOfNames(_ *Conn, m *ircproto.Message) {
+func (b *bot) onEndOfNames(c *Conn, m *ircproto.Message) {
 	ch := b.channel(m.Params[1])
 	if ch == nil {
 		return
@@ -405,10 +405,14 @@ func (b *bot) onEndOfNames(_ *Conn, m *ircproto.Message) {
 		ch.members = ch.names
 		ch.names = nil
 	}
+	joined := !ch.synced
 	ch.synced = true
 	ch.mu.Unlock()
 	b.finishJoin(b.net.fold(ch.name), nil)
 	b.startSync(ch)
+	if joined {
+		b.whoAfterJoin(c, ch.name)
+	}
 }
 
 func (b *bot) onJoinError(_ *Conn, m *ircproto.Message) {
