@@ -267,7 +267,6 @@ func TestAdapterAgainstRealServers(t *testing.T) {
 				m := carol.WaitFor("the halfop's kick", removal)
 				assert.Equal(t, []string{"#bridged", "kim", "spam"}, m.Params)
 				kim.Join("#bridged")
-				rankIs("kim", 0)
 				require.NoError(t, act("kim", event.MembershipBan), "and bans them")
 				m = carol.WaitFor("the halfop's ban", removal)
 				assert.Equal(t, []string{"#bridged", "+b", "kim!*@*"}, m.Params)
