@@ -130,6 +130,18 @@ func endToEnd(t *testing.T, kind irctest.Kind) {
 		})
 	})
 
+	t.Run("the nick command changes the puppet's nick, and a nick in use is refused", func(t *testing.T) {
+		alice := alice0.in(t)
+		mgmt := alice.managementRoom()
+		assert.Contains(t, alice.command(mgmt, "nick test alicia"), "is now alicia")
+		m := carol.WaitFor("the new nick", irctest.IsCommand("NICK", "alice[m]"))
+		assert.Equal(t, "alicia", m.Params[0])
+		reply := alice.command(mgmt, "nick test carol")
+		assert.Contains(t, reply, "refused the nick carol")
+		assert.Contains(t, alice.command(mgmt, "nick test alice[m]"), "is now alice[m]")
+		carol.WaitFor("the nick back", func(m *ircproto.Message) bool { return m.Command == "NICK" && m.Nick() == "alicia" })
+	})
+
 	t.Run("a topic change on IRC becomes the room topic", func(t *testing.T) {
 		alice := alice0.in(t)
 		carol.Send("TOPIC #isthmus :New topic")

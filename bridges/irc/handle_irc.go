@@ -478,7 +478,12 @@ func (p *Puppet) handle(c *Conn, m *ircproto.Message) {
 			p.net.notify(p.mxid, fmt.Sprintf("You need to be a channel operator in %s on IRC to do that; it was done on Matrix only.", m.Params[1]))
 		}
 	case ircproto.ERR_NICKNAMEINUSE, ircproto.ERR_ERRONEUSNICKNAME:
-		p.net.notify(p.mxid, fmt.Sprintf("You keep the IRC nick %s: %s is not available (%s).", c.Nick(), m.Params[1], m.Trailing()))
+		p.mu.Lock()
+		asked := p.nickWanted != "" && p.net.fold(p.nickWanted) == p.net.fold(m.Params[1])
+		p.mu.Unlock()
+		if !asked {
+			p.net.notify(p.mxid, fmt.Sprintf("You keep the IRC nick %s: %s is not available (%s).", c.Nick(), m.Params[1], m.Trailing()))
+		}
 	}
 }
 

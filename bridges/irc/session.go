@@ -41,6 +41,9 @@ type Puppet struct {
 	// toldRefusal is set once the user was told that the server refused
 	// their password, so reconnects do not tell them again.
 	toldRefusal bool
+	// nickWanted is the nick the "nick" command is waiting for: the
+	// server's refusal is its answer, not a notice.
+	nickWanted string
 }
 
 var (
@@ -53,6 +56,7 @@ var (
 	_ bridge.DMStarter         = (*Puppet)(nil)
 	_ bridge.LogoutHandler     = (*Puppet)(nil)
 	_ bridge.CurrentIdentity   = (*Puppet)(nil)
+	_ bridge.NickChanger       = (*Puppet)(nil)
 )
 
 // CurrentRemoteID is the puppet's nick as a remote ID, so a Matrix op of
@@ -186,6 +190,48 @@ func (p *Puppet) setDisplayName(name string) {
 			_ = c.Send(p.net.ctx, ircproto.NewMessage("NICK", nick))
 		}()
 	}
+}
+
+// ChangeNick is the "nick" command: the nick is stored as chosen (display
+// name changes no longer move it; the password stays) and, when the puppet
+// is connected, asked for with NICK. The server's answer is awaited behind
+// a PING, so a nick in use is the command's error, not a later notice.
+func (p *Puppet) ChangeNick(ctx context.Context, nick string) error {
+	if !validNick(nick) {
+		return fmt.Errorf("%q is not a valid IRC nick", nick)
+	}
+	p.mu.Lock()
+	row := p.row
+	p.mu.Unlock()
+	row.Nick, row.Chosen = nick, true
+	c := p.conn.current()
+	if c != nil && !c.IsMe(nick) {
+		p.mu.Lock()
+		p.nickWanted = nick
+		p.mu.Unlock()
+		defer func() {
+			p.mu.Lock()
+			p.nickWanted = ""
+			p.mu.Unlock()
+		}()
+		if err := c.Send(ctx, ircproto.NewMessage("NICK", nick)); err != nil {
+			return err
+		}
+		if err := c.fence(ctx); err != nil {
+			return err
+		}
+		if !c.IsMe(nick) {
+			return fmt.Errorf("%s refused the nick %s (in use or not allowed); you keep %s", p.net.id, nick, c.Nick())
+		}
+	}
+	if err := p.net.store.saveLogin(ctx, p.mxid, row); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.row = row
+	p.mu.Unlock()
+	p.touch()
+	return nil
 }
 
 func (p *Puppet) setState(kind bridge.SessionStateKind, msg string) {
