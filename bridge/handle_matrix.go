@@ -485,12 +485,12 @@ func (br *Bridge) revertIfRefused(ctx context.Context, portal *Portal, evt *even
 	}
 	if prev == nil {
 		// Without the previous state, a revert could only wipe it.
-		return refuse("%v (the change could not be undone automatically)", err)
+		return refuse("%s (the change could not be undone automatically)", refusedText(err))
 	}
 	if _, serr := br.AS.BotIntent().SendStateEvent(ctx, portal.MXID, evt.Type, evt.GetStateKey(), prev); serr != nil {
 		zerolog.Ctx(ctx).Warn().Err(serr).Msg("Failed to revert a refused state change")
 	}
-	return refuse("%s was changed back: %v", evt.Type.Type, err)
+	return refuse("%s was changed back: %s", evt.Type.Type, refusedText(err))
 }
 
 type prevPowerLevelsKey struct{}
@@ -593,15 +593,21 @@ func (br *Bridge) handleMatrixMember(ctx context.Context, evt *event.Event) erro
 	m.Sender = sender
 	err = mh.HandleMatrixMembership(ctx, m)
 	if errors.Is(err, ErrRefused) && m.Target != "" && (m.Membership == event.MembershipLeave || m.Membership == event.MembershipBan) {
-		return br.revertGhostRemoval(ctx, portal, id.UserID(*evt.StateKey), m.Membership, err)
+		return br.revertGhostRemoval(ctx, portal, id.UserID(*evt.StateKey), string(m.Target), m.Membership, err)
 	}
 	return err
+}
+
+// refusedText is an adapter's refusal as the user reads it: its own
+// explanation, without the sentinel's words in front.
+func refusedText(err error) string {
+	return strings.TrimPrefix(err.Error(), ErrRefused.Error()+": ")
 }
 
 // revertGhostRemoval brings back a ghost that a Matrix user kicked or
 // banned without the remote rights to: the person is still in the remote
 // chat, so the room must show them.
-func (br *Bridge) revertGhostRemoval(ctx context.Context, portal *Portal, ghost id.UserID, ms event.Membership, why error) error {
+func (br *Bridge) revertGhostRemoval(ctx context.Context, portal *Portal, ghost id.UserID, name string, ms event.Membership, why error) error {
 	bot := br.AS.BotIntent()
 	if ms == event.MembershipBan {
 		if _, err := bot.UnbanUser(ctx, portal.MXID, &mautrix.ReqUnbanUser{UserID: ghost, Reason: "not allowed on the remote side"}); err != nil {
@@ -613,9 +619,9 @@ func (br *Bridge) revertGhostRemoval(ctx context.Context, portal *Portal, ghost 
 	_, _ = bot.InviteUser(ctx, portal.MXID, &mautrix.ReqInviteUser{UserID: ghost})
 	if err := br.AS.Intent(ghost).EnsureJoined(ctx, portal.MXID, mauas.EnsureJoinedParams{IgnoreCache: true}); err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to bring back a ghost after a refused kick")
-		return refuse("%v (and %s could not be brought back)", why, ghost)
+		return refuse("%s (and %s could not be brought back)", refusedText(why), name)
 	}
-	return refuse("%s was brought back: %v", ghost, why)
+	return refuse("%s was brought back: %s", name, refusedText(why))
 }
 
 // botInvited joins the bot to a room a permitted user invited it to; a

@@ -27,7 +27,8 @@
 // [password]]" only picks a nick and a password, which the puppet gives
 // with SASL PLAIN (the nick as the account), else to NickServ. A password
 // SASL refuses is told once in the user's management room and not tried
-// on NickServ; a refused bot login (sasl in the config) is logged. The bot
+// on NickServ; a refused bot login (sasl in the config) is logged. "nick
+// <network> <nick>" changes the nick alone, keeping the password. The bot
 // relays ("<name> text") only for users past limits.max_puppets.
 //
 // An idle puppet is one goroutine (its reader, blocked in the netpoller),

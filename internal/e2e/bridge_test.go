@@ -621,7 +621,7 @@ func TestRoomStateFollowsRemoteRights(t *testing.T) {
 			}, 20*time.Second, 200*time.Millisecond, "olga was not brought back (ban: %v)", ban)
 		}
 		alice.WaitFor(room, "the explanation", func(e *event.Event) bool {
-			return e.Sender == bridgeworld.BotMXID() && strings.Contains(bridgeworld.Body(e), "brought back")
+			return e.Sender == bridgeworld.BotMXID() && strings.Contains(bridgeworld.Body(e), "olga was brought back: only operators")
 		})
 		for _, ev := range w.remote.Log() {
 			assert.NotContains(t, []string{"kick", "ban"}, ev.Kind, "a refused kick reached the remote side")
