@@ -3,18 +3,16 @@ package slack
 import (
 	"context"
 	"fmt"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
 	"github.com/isthmus-bridge/isthmus/bridge"
 	"github.com/isthmus-bridge/isthmus/bridges/slack/slackemu"
 	"github.com/isthmus-bridge/isthmus/internal/fakehs"
+	"github.com/isthmus-bridge/isthmus/internal/testground/benchbridge"
 	"github.com/isthmus-bridge/isthmus/storage"
-	"github.com/isthmus-bridge/isthmus/storage/storagetest"
 )
 
 // BenchmarkSlackToMatrix measures Slack messages → Matrix through the
@@ -47,20 +45,11 @@ func benchSlackToMatrix(b *testing.B, typ storage.Type) {
 		chans = append(chans, emu.AddConversation(slackemu.Conversation{Name: fmt.Sprintf("chan%d", i), Members: members}))
 	}
 
-	hs := fakehs.New()
-	b.Cleanup(hs.Close)
-	cfg := bridge.DefaultConfig()
-	cfg.Homeserver.Address, cfg.Homeserver.Domain = hs.URL, "fake"
-	cfg.Appservice.ASToken, cfg.Appservice.HSToken = "as-token-for-bench", "hs-token-for-bench"
-	cfg.Database = storagetest.Config(b, typ)
 	scfg := DefaultConfig()
 	scfg.APIURL, scfg.Backfill, scfg.PresenceSubscriptions = emu.APIURL(), 0, 0
-	n := NewNetwork(scfg, bridge.CommonConfig{Domain: "fake"})
-	br, err := bridge.New(cfg, zerolog.Nop(), []bridge.Network{n})
-	require.NoError(b, err)
+	n := NewNetwork(scfg, bridge.CommonConfig{Domain: benchbridge.Domain})
+	_, hs := benchbridge.Start(b, typ, n)
 	ctx := context.Background()
-	require.NoError(b, br.Start(ctx, bridge.Options{}))
-	b.Cleanup(func() { _ = br.Stop(context.Background()) })
 
 	// The login as the core would make it; the session is connected here
 	// rather than through a management room the fake server cannot hold.
@@ -79,39 +68,21 @@ func benchSlackToMatrix(b *testing.B, typ storage.Type) {
 	for i := range warm {
 		post(i)
 	}
-	waitSent(b, hs, base+warm)
+	hs.WaitSent(b, base+warm)
 
 	b.ResetTimer()
-	cpu0, t0 := cpuTime(), time.Now()
+	cpu0, t0 := fakehs.CPUTime(), time.Now()
 	for i := range b.N {
 		for int64(i)-(hs.Sent()-base-warm) >= window {
 			time.Sleep(50 * time.Microsecond)
 		}
 		post(warm + i)
 	}
-	waitSent(b, hs, base+int64(warm+b.N))
-	elapsed, cpu := time.Since(t0), cpuTime()-cpu0
+	hs.WaitSent(b, base+int64(warm+b.N))
+	elapsed, cpu := time.Since(t0), fakehs.CPUTime()-cpu0
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msg/s")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/msg")
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// waitSent waits until the fake homeserver has n message events.
-func waitSent(b *testing.B, hs *fakehs.Server, n int64) {
-	b.Helper()
-	deadline := time.Now().Add(5 * time.Minute)
-	for hs.Sent() < n {
-		if time.Now().After(deadline) {
-			b.Fatalf("only %d of %d messages reached the homeserver", hs.Sent(), n)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // BenchmarkSlackToCore measures the adapter alone: messages posted in the
