@@ -1,48 +1,26 @@
 package irc
 
 import (
-	"bufio"
-	"flag"
+	"github.com/isthmus-bridge/isthmus/internal/golden"
+
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 	"maunium.net/go/mautrix/id"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
-
-// golden runs convert on each quoted line of testdata/<name>.txt and
+// checkConversions runs convert on each quoted line of testdata/<name>.txt and
 // compares the result with testdata/<name>.golden (-update rewrites it).
-func golden(t *testing.T, name string, convert func(in string) string) {
+func checkConversions(t *testing.T, name string, convert func(in string) string) {
 	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", name+".txt"))
-	require.NoError(t, err)
-	defer f.Close()
 	var b strings.Builder
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		raw := sc.Text()
-		if raw == "" || raw[0] == '#' {
-			continue
-		}
-		in, err := strconv.Unquote(raw)
-		require.NoError(t, err, "bad quoting: %s", raw)
-		fmt.Fprintf(&b, "in:  %s\n%s\n", raw, convert(in))
+	for _, l := range golden.QuotedLines(t, name+".txt") {
+		fmt.Fprintf(&b, "in:  %s\n%s\n", l.Raw, convert(l.Text))
 	}
-	require.NoError(t, sc.Err())
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "run with -update to create it")
-	assert.Equal(t, string(want), b.String())
+	golden.Check(t, name+".golden", b.String())
 }
 
 func TestIRCToMatrixGolden(t *testing.T) {
@@ -51,7 +29,7 @@ func TestIRCToMatrixGolden(t *testing.T) {
 		u, ok := puppets[strings.ToLower(strings.NewReplacer("[", "{", "]", "}").Replace(nick))]
 		return u, ok
 	}
-	golden(t, "irc_to_matrix", func(in string) string {
+	checkConversions(t, "irc_to_matrix", func(in string) string {
 		body, html, mentions := ircToHTML(in, mention)
 		return fmt.Sprintf("body: %s\nhtml: %s\nmentions: %v\n", strconv.Quote(body), strconv.Quote(html), mentions)
 	})
@@ -67,7 +45,7 @@ func TestMatrixToIRCGolden(t *testing.T) {
 		}
 		return shown
 	}
-	golden(t, "matrix_to_irc", func(in string) string {
+	checkConversions(t, "matrix_to_irc", func(in string) string {
 		return fmt.Sprintf("irc: %s\n", strconv.Quote(htmlToIRC(in, pill)))
 	})
 }

@@ -1,8 +1,9 @@
 package gittermd_test
 
 import (
+	"github.com/isthmus-bridge/isthmus/internal/golden"
+
 	"bufio"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,8 +16,6 @@ import (
 
 	"github.com/isthmus-bridge/isthmus/bridges/gitter/gittermd"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // The test world: Gitter users alice, bob and d-h_2 have ghosts; carol is
 // a Matrix user logged in to Gitter as carol_gitter.
@@ -74,18 +73,6 @@ func readCases(t testing.TB, file string) []testCase {
 	return cases
 }
 
-// checkGolden compares got with testdata/name, or rewrites it with -update.
-func checkGolden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "run go test -update to create %s", path)
-	assert.Equal(t, string(want), got, "golden file %s differs; review and run go test -update", path)
-}
-
 // TestToMatrixGolden renders every case of to_matrix.txt, and converts
 // the result back, so a change in either direction shows as a diff.
 func TestToMatrixGolden(t *testing.T) {
@@ -98,7 +85,7 @@ func TestToMatrixGolden(t *testing.T) {
 			fmt.Fprintf(&b, "### %s\n--- html\n%s\n--- mentions\n%v\n--- back to gitter\n%s\n\n", tc.name, m.HTML, m.Mentions, back)
 		})
 	}
-	checkGolden(t, "to_matrix.golden", b.String())
+	golden.Check(t, "to_matrix.golden", b.String())
 }
 
 // TestToGitterGolden converts every HTML case of to_gitter.txt.
@@ -110,7 +97,7 @@ func TestToGitterGolden(t *testing.T) {
 			fmt.Fprintf(&b, "### %s\n%s\n\n", tc.name, md)
 		})
 	}
-	checkGolden(t, "to_gitter.golden", b.String())
+	golden.Check(t, "to_gitter.golden", b.String())
 }
 
 func TestConversionRules(t *testing.T) {

@@ -1,11 +1,9 @@
 package ircproto_test
 
 import (
-	"bufio"
-	"flag"
+	"github.com/isthmus-bridge/isthmus/internal/golden"
+
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,26 +14,14 @@ import (
 	"github.com/isthmus-bridge/isthmus/bridges/irc/ircproto"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
-
 // TestParseGolden parses each line of testdata/parse_input.txt, serialises
 // it and parses that again. The canonical form (or error) is kept in
 // testdata/parse.golden, so any change in how lines are read or written
 // shows up as a diff in review.
 func TestParseGolden(t *testing.T) {
-	f, err := os.Open(filepath.Join("testdata", "parse_input.txt"))
-	require.NoError(t, err)
-	defer f.Close()
-
 	var b strings.Builder
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		raw := sc.Text()
-		if raw == "" || raw[0] == '#' {
-			continue
-		}
-		line, err := strconv.Unquote(raw)
-		require.NoError(t, err, "bad quoting in input: %s", raw)
+	for _, l := range golden.QuotedLines(t, "parse_input.txt") {
+		raw, line := l.Raw, l.Text
 		fmt.Fprintf(&b, "in:  %s\n", raw)
 
 		m, err := ircproto.Parse(line)
@@ -52,13 +38,5 @@ func TestParseGolden(t *testing.T) {
 		assert.Equal(t, out+"\r\n", string(wire))
 		fmt.Fprintf(&b, "out: %s\n\n", strconv.Quote(out))
 	}
-	require.NoError(t, sc.Err())
-
-	golden := filepath.Join("testdata", "parse.golden")
-	if *update {
-		require.NoError(t, os.WriteFile(golden, []byte(b.String()), 0o644))
-	}
-	want, err := os.ReadFile(golden)
-	require.NoError(t, err, "run with -update to create it")
-	assert.Equal(t, string(want), b.String())
+	golden.Check(t, "parse.golden", b.String())
 }

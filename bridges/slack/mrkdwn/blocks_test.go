@@ -1,6 +1,8 @@
 package mrkdwn_test
 
 import (
+	"github.com/isthmus-bridge/isthmus/internal/golden"
+
 	"bufio"
 	"encoding/json"
 	"fmt"
@@ -63,7 +65,7 @@ func TestMessageToMatrixGolden(t *testing.T) {
 		}
 		b.WriteByte('\n')
 	}
-	checkGolden(t, "message_to_matrix.golden", b.String())
+	golden.Check(t, "message_to_matrix.golden", b.String())
 }
 
 func TestMessageToMatrix(t *testing.T) {

@@ -1,22 +1,17 @@
 package mrkdwn_test
 
 import (
-	"bufio"
-	"flag"
+	"github.com/isthmus-bridge/isthmus/internal/golden"
+
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"github.com/isthmus-bridge/isthmus/bridges/slack/mrkdwn"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // testResolver knows one bridged user (U1 = @alice), one Slack user
 // without a Matrix account (U2 = bob), a puppeted Slack user (U3 =
@@ -56,43 +51,12 @@ func testResolver() *mrkdwn.Resolver {
 	}
 }
 
-// readInputs reads a testdata file of Go-quoted strings, skipping comments.
-func readInputs(t *testing.T, name string) []string {
-	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", name))
-	require.NoError(t, err)
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		s, err := strconv.Unquote(line)
-		require.NoError(t, err, "bad quoting: %s", line)
-		out = append(out, s)
-	}
-	require.NoError(t, sc.Err())
-	return out
-}
-
-func checkGolden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "run go test -update to create %s", path)
-	assert.Equal(t, string(want), got, "output differs from %s (rerun with -update after checking the diff)", path)
-}
-
 // TestToMatrixGolden converts every input and keeps plain text, HTML and
 // mentions in one golden file, so a change shows as a reviewable diff.
 func TestToMatrixGolden(t *testing.T) {
 	var b strings.Builder
-	for _, in := range readInputs(t, "to_matrix.input") {
+	for _, l := range golden.QuotedLines(t, "to_matrix.input") {
+		in := l.Text
 		m := mrkdwn.ToMatrix(in, testResolver())
 		fmt.Fprintf(&b, "in:    %s\nplain: %s\nhtml:  %s\n", strconv.Quote(in), strconv.Quote(m.Plain), strconv.Quote(m.HTML))
 		if len(m.Mentions) > 0 || m.RoomMention {
@@ -100,15 +64,16 @@ func TestToMatrixGolden(t *testing.T) {
 		}
 		b.WriteByte('\n')
 	}
-	checkGolden(t, "to_matrix.golden", b.String())
+	golden.Check(t, "to_matrix.golden", b.String())
 }
 
 func TestFromMatrixGolden(t *testing.T) {
 	var b strings.Builder
-	for _, in := range readInputs(t, "from_matrix.input") {
+	for _, l := range golden.QuotedLines(t, "from_matrix.input") {
+		in := l.Text
 		fmt.Fprintf(&b, "in:  %s\nout: %s\n\n", strconv.Quote(in), strconv.Quote(mrkdwn.FromMatrix(in, testResolver())))
 	}
-	checkGolden(t, "from_matrix.golden", b.String())
+	golden.Check(t, "from_matrix.golden", b.String())
 }
 
 func TestToMatrix(t *testing.T) {
