@@ -102,26 +102,35 @@ func (n *Network) onWhoisReply(m *ircproto.Message) {
 	a.mu.Unlock()
 }
 
-// endLookup keeps the answer of the lookup for nick and hands it to those
-// waiting, on the worker.
+// endLookup ends the lookup for nick: its answer is kept and handed to
+// those waiting, both on the worker and in one step, so that a PM that
+// comes after the answer but is handled before it still queues behind
+// the PMs that waited, and a sender's PMs go on in the order they came.
 func (n *Network) endLookup(nick string) {
 	a := &n.accounts
 	a.mu.Lock()
 	l, ok := a.pending[nick]
+	a.mu.Unlock()
 	if !ok {
-		a.mu.Unlock()
 		return
 	}
-	delete(a.pending, nick)
 	l.timer.Stop()
-	if a.known == nil || len(a.known) >= maxAccountAnswers {
-		a.known = map[string]accountAnswer{}
-	}
-	a.known[l.key] = accountAnswer{identified: l.identified, at: time.Now()}
-	a.mu.Unlock()
 	n.later(func() {
+		a.mu.Lock()
+		if a.pending[nick] != l {
+			// Ended already (by its 318 and its timeout both).
+			a.mu.Unlock()
+			return
+		}
+		delete(a.pending, nick)
+		if a.known == nil || len(a.known) >= maxAccountAnswers {
+			a.known = map[string]accountAnswer{}
+		}
+		identified := l.identified
+		a.known[l.key] = accountAnswer{identified: identified, at: time.Now()}
+		a.mu.Unlock()
 		for _, f := range l.then {
-			f(l.identified)
+			f(identified)
 		}
 	})
 }

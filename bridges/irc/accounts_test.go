@@ -76,3 +76,41 @@ func TestIdentifiedPolicyWithoutAccountTag(t *testing.T) {
 		assert.Equal(t, 1, srv.count("WHOIS stranger"), "two PMs, one WHOIS")
 	})
 }
+
+func TestIdentifiedPolicyKeepsOrder(t *testing.T) {
+	srv := startScripted(t, script{unanswered: map[string]bool{"slow": true}})
+	tn := startNetwork(t, &irctest.Server{Addr: srv.addr}, func(c *Config) {
+		c.Channels = nil
+		c.PrivateMessages = PMConfig{Policy: PMIdentified}
+	})
+	p, err := tn.puppetFor(testCtx(t), alice)
+	require.NoError(t, err)
+	p.conn.start()
+	c, err := p.conn.wait(testCtx(t))
+	require.NoError(t, err)
+	me := c.Nick()
+	from := tn.core.end()
+
+	srv.to(me, ":slow!s@host PRIVMSG "+me+" :first")
+	srv.waitLine(t, "WHOIS slow")
+	// With the worker busy, the second PM and then the WHOIS answer are
+	// read; the PING's PONG says the reader has handled both.
+	entered, release := make(chan struct{}), make(chan struct{})
+	tn.later(func() { close(entered); <-release })
+	<-entered
+	srv.to(me, ":slow!s@host PRIVMSG "+me+" :second")
+	srv.to(me, ":fake 330 "+me+" slow slowacct :is logged in as")
+	srv.to(me, ":fake 318 "+me+" slow :End of /WHOIS list.")
+	srv.to(me, "PING :after-whois")
+	srv.waitLine(t, "after-whois")
+	close(release)
+
+	tn.core.waitEvent(t, &from, "the second PM", isMessage("second"))
+	var got []string
+	for _, ev := range tn.core.since(0) {
+		if ev.Kind == bridge.RemoteMessage && ev.Portal == tn.dmKey("slow", alice) {
+			got = append(got, ev.Content.Body)
+		}
+	}
+	assert.Equal(t, []string{"first", "second"}, got, "a sender's PMs are delivered in the order they came")
+}

@@ -31,6 +31,9 @@ type script struct {
 	// whois holds, by nick, the numeric lines before 318 ("%s" for the
 	// asker).
 	whois map[string][]string
+	// unanswered are nicks whose WHOIS gets no reply; the test writes
+	// one with to when it wants.
+	unanswered map[string]bool
 	// accounts are the SASL PLAIN logins accepted, account → password;
 	// without any, the server offers no capabilities.
 	accounts map[string]string
@@ -109,6 +112,9 @@ func (s *scriptedServer) serve(c net.Conn) {
 		case "PING":
 			write(":fake PONG fake %s", fields[len(fields)-1])
 		case "WHOIS":
+			if s.unanswered[fields[1]] {
+				continue
+			}
 			for _, l := range s.whois[fields[1]] {
 				write(":fake "+l, nick)
 			}
