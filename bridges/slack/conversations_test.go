@@ -87,6 +87,15 @@ func TestMatrixMembership(t *testing.T) {
 		assert.ErrorIs(t, membership(portal(side), "T0009-U002", event.MembershipLeave), bridge.ErrPermanent)
 	})
 
+	t.Run("a kick Slack refuses is a refusal the core can undo, not an error to retry", func(t *testing.T) {
+		general := env.emu.AddConversation(slackemu.Conversation{ID: "C0GEN", Name: "general", General: true, Members: []string{"U001", "U002"}})
+		err := membership(portal(general), "T0001-U002", event.MembershipLeave)
+		require.ErrorIs(t, err, bridge.ErrRefused)
+		assert.NotErrorIs(t, err, bridge.ErrPermanent)
+		assert.Contains(t, err.Error(), "removed from #general")
+		assert.Contains(t, env.emu.Members(general), "U002")
+	})
+
 	t.Run("leaving the portal leaves the channel", func(t *testing.T) {
 		env.emu.Join(side, "U002") // so that Alice is not the last one
 		require.NoError(t, membership(portal(side), "", event.MembershipLeave))

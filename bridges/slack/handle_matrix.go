@@ -450,7 +450,11 @@ func (s *Session) HandleMatrixMembership(ctx context.Context, m *bridge.MatrixMe
 		}
 		err = s.api.KickUserFromConversationContext(ctx, ch, user)
 		if err != nil && slackCode(err) == "not_in_channel" {
-			err = nil // gone already
+			err = nil // gone already: nothing to do
+		} else if err != nil {
+			if why := kickRefusal(slackCode(err), c.Name); why != "" {
+				return fmt.Errorf("%w: %s", bridge.ErrRefused, why)
+			}
 		}
 	case m.Target != "":
 		return nil
@@ -475,4 +479,23 @@ func (s *Session) HandleMatrixMembership(ctx context.Context, m *bridge.MatrixMe
 	c.Members = nil // fetched again when next needed
 	s.cache.mu.Unlock()
 	return nil
+}
+
+// kickRefusal explains a conversations.kick error that is Slack saying no
+// (https://api.slack.com/methods/conversations.kick, "Errors"), so the core
+// brings the ghost back instead of retrying; "" for any other code.
+func kickRefusal(code, channel string) string {
+	switch code {
+	case "cant_kick_from_general":
+		return "Slack does not let anyone be removed from #" + channel
+	case "cant_kick_from_last_channel":
+		return "Slack does not let anyone be removed from the last channel they are in"
+	case "cant_kick_self":
+		return "Slack does not let you remove yourself; leave the room instead"
+	case "restricted_action":
+		return "a setting of your Slack workspace does not let you remove people from #" + channel
+	case "not_supported", "method_not_supported_for_channel_type":
+		return "Slack does not support removing people from #" + channel
+	}
+	return ""
 }
