@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -46,6 +47,13 @@ func (br *Bridge) HandleEvent(ctx context.Context, evt *event.Event) error {
 		// knew, to tell what changed and to revert a refused change.
 		if old, err := br.AS.StateStore.GetPowerLevels(ctx, evt.RoomID); err == nil && old != nil {
 			ctx = context.WithValue(ctx, prevPowerLevelsKey{}, old)
+		}
+	}
+	if evt.Type == event.StateMember && evt.StateKey != nil {
+		// Likewise the membership before a member event: an unban is a
+		// leave after a ban, a kick a leave after a join.
+		if old, err := br.AS.StateStore.TryGetMember(ctx, evt.RoomID, id.UserID(*evt.StateKey)); err == nil && old != nil {
+			ctx = context.WithValue(ctx, prevMembershipKey{}, old.Membership)
 		}
 	}
 	// The intents' state cache learns room state only from here.
@@ -420,7 +428,13 @@ func (br *Bridge) matrixPowerLevels(ctx context.Context, portal *Portal, sender 
 	if oldPL == nil {
 		return nil // nothing to compare with
 	}
+	// Moderators may change levels (so remote ops can op and voice), but
+	// what each level allows is the room admins' to set.
+	if oldPL.GetUserLevel(sender.MXID) < adminLevel && !samePermissions(oldPL, newPL) {
+		return fmt.Errorf("%w: only room admins may change what each power level allows", ErrRefused)
+	}
 	changes := map[RemoteUserID]int{}
+	ghostChanged := false
 	seen := map[id.UserID]bool{}
 	for user := range newPL.Users {
 		seen[user] = true
@@ -434,20 +448,37 @@ func (br *Bridge) matrixPowerLevels(ctx context.Context, portal *Portal, sender 
 		}
 		if remote, ok := br.remoteIdentity(portal, user); ok {
 			changes[remote] = newPL.GetUserLevel(user)
+			_, _, isGhost := br.ghostOf(user)
+			ghostChanged = ghostChanged || isGhost
 		}
 	}
 	if len(changes) == 0 {
 		return nil
 	}
 	e := br.sessionFor(sender.MXID, portal.Key)
-	if e == nil {
+	if e == nil && ghostChanged {
 		return fmt.Errorf("%w: you have no %s session to change ops with", ErrRefused, portal.Key.Network)
+	} else if e == nil {
+		// Only Matrix users' levels, set by someone who is not on the
+		// remote side: a Matrix matter.
+		return nil
 	}
 	ph, ok := e.sess.(PowerLevelHandler)
 	if !ok {
 		return nil
 	}
 	return ph.HandleMatrixPowerLevels(ctx, portal, sender, changes)
+}
+
+// adminLevel is the level of room admins (and the bot).
+const adminLevel = 100
+
+// samePermissions says whether two power levels contents differ at most in
+// users' own levels.
+func samePermissions(a, b *event.PowerLevelsEventContent) bool {
+	return a.UsersDefault == b.UsersDefault && a.EventsDefault == b.EventsDefault &&
+		a.StateDefault() == b.StateDefault() && a.Invite() == b.Invite() && a.Kick() == b.Kick() &&
+		a.Ban() == b.Ban() && a.Redact() == b.Redact() && a.Notifications.Room() == b.Notifications.Room() && maps.Equal(a.Events, b.Events)
 }
 
 // remoteIdentity is who a room member is on the portal's network: a
@@ -541,10 +572,10 @@ func (br *Bridge) handleMatrixMember(ctx context.Context, evt *event.Event) erro
 	if err != nil || portal == nil {
 		return err
 	}
-	var prev event.Membership
+	prev, _ := ctx.Value(prevMembershipKey{}).(event.Membership)
 	if evt.Unsigned.PrevContent != nil {
 		_ = evt.Unsigned.PrevContent.ParseRaw(event.StateMember)
-		if pc := evt.Unsigned.PrevContent.AsMember(); pc != nil {
+		if pc := evt.Unsigned.PrevContent.AsMember(); pc != nil && pc.Membership != "" {
 			prev = pc.Membership
 		}
 	}
@@ -592,11 +623,18 @@ func (br *Bridge) handleMatrixMember(ctx context.Context, evt *event.Event) erro
 	}
 	m.Sender = sender
 	err = mh.HandleMatrixMembership(ctx, m)
-	if errors.Is(err, ErrRefused) && m.Target != "" && (m.Membership == event.MembershipLeave || m.Membership == event.MembershipBan) {
+	removed := m.Membership == event.MembershipLeave || m.Membership == event.MembershipBan
+	if errors.Is(err, ErrRefused) && m.Target != "" && removed && m.Previous == event.MembershipJoin {
 		return br.revertGhostRemoval(ctx, portal, id.UserID(*evt.StateKey), string(m.Target), m.Membership, err)
+	} else if errors.Is(err, ErrRefused) {
+		// Nothing to bring back (an unban, a ban of someone not in the
+		// room): the change stays on Matrix only, and the user is told.
+		return refuse("%s: it was done on Matrix only", refusedText(err))
 	}
 	return err
 }
+
+type prevMembershipKey struct{}
 
 // refusedText is an adapter's refusal as the user reads it: its own
 // explanation, without the sentinel's words in front.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -610,7 +611,11 @@ func (br *Bridge) remoteChatInfo(ctx context.Context, portal *Portal, ev *Remote
 		}
 	}
 	if info.PowerLevels != nil || info.MatrixPowerLevels != nil || info.EventsDefault != nil {
-		if err := br.syncPowerLevels(ctx, portal, info); err != nil {
+		if err := br.syncPowerLevels(ctx, portal, info); errors.Is(err, mautrix.MForbidden) {
+			// A linked room where the bot is not an admin: the levels stay
+			// as they are, the rest of the chat info still counts.
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("Not allowed to set the room's power levels")
+		} else if err != nil {
 			return err
 		}
 	}
@@ -636,7 +641,10 @@ func (br *Bridge) remoteChatInfo(ctx context.Context, portal *Portal, ev *Remote
 		}
 	}
 	for _, u := range info.Invite {
-		br.inviteToPortal(ctx, portal, u)
+		// A DM portal is its receiver's alone, whoever else the chat has.
+		if portal.Key.Receiver == "" || u == id.UserID(portal.Key.Receiver) {
+			br.inviteToPortal(ctx, portal, u)
+		}
 	}
 	if changed {
 		return br.store.upsertPortal(ctx, portal)

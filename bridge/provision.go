@@ -117,7 +117,9 @@ func (br *Bridge) provisionLogin(w http.ResponseWriter, r *http.Request, user *U
 	if err != nil {
 		// Adapters keep credentials out of their errors; the error is the
 		// user's to read, as in the management room.
-		zerolog.Ctx(r.Context()).Info().Err(err).Str("network", string(nid)).Msg("Provisioned login refused")
+		// Not logged: the reason may quote what was sent, a password
+		// passed in the wrong place included.
+		zerolog.Ctx(r.Context()).Info().Str("network", string(nid)).Msg("Provisioned login refused")
 		mautrix.MForbidden.WithMessage("%s", err.Error()).Write(w)
 		return
 	}

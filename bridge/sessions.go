@@ -52,18 +52,24 @@ func (br *Bridge) sessionCtx(l *Login) context.Context {
 		Logger().WithContext(br.ctx)
 }
 
-func (br *Bridge) addSession(l *Login, s Session) {
+// addSession adds a login's session and returns the one it replaces, for
+// the caller to disconnect: two logins of the same account at once (a
+// command and a provisioning retry) must not leave one running untracked.
+func (br *Bridge) addSession(l *Login, s Session) *sessionEntry {
 	br.sessMu.Lock()
 	defer br.sessMu.Unlock()
 	list := br.sessions[l.User]
 	for i, e := range list {
 		if e.login.Network == l.Network && e.login.ID == l.ID {
 			list[i] = &sessionEntry{login: l, sess: s}
-			return
+			metricSessions.WithLabelValues(string(l.Network), string(e.currentState().Kind)).Dec()
+			metricSessions.WithLabelValues(string(l.Network), string(StateConnecting)).Inc()
+			return e
 		}
 	}
 	br.sessions[l.User] = append(list, &sessionEntry{login: l, sess: s})
 	metricSessions.WithLabelValues(string(l.Network), string(StateConnecting)).Inc()
+	return nil
 }
 
 func (br *Bridge) removeSession(l *Login) *sessionEntry {
@@ -211,10 +217,9 @@ func (br *Bridge) login(ctx context.Context, user *User, nid NetworkID, args []s
 	if err := br.store.saveLogin(ctx, login); err != nil {
 		return nil, err
 	}
-	if old := br.removeSession(login); old != nil {
+	if old := br.addSession(login, sess); old != nil && old.sess != sess {
 		_ = old.sess.Disconnect(ctx)
 	}
-	br.addSession(login, sess)
 	sess.Connect(br.sessionCtx(login))
 	return login, nil
 }

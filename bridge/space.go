@@ -80,8 +80,7 @@ func (br *Bridge) loginSpace(ctx context.Context, e *sessionEntry) (id.RoomID, e
 		CreationContent: map[string]any{"type": event.RoomTypeSpace, "m.federate": br.Config.Bridge.Portal.Federate},
 		PowerLevelOverride: &event.PowerLevelsEventContent{
 			Users: map[id.UserID]int{bot.UserID: 100},
-			// The user may arrange their own space; only the bot adds and
-			// removes the portals.
+			// Only the bot adds and removes the portals.
 			Events:          map[string]int{event.StateSpaceChild.Type: 100},
 			StateDefaultPtr: ptr(50),
 		},

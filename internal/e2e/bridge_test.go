@@ -628,6 +628,36 @@ func TestRoomStateFollowsRemoteRights(t *testing.T) {
 		}
 	})
 
+	t.Run("a refused unban is not a reason to bring anyone back", func(t *testing.T) {
+		w.remote.Append(remote.Event{Kind: "join", Chat: "modes", Sender: "pia"})
+		alice.WaitFor(room, "pia joins", func(e *event.Event) bool { return e.GetStateKey() == ghostID("pia").String() })
+		_, err := bot.BanUser(bridgeworld.Ctx(t), room, &mautrix.ReqBanUser{UserID: ghostID("pia"), Reason: "by the bot"})
+		require.NoError(t, err)
+		_, err = alice.Client.UnbanUser(bridgeworld.Ctx(t), room, &mautrix.ReqUnbanUser{UserID: ghostID("pia")})
+		require.NoError(t, err)
+		alice.WaitFor(room, "the explanation", func(e *event.Event) bool {
+			return e.Sender == bridgeworld.BotMXID() && strings.Contains(bridgeworld.Body(e), "done on Matrix only")
+		})
+		members, err := alice.Client.JoinedMembers(bridgeworld.Ctx(t), room)
+		require.NoError(t, err)
+		assert.NotContains(t, members.Joined, ghostID("pia"), "an unbanned ghost was pulled into the room")
+	})
+
+	t.Run("a moderator may change levels but not what they allow", func(t *testing.T) {
+		var cur event.PowerLevelsEventContent
+		require.NoError(t, alice.Client.StateEvent(bridgeworld.Ctx(t), room, event.StatePowerLevels, "", &cur))
+		cur.UsersDefault = 50
+		_, err := alice.Client.SendStateEvent(bridgeworld.Ctx(t), room, event.StatePowerLevels, "", &cur)
+		require.NoError(t, err)
+		alice.WaitFor(room, "the explanation", func(e *event.Event) bool {
+			return e.Sender == bridgeworld.BotMXID() && strings.Contains(bridgeworld.Body(e), "only room admins")
+		})
+		require.Eventually(t, func() bool {
+			var now event.PowerLevelsEventContent
+			return alice.Client.StateEvent(bridgeworld.Ctx(t), room, event.StatePowerLevels, "", &now) == nil && now.UsersDefault == 0
+		}, 20*time.Second, 200*time.Millisecond, "users_default was not put back")
+	})
+
 	t.Run("with remote rights, topic and ops reach the remote side", func(t *testing.T) {
 		w.remote.SetOp("modes", "alice", true)
 		_, err := alice.Client.SendStateEvent(bridgeworld.Ctx(t), room, event.StateTopic, "", &event.TopicEventContent{Topic: "allowed now"})

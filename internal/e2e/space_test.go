@@ -49,6 +49,14 @@ func TestEachLoginHasASpaceOfItsPortals(t *testing.T) {
 		}, 20*time.Second, 200*time.Millisecond, "no DM invite")
 		waitChild(t, alice, aliceSpace, dm)
 		assert.False(t, bob.InSpace(bobSpace, dm), "bob's space lists alice's DM")
+		// A sync naming another logged-in member does not bring them into
+		// the receiver's DM portal.
+		w.remote.Append(remote.Event{Kind: "chat_info", Chat: "dm:alice:gina", Sender: "gina", DM: true, Member: "bob"})
+		w.remote.Append(remote.Event{Kind: "message", Chat: "dm:alice:gina", Sender: "gina", Text: "after the sync", DM: true})
+		alice.Join(dm.String())
+		alice.WaitFor(dm, "gina's later message", func(e *event.Event) bool { return bridgeworld.Body(e) == "after the sync" })
+		_, invited := bob.Invites()[dm]
+		assert.False(t, invited, "bob was invited to alice's DM")
 	})
 
 	t.Run("a login synced into an existing portal is invited once, and the portal joins their space", func(t *testing.T) {
@@ -61,6 +69,8 @@ func TestEachLoginHasASpaceOfItsPortals(t *testing.T) {
 		waitChild(t, carol, carolSpace, room)
 		_, err := carol.Client.LeaveRoom(bridgeworld.Ctx(t), room)
 		require.NoError(t, err)
+		// Her leave has reached the bridge once it reaches the remote side.
+		w.waitRemote("carol's leave", func(e remote.Event) bool { return e.Kind == "leave" && e.Sender == "carol" && e.Chat == "spaced" })
 		// A second sync must not pull her back: she left on purpose.
 		w.remote.Append(remote.Event{Kind: "chat_info", Chat: "spaced", Sender: "alice", Member: "carol"})
 		w.remote.Append(remote.Event{Kind: "message", Chat: "spaced", Sender: "dave", Text: "after the sync"})
