@@ -1,6 +1,7 @@
 package irc
 
 import (
+	"context"
 	"strings"
 	"sync"
 	"time"
@@ -14,7 +15,10 @@ import (
 // asks WHOIS, and RPL_WHOISACCOUNT (330) or RPL_WHOISREGNICK (307) before
 // RPL_ENDOFWHOIS (318) means yes. Answers are kept for accountTTL, so a
 // chatty sender costs one WHOIS a while, and PMs that arrive while a
-// WHOIS is out wait for it, in order.
+// WHOIS is out wait for it, in order. A WHOIS waits in the puppet's line
+// budget ahead of the user's own lines, so PM spam from many nicks may
+// start only maxLookupsPerPuppet of them at a time; senders beyond that
+// count as not identified.
 
 const (
 	// accountTTL is how long a WHOIS answer stands.
@@ -24,6 +28,8 @@ const (
 	accountTimeout = 30 * time.Second
 	// maxAccountAnswers bounds the cache; a full one is forgotten.
 	maxAccountAnswers = 10000
+	// maxLookupsPerPuppet bounds the WHOISes out on one connection.
+	maxLookupsPerPuppet = 4
 )
 
 // accountLookups is the network's WHOIS cache and the WHOISes out.
@@ -31,6 +37,7 @@ type accountLookups struct {
 	mu      sync.Mutex
 	known   map[string]accountAnswer  // by nick!user@host, folded
 	pending map[string]*accountLookup // by folded nick, while WHOIS is out
+	out     map[*Conn]int             // WHOISes out by the connection asking
 }
 
 type accountAnswer struct {
@@ -43,6 +50,10 @@ type accountLookup struct {
 	identified bool // a 330 or 307 came
 	then       []func(identified bool)
 	timer      *time.Timer
+	conn       *Conn
+	// cancel stops a WHOIS still waiting for the line budget, so a lookup
+	// that timed out sends nothing.
+	cancel context.CancelFunc
 }
 
 // accountKey tells senders apart by their whole prefix, so that a nick
@@ -68,19 +79,26 @@ func (n *Network) checkIdentified(c *Conn, src ircproto.Prefix, then func(identi
 		a.mu.Unlock()
 		return
 	}
-	if a.pending == nil {
-		a.pending = map[string]*accountLookup{}
+	if a.out[c] >= maxLookupsPerPuppet {
+		a.mu.Unlock()
+		then(false)
+		return
 	}
-	l := &accountLookup{key: key, then: []func(bool){then}}
-	l.timer = time.AfterFunc(accountTimeout, func() { n.endLookup(nick) })
+	if a.pending == nil {
+		a.pending, a.out = map[string]*accountLookup{}, map[*Conn]int{}
+	}
+	ctx, cancel := context.WithCancel(n.ctx)
+	l := &accountLookup{key: key, then: []func(bool){then}, conn: c, cancel: cancel}
+	l.timer = time.AfterFunc(accountTimeout, func() { n.endOne(nick, l) })
 	a.pending[nick] = l
+	a.out[c]++
 	a.mu.Unlock()
 	// Sending waits for the puppet's token bucket; the worker must not.
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		if err := c.Send(n.ctx, ircproto.NewMessage("WHOIS", src.Name)); err != nil {
-			n.endLookup(nick)
+		if err := c.Send(ctx, ircproto.NewMessage("WHOIS", src.Name)); err != nil {
+			n.endOne(nick, l)
 		}
 	}()
 }
@@ -111,10 +129,16 @@ func (n *Network) endLookup(nick string) {
 	a.mu.Lock()
 	l, ok := a.pending[nick]
 	a.mu.Unlock()
-	if !ok {
-		return
+	if ok {
+		n.endOne(nick, l)
 	}
+}
+
+// endOne ends lookup l for nick, unless it ended already.
+func (n *Network) endOne(nick string, l *accountLookup) {
+	a := &n.accounts
 	l.timer.Stop()
+	l.cancel()
 	n.later(func() {
 		a.mu.Lock()
 		if a.pending[nick] != l {
@@ -123,6 +147,9 @@ func (n *Network) endLookup(nick string) {
 			return
 		}
 		delete(a.pending, nick)
+		if a.out[l.conn]--; a.out[l.conn] <= 0 {
+			delete(a.out, l.conn)
+		}
 		if a.known == nil || len(a.known) >= maxAccountAnswers {
 			a.known = map[string]accountAnswer{}
 		}

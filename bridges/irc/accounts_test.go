@@ -8,23 +8,35 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/isthmus-bridge/isthmus/bridge"
+	"github.com/isthmus-bridge/isthmus/bridges/irc/ircproto"
 	"github.com/isthmus-bridge/isthmus/bridges/irc/irctest"
 )
 
-func TestIdentifiedPolicyWithoutAccountTag(t *testing.T) {
-	srv := startScripted(t, script{whois: map[string][]string{
-		"known":  {"330 %s known knownacct :is logged in as"},
-		"regged": {"307 %s regged :is a registered nick"},
-	}})
+// identifiedPuppet starts a network with the "identified" PM policy on
+// srv and alice's puppet; edit may change the config further.
+func identifiedPuppet(t *testing.T, srv *scriptedServer, edit func(*Config)) (*testNet, *Conn) {
+	t.Helper()
 	tn := startNetwork(t, &irctest.Server{Addr: srv.addr}, func(c *Config) {
 		c.Channels = nil
 		c.PrivateMessages = PMConfig{Policy: PMIdentified}
+		if edit != nil {
+			edit(c)
+		}
 	})
 	p, err := tn.puppetFor(testCtx(t), alice)
 	require.NoError(t, err)
 	p.conn.start()
 	c, err := p.conn.wait(testCtx(t))
 	require.NoError(t, err)
+	return tn, c
+}
+
+func TestIdentifiedPolicyWithoutAccountTag(t *testing.T) {
+	srv := startScripted(t, script{whois: map[string][]string{
+		"known":  {"330 %s known knownacct :is logged in as"},
+		"regged": {"307 %s regged :is a registered nick"},
+	}})
+	tn, c := identifiedPuppet(t, srv, nil)
 	require.False(t, c.HasCap("account-tag"), "the server offers no account-tag, so WHOIS must answer")
 	pm := func(from, text string) {
 		srv.to(c.Nick(), fmt.Sprintf(":%s PRIVMSG %s :%s", from, c.Nick(), text))
@@ -79,15 +91,7 @@ func TestIdentifiedPolicyWithoutAccountTag(t *testing.T) {
 
 func TestIdentifiedPolicyKeepsOrder(t *testing.T) {
 	srv := startScripted(t, script{unanswered: map[string]bool{"slow": true}})
-	tn := startNetwork(t, &irctest.Server{Addr: srv.addr}, func(c *Config) {
-		c.Channels = nil
-		c.PrivateMessages = PMConfig{Policy: PMIdentified}
-	})
-	p, err := tn.puppetFor(testCtx(t), alice)
-	require.NoError(t, err)
-	p.conn.start()
-	c, err := p.conn.wait(testCtx(t))
-	require.NoError(t, err)
+	tn, c := identifiedPuppet(t, srv, nil)
 	me := c.Nick()
 	from := tn.core.end()
 
@@ -113,4 +117,60 @@ func TestIdentifiedPolicyKeepsOrder(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []string{"first", "second"}, got, "a sender's PMs are delivered in the order they came")
+}
+
+func TestIdentifiedPolicyBoundsLookups(t *testing.T) {
+	unanswered := map[string]bool{"late": true}
+	for i := 1; i <= 7; i++ {
+		unanswered[fmt.Sprintf("spam%d", i)] = true
+	}
+	srv := startScripted(t, script{unanswered: unanswered})
+	// A slow line budget, so that a WHOIS can be caught waiting in it.
+	tn, c := identifiedPuppet(t, srv, func(c *Config) { c.Limits.LinesPerSecond, c.Limits.LineBurst = 5, 20 })
+	me := c.Nick()
+	refusal := "only accepts private messages from users identified"
+
+	t.Run("spam from many nicks starts only a few WHOISes; the rest are refused", func(t *testing.T) {
+		for i := 1; i <= 6; i++ {
+			srv.to(me, fmt.Sprintf(":spam%d!s@host PRIVMSG %s :buy now", i, me))
+		}
+		srv.waitLine(t, "NOTICE spam6 :"+me+" "+refusal)
+		srv.waitLine(t, "NOTICE spam5 :"+me+" "+refusal)
+		for i := 1; i <= 4; i++ {
+			srv.waitLine(t, fmt.Sprintf("WHOIS spam%d", i))
+		}
+		assert.Equal(t, 4, srv.count("WHOIS spam"), "four lookups at a time")
+	})
+
+	t.Run("an answered lookup makes room for another", func(t *testing.T) {
+		srv.to(me, ":fake 318 "+me+" spam1 :End of /WHOIS list.")
+		srv.waitLine(t, "NOTICE spam1 :"+me+" "+refusal)
+		srv.to(me, ":spam7!s@host PRIVMSG "+me+" :buy later")
+		srv.waitLine(t, "WHOIS spam7")
+		for i := 2; i <= 7; i++ {
+			srv.to(me, fmt.Sprintf(":fake 318 %s spam%d :End of /WHOIS list.", me, i))
+		}
+		require.Eventually(t, func() bool {
+			tn.accounts.mu.Lock()
+			defer tn.accounts.mu.Unlock()
+			return len(tn.accounts.pending) == 0
+		}, 15e9, 1e7, "lookups did not end")
+	})
+
+	t.Run("a lookup that timed out does not send its WHOIS", func(t *testing.T) {
+		for c.bucket.tryTake() {
+		}
+		srv.to(me, ":late!l@host PRIVMSG "+me+" :hello")
+		require.Eventually(t, func() bool {
+			tn.accounts.mu.Lock()
+			defer tn.accounts.mu.Unlock()
+			return tn.accounts.pending["late"] != nil
+		}, 15e9, 1e7, "no lookup for late")
+		tn.endLookup("late") // what its timeout does
+		// The budget serves lines in the order they asked, so a WHOIS
+		// still waiting would go out before this marker.
+		require.NoError(t, c.Send(testCtx(t), ircproto.NewMessage("PRIVMSG", "marker", "after the timeout")))
+		srv.waitLine(t, "PRIVMSG marker")
+		assert.Zero(t, srv.count("WHOIS late"))
+	})
 }

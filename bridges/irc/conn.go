@@ -403,6 +403,11 @@ func (c *Conn) Send(ctx context.Context, m *ircproto.Message) error {
 		return fmt.Errorf("%w: %w", ErrNotConnected, c.err)
 	default:
 	}
+	// A line given up on before its turn is not sent, even when the
+	// budget has room.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if err := c.bucket.wait(ctx); err != nil {
 		return err
 	}
