@@ -71,7 +71,7 @@ func TestMatrixMembership(t *testing.T) {
 		return &bridge.Portal{Key: bridge.PortalKey{Network: networkID, Chat: chatKey(team, ch)}}
 	}
 	membership := func(p *bridge.Portal, target bridge.RemoteUserID, m event.Membership) error {
-		return sess.HandleMatrixMembership(env.ctx, &bridge.MatrixMembership{Portal: p, Sender: &bridge.User{MXID: alice}, Target: target, Membership: m})
+		return sess.HandleMatrixMembership(env.ctx, &bridge.MatrixMembership{Portal: p, Sender: &bridge.User{MXID: alice}, Event: &event.Event{Sender: alice}, Target: target, Membership: m})
 	}
 
 	t.Run("joining a public channel's portal joins the channel", func(t *testing.T) {
@@ -94,6 +94,20 @@ func TestMatrixMembership(t *testing.T) {
 		assert.NotErrorIs(t, err, bridge.ErrPermanent)
 		assert.Contains(t, err.Error(), "removed from #general")
 		assert.Contains(t, env.emu.Members(general), "U002")
+	})
+
+	t.Run("declining the portal's invite, or being kicked by someone else, keeps the user in the channel", func(t *testing.T) {
+		env.emu.Join(side, "U001")
+		declined := &bridge.MatrixMembership{Portal: portal(side), Sender: &bridge.User{MXID: alice},
+			Event: &event.Event{Sender: alice}, Membership: event.MembershipLeave, Previous: event.MembershipInvite}
+		require.NoError(t, sess.HandleMatrixMembership(env.ctx, declined))
+		assert.Contains(t, env.emu.Members(side), "U001")
+		for _, ms := range []event.Membership{event.MembershipLeave, event.MembershipBan} {
+			kicked := &bridge.MatrixMembership{Portal: portal(side), Sender: &bridge.User{MXID: alice},
+				Event: &event.Event{Sender: "@mod:example.org"}, Membership: ms, Previous: event.MembershipJoin}
+			require.NoError(t, sess.HandleMatrixMembership(env.ctx, kicked))
+			assert.Contains(t, env.emu.Members(side), "U001", ms)
+		}
 	})
 
 	t.Run("leaving the portal leaves the channel", func(t *testing.T) {

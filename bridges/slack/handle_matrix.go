@@ -421,7 +421,9 @@ func (s *Session) LogoutRemote(ctx context.Context) error {
 
 // HandleMatrixMembership follows the user in and out of Slack channels:
 // leaving a channel's portal leaves the channel
-// (https://api.slack.com/methods/conversations.leave), joining a public
+// (https://api.slack.com/methods/conversations.leave) when the user left
+// it themselves (not when they declined its invite or someone kicked
+// them), joining a public
 // channel's portal joins it (https://api.slack.com/methods/conversations.join),
 // and removing a person's ghost removes them from the channel
 // (https://api.slack.com/methods/conversations.kick; Slack has no bans).
@@ -464,6 +466,8 @@ func (s *Session) HandleMatrixMembership(ctx context.Context, m *bridge.MatrixMe
 			return err
 		}
 		_, _, _, err = s.api.JoinConversationContext(ctx, ch)
+	case left && !ownLeave(m):
+		return nil
 	case left:
 		_, err = s.api.LeaveConversationContext(ctx, ch)
 		if err != nil && slackCode(err) == "cant_leave_general" {
@@ -479,6 +483,18 @@ func (s *Session) HandleMatrixMembership(ctx context.Context, m *bridge.MatrixMe
 	c.Members = nil // fetched again when next needed
 	s.cache.mu.Unlock()
 	return nil
+}
+
+// ownLeave tells the user leaving a portal apart from what only looks
+// like it: declining the invite the bridge sent (they are in the channel,
+// and did not want its room) and a kick or ban by another Matrix user
+// (who has no say over the user's Slack account). Only the user's own
+// leave is done on Slack with their token.
+func ownLeave(m *bridge.MatrixMembership) bool {
+	if m.Previous == event.MembershipInvite {
+		return false
+	}
+	return m.Event == nil || m.Sender == nil || m.Event.Sender == m.Sender.MXID
 }
 
 // kickRefusal explains a conversations.kick error that is Slack saying no
