@@ -27,7 +27,8 @@
 // and the set of echoes in flight (every login in a channel sees an echo)
 // under its mutex. Files uploaded from Matrix wait for their sharing
 // message in the database (media.go), so a restart does not lose them;
-// an UPDATE decides which login maps one. Each Session owns
+// an UPDATE decides which message shares one, and every login that sees
+// that message maps it (idempotently). Each Session owns
 // one goroutine that reads RTM events and queues remote events in order;
 // Matrix actions come from the core's portal queues and only use the
 // session's slack-go client, which is safe for concurrent use.

@@ -217,7 +217,7 @@ func (s *Session) onMessage(ctx context.Context, c *convInfo, m *slack.Msg, hist
 }
 
 // uploadFromMatrix says whether m shares a file uploaded from Matrix (see
-// sendFile), and gives its Matrix message to the first login that asks.
+// sendFile), and gives its Matrix message to map, again on a retry.
 func (s *Session) uploadFromMatrix(ctx context.Context, m *slack.Msg) (*bridge.MatrixMessage, bool, error) {
 	if len(m.Files) == 0 {
 		return nil, false, nil

@@ -138,15 +138,14 @@ func (n *Network) forgetUpload(ctx context.Context, team, fileID string) {
 
 // claimUpload looks up a file shared in the message at ts. known says the
 // file was uploaded from Matrix and this message shares it (it is not to
-// be bridged back); msg is its Matrix message for the first login that
-// claims it, which maps the two.
+// be bridged back); msg is then its Matrix message, to map to ts. The
+// first message to claim the row is the sharing one (the same file shared
+// again later is a new message). msg is given to every login that sees
+// that message, again after a crash or a failed mapping: recording the
+// mapping is idempotent (bridge.Core.RecordRemoteID inserts it once), so
+// no login can claim it and leave it unmapped.
 func (n *Network) claimUpload(ctx context.Context, team, fileID, ts string) (msg *bridge.MatrixMessage, known bool, err error) {
-	res, err := n.db.Exec(ctx, claimUploadQuery, team, fileID, ts)
-	if err != nil {
-		return nil, false, fmt.Errorf("claim upload: %w", err)
-	}
-	claimed, err := res.RowsAffected()
-	if err != nil {
+	if _, err := n.db.Exec(ctx, claimUploadQuery, team, fileID, ts); err != nil {
 		return nil, false, fmt.Errorf("claim upload: %w", err)
 	}
 	var (
@@ -162,9 +161,6 @@ func (n *Network) claimUpload(ctx context.Context, team, fileID, ts string) (msg
 	if shared != ts {
 		// Shared again later, by someone else or elsewhere: a new message.
 		return nil, false, nil
-	}
-	if claimed == 0 {
-		return nil, true, nil // another login mapped it
 	}
 	return &bridge.MatrixMessage{
 		Portal: &bridge.Portal{Key: bridge.PortalKey{Network: networkID, Chat: bridge.ChatID(chat), Receiver: receiver}, MXID: id.RoomID(room)},

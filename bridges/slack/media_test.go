@@ -16,10 +16,10 @@ import (
 	"github.com/isthmus-bridge/isthmus/storage/storagetest"
 )
 
-// TestPendingUploads checks the stored uploads on both databases: the first
-// login to see the sharing message maps it, the others only learn that it
-// is not to be bridged back, and the same file shared again later is a new
-// message.
+// TestPendingUploads checks the stored uploads on both databases: the
+// sharing message maps the upload, also when it is seen again after a
+// restart between the claim and the mapping, and the same file shared
+// again later is a new message.
 func TestPendingUploads(t *testing.T) {
 	storagetest.Each(t, func(t *testing.T, db *dbutil.Database) {
 		ctx := context.Background()
@@ -43,10 +43,15 @@ func TestPendingUploads(t *testing.T) {
 		assert.Equal(t, msg.Event.Timestamp, got.Event.Timestamp)
 		assert.Equal(t, alice, got.Sender.MXID)
 
-		got, known, err = n.claimUpload(ctx, "T1", "F1", "1.000001")
+		// The bridge stops between the claim and the mapping: the new
+		// process, or another login, gets the message to map again.
+		restarted := NewNetwork(DefaultConfig(), bridge.CommonConfig{Domain: "example.org"})
+		require.NoError(t, restarted.start(ctx, newRecorder(), db.Child("slack_version", upgrades, nil)))
+		got, known, err = restarted.claimUpload(ctx, "T1", "F1", "1.000001")
 		require.NoError(t, err)
-		assert.True(t, known, "another login sees the same message")
-		assert.Nil(t, got, "and leaves the mapping to the first")
+		assert.True(t, known, "the same message, seen again after a restart")
+		require.NotNil(t, got, "is still mapped")
+		assert.Equal(t, msg.Event.ID, got.Event.ID)
 
 		_, known, err = n.claimUpload(ctx, "T1", "F1", "2.000001")
 		require.NoError(t, err)
