@@ -3,6 +3,7 @@ package irc
 import (
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"maunium.net/go/mautrix/event"
@@ -57,14 +58,81 @@ func (b *bot) pollAway(c *Conn) {
 // whoAfterJoin asks WHO of a channel the bot has just got the member
 // list of, whatever the server offers: away-notify tells only of changes,
 // so users already away when the bot came (or went away while it was
-// disconnected) are found here, by onWhoReply as in a poll. Called on the
-// reader, so the WHO waits for the bucket on a goroutine of its own.
+// disconnected) are found here, by onWhoReply as in a poll. The WHOs of
+// many joins (a reconnect to hundreds of channels) go out one at a time,
+// spaced like pollAway's, so relayed lines never wait behind all of them;
+// the first goes out at once. Called on the reader.
 func (b *bot) whoAfterJoin(c *Conn, channel string) {
+	q := &b.joinWho
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.conn != c {
+		// A new connection: what the old one had left is its joins', and
+		// its sender stops.
+		q.conn, q.channels, q.running = c, nil, false
+	}
+	q.channels = append(q.channels, channel)
+	if q.running {
+		return
+	}
+	q.running = true
 	b.net.wg.Add(1)
 	go func() {
 		defer b.net.wg.Done()
-		_ = c.Send(b.net.ctx, ircproto.NewMessage("WHO", channel))
+		b.sendJoinWhos(c)
 	}()
+}
+
+// joinWhoQueue is the bot's WHOs after joins not yet sent, for one
+// connection, and whether a goroutine is sending them.
+type joinWhoQueue struct {
+	mu       sync.Mutex
+	conn     *Conn
+	channels []string
+	running  bool
+	last     time.Time // when the last WHO went out
+}
+
+// sendJoinWhos sends the queued WHOs on c, at least two line intervals
+// apart, until the queue is empty or c is no longer the queue's.
+func (b *bot) sendJoinWhos(c *Conn) {
+	q := &b.joinWho
+	minGap := time.Duration(2 / b.net.cfg.Limits.LinesPerSecond * float64(time.Second))
+	for {
+		q.mu.Lock()
+		if q.conn != c || len(q.channels) == 0 {
+			if q.conn == c {
+				q.running = false
+			}
+			q.mu.Unlock()
+			return
+		}
+		wait := time.Until(q.last.Add(minGap))
+		q.mu.Unlock()
+		if wait > 0 && !sleepCtx(b.net.ctx, wait) {
+			return
+		}
+		q.mu.Lock()
+		if q.conn != c || len(q.channels) == 0 {
+			q.mu.Unlock()
+			continue
+		}
+		channel := q.channels[0]
+		q.channels = q.channels[1:]
+		q.mu.Unlock()
+		err := c.Send(b.net.ctx, ircproto.NewMessage("WHO", channel))
+		q.mu.Lock()
+		q.last = time.Now()
+		q.mu.Unlock()
+		if err != nil {
+			q.mu.Lock()
+			if q.conn == c {
+				q.channels, q.running = nil, false
+			}
+			q.mu.Unlock()
+			return
+		}
+	}
 }
 
 // channelNames lists the channels the bot holds and knows the members of.

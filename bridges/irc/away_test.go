@@ -14,27 +14,34 @@ import (
 	"github.com/isthmus-bridge/isthmus/bridges/irc/ircproto"
 )
 
-// TestAwayBecomesPresence feeds the bot what a server without away-notify
-// answers to WHO and WHOIS, and what one with it sends, and checks which
-// presence changes Matrix is told of and what the bot asks back.
-func TestAwayBecomesPresence(t *testing.T) {
-	n, core := offlineNetwork(t, "away", nil)
-	// The bot's connection writes into a pipe the test reads line by line.
+// pipeConn is a bot connection that writes into a pipe; the lines it
+// sends come out of sent one by one.
+func pipeConn(t *testing.T, bucket *tokenBucket) (conn *Conn, sent <-chan string) {
 	server, client := net.Pipe()
-	defer server.Close()
-	sent := make(chan string, 64)
+	t.Cleanup(func() { _ = server.Close() })
+	lines := make(chan string, 64)
 	go func() {
 		r := bufio.NewReader(server)
 		for {
 			line, err := r.ReadString('\n')
 			if err != nil {
+				close(lines)
 				return
 			}
-			sent <- strings.TrimSpace(line)
+			lines <- strings.TrimSpace(line)
 		}
 	}()
-	conn := &Conn{nick: "IsthmusBot", cfg: &connConfig{log: &nopLog}, nc: client, bucket: newTokenBucket(100, 100), done: make(chan struct{})}
+	conn = &Conn{nick: "IsthmusBot", cfg: &connConfig{log: &nopLog}, nc: client, bucket: bucket, done: make(chan struct{})}
 	conn.isupport.Store(ircproto.NewISupport())
+	return conn, lines
+}
+
+// TestAwayBecomesPresence feeds the bot what a server without away-notify
+// answers to WHO and WHOIS, and what one with it sends, and checks which
+// presence changes Matrix is told of and what the bot asks back.
+func TestAwayBecomesPresence(t *testing.T) {
+	n, core := offlineNetwork(t, "away", nil)
+	conn, sent := pipeConn(t, newTokenBucket(100, 100))
 	feed := func(line string) {
 		m, err := ircproto.Parse(line)
 		require.NoError(t, err)
@@ -148,4 +155,36 @@ func TestAwayBecomesPresence(t *testing.T) {
 		last := core.since(from)
 		assert.Equal(t, event.PresenceOnline, last[len(last)-1].Presence.State)
 	})
+}
+
+// TestWhoAfterJoinIsSpaced joins the bot to many channels at once, as a
+// reconnect does, and checks that their WHOs do not all take the line
+// budget ahead of a relayed line, yet all go out in the end.
+func TestWhoAfterJoinIsSpaced(t *testing.T) {
+	n, _ := offlineNetwork(t, "whos", func(c *Config) { c.Limits.LinesPerSecond, c.Limits.LineBurst = 50, 1 })
+	conn, sent := pipeConn(t, newTokenBucket(50, 1))
+	const joined = 20
+	var want []string
+	for i := range joined {
+		ch := "#chan" + string(rune('a'+i))
+		want = append(want, "WHO "+ch)
+		n.bot.whoAfterJoin(conn, ch)
+	}
+
+	first := <-sent
+	assert.Equal(t, want[0], first, "the first channel's WHO goes out at once")
+	require.NoError(t, conn.Send(testCtx(t), ircproto.NewMessage("PRIVMSG", "#chana", "relayed")))
+	got, before := []string{first}, -1
+	for line := range sent {
+		if line == "PRIVMSG #chana relayed" {
+			before = len(got)
+		} else {
+			got = append(got, line)
+		}
+		if len(got) == joined && before >= 0 {
+			break
+		}
+	}
+	assert.Less(t, before, joined/2, "the relayed line waited behind %d WHOs", before)
+	assert.Equal(t, want, got, "every channel is asked about, in order")
 }

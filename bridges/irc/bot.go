@@ -30,6 +30,9 @@ type bot struct {
 
 	awayMu sync.Mutex
 	away   map[string]string // folded nick → away message ("" not yet known), for users away
+
+	// joinWho holds the WHOs after joins not yet sent (away.go).
+	joinWho joinWhoQueue
 }
 
 type wantedChannel struct {
