@@ -68,7 +68,12 @@ func upInChannel(t *testing.T, p *Puppet, channel string) *Conn {
 
 func TestSASL(t *testing.T) {
 	const secret, wrong, botSecret = "s3cret-pw", "wr0ng-pw", "b0t-pw"
-	srv := startScripted(t, script{accounts: map[string]string{"AliceChosen": secret, "isthmusbot": botSecret}})
+	srv := startScripted(t, script{
+		accounts: map[string]string{"AliceChosen": secret, "isthmusbot": botSecret},
+		saslAnswer: map[string][]string{"CarolChosen": {
+			"908 %s EXTERNAL :are available SASL mechanisms", "904 %s :SASL authentication failed",
+		}},
+	})
 	logs := &logWatch{words: []string{secret, wrong, botSecret, "AUTHENTICATE <redacted>"}}
 	tn := startNetworkLogging(t, &irctest.Server{Addr: srv.addr}, func(c *Config) {
 		c.Channels = nil
@@ -108,6 +113,23 @@ func TestSASL(t *testing.T) {
 		assert.Equal(t, "as BobChosen, not identified: SASL authentication failed", s.State().Message)
 		srv.waitLine(t, "BobChosen: JOIN #after-identify")
 		assert.Zero(t, srv.count("IDENTIFY"), "the refused password did not go to NickServ")
+	})
+
+	t.Run("a SASL failure before the password was sent is no refusal: the password goes to NickServ", func(t *testing.T) {
+		carol := id.UserID("@carol:" + testDomain)
+		_, s, err := tn.Login(ctx, &bridge.User{MXID: carol}, []string{"CarolChosen", secret})
+		require.NoError(t, err)
+		c := upInChannel(t, s.(*Puppet), "#after-identify")
+		assert.False(t, c.Authenticated())
+		assert.Empty(t, c.SASLRefusal())
+		assert.Equal(t, "as CarolChosen", s.State().Message)
+		srv.waitLine(t, "CarolChosen: PRIVMSG NickServ :IDENTIFY")
+		tn.core.mu.Lock()
+		notices := tn.core.notices[carol]
+		tn.core.mu.Unlock()
+		for _, n := range notices {
+			assert.NotContains(t, n, "refused your account login")
+		}
 	})
 
 	t.Run("no log line holds a password", func(t *testing.T) {

@@ -37,6 +37,10 @@ type script struct {
 	// accounts are the SASL PLAIN logins accepted, account → password;
 	// without any, the server offers no capabilities.
 	accounts map[string]string
+	// saslAnswer holds, by nick, the numeric lines answering AUTHENTICATE
+	// PLAIN instead of "+" ("%s" for the nick): a server that fails the
+	// exchange before any password.
+	saslAnswer map[string][]string
 }
 
 func startScripted(t *testing.T, sc script) *scriptedServer {
@@ -125,6 +129,12 @@ func (s *scriptedServer) serve(c net.Conn) {
 
 // authenticate answers one AUTHENTICATE line of a SASL PLAIN exchange.
 func (s *scriptedServer) authenticate(arg, nick string, write func(string, ...any)) {
+	if lines, ok := s.saslAnswer[nick]; ok && arg == "PLAIN" {
+		for _, l := range lines {
+			write(":fake "+l, nick)
+		}
+		return
+	}
 	if arg == "PLAIN" {
 		write("AUTHENTICATE +")
 		return

@@ -59,6 +59,9 @@ type CapNegotiator struct {
 	authenticated bool
 	account       string
 	refusal       string // the server's words refusing our credentials
+	// triedPassword is set once a PLAIN payload went out: only a failure
+	// after it says anything about the password.
+	triedPassword bool
 }
 
 // NewCapNegotiator returns a negotiator for cfg.
@@ -122,9 +125,12 @@ func (n *CapNegotiator) Authenticated() bool { return n.authenticated }
 func (n *CapNegotiator) Account() string { return n.account }
 
 // SASLRefusal returns the server's words when it refused our SASL
-// credentials (904, 902, 905, 906), "" when SASL succeeded, was not tried
-// or was not offered. A refusal means the account or password is wrong,
-// so sending the same password to NickServ would be refused too.
+// credentials: a 904 after the PLAIN payload went out. It is "" when SASL
+// succeeded, was not tried or was not offered, and when it failed for
+// another reason: 905 (payload too long), 906 (aborted), 902 (nick
+// locked), or a 904 before any payload (PLAIN not offered, 908 listing
+// what is). A refusal means the account or password is wrong, so sending
+// the same password to NickServ would be refused too.
 func (n *CapNegotiator) SASLRefusal() string { return n.refusal }
 
 // SASLMechanisms returns the mechanisms from RPL_SASLMECHS, if the server
@@ -168,9 +174,11 @@ func (n *CapNegotiator) Handle(m *Message) ([]*Message, error) {
 		}
 	case ERR_SASLFAIL, ERR_SASLTOOLONG, ERR_SASLABORTED, ERR_NICKLOCKED:
 		if n.state == capSASL {
-			n.refusal = m.Trailing()
-			if n.refusal == "" {
-				n.refusal = m.Command
+			if m.Command == ERR_SASLFAIL && n.triedPassword {
+				n.refusal = m.Trailing()
+				if n.refusal == "" {
+					n.refusal = m.Command
+				}
 			}
 			return n.saslFailed(fmt.Sprintf("%s %s", m.Command, m.Trailing()))
 		}
@@ -352,6 +360,7 @@ func (n *CapNegotiator) handleAuthenticate(m *Message) []*Message {
 	if m.Param(0) != "+" {
 		return []*Message{NewMessage("AUTHENTICATE", "*")}
 	}
+	n.triedPassword = n.sasl.mechanism() == SASLPlain
 	return AuthenticateLines(n.sasl.payload())
 }
 

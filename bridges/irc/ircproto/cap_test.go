@@ -330,6 +330,45 @@ func TestCapNegotiatorRemembersSASLRefusal(t *testing.T) {
 	assert.Empty(t, n.SASLRefusal(), "a server without SASL refused nothing")
 }
 
+func TestCapNegotiatorFailuresThatAreNoRefusal(t *testing.T) {
+	sasl := &ircproto.SASLConfig{Username: "bridge", Password: "pw"}
+	payload := step{server: "AUTHENTICATE +", send: []string{"AUTHENTICATE " + base64.StdEncoding.EncodeToString([]byte("\x00bridge\x00pw"))}}
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{
+			name:  "a payload too long (905) says nothing of the password",
+			steps: []step{payload, {server: ":srv 905 me :SASL message too long", send: []string{"CAP END"}}},
+		},
+		{
+			name:  "an aborted exchange (906) says nothing of the password",
+			steps: []step{payload, {server: ":srv 906 me :SASL authentication aborted", send: []string{"CAP END"}}},
+		},
+		{
+			name:  "a locked nick (902) says nothing of the password",
+			steps: []step{payload, {server: ":srv 902 me :You must use a nick assigned to you", send: []string{"CAP END"}}},
+		},
+		{
+			name: "a 904 because PLAIN is not offered (908 lists what is) says nothing of the password",
+			steps: []step{
+				{server: ":srv 908 me EXTERNAL :are available SASL mechanisms"},
+				{server: ":srv 904 me :SASL authentication failed", send: []string{"CAP END"}},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := ircproto.NewCapNegotiator(ircproto.CapConfig{Want: []string{"sasl"}, SASL: sasl})
+			n.Start()
+			converse(t, n, plainOpening("sasl", tt.steps))
+			assert.False(t, n.Authenticated())
+			assert.Empty(t, n.SASLRefusal())
+			assert.True(t, n.Done())
+		})
+	}
+}
+
 func TestCapNegotiatorAbort(t *testing.T) {
 	n := ircproto.NewCapNegotiator(ircproto.CapConfig{})
 	assert.Empty(t, n.Abort(), "nothing is owed before Start")
