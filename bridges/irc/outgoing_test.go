@@ -104,6 +104,16 @@ func TestRefusedMessagesFailInTheirRoom(t *testing.T) {
 				require.ErrorIs(t, err, ErrNotDelivered)
 				assert.ErrorIs(t, err, bridge.ErrPermanent, "retrying would be refused again")
 				assert.Contains(t, err.Error(), "#quiet on IRC refused it: ")
+				// A notice is queued on the reader, as it reads the refusal,
+				// and sent by the worker: once the reader is past a fence,
+				// a marker queued after it comes after any such notice.
+				p, err := tn.puppetFor(testCtx(t), alice)
+				require.NoError(t, err)
+				c, err := p.conn.wait(testCtx(t))
+				require.NoError(t, err)
+				require.NoError(t, c.fence(testCtx(t)))
+				tn.notify(alice, "marker after the refusal")
+				tn.core.waitNotice(t, alice, "marker after the refusal")
 				tn.core.mu.Lock()
 				defer tn.core.mu.Unlock()
 				for _, n := range tn.core.notices[alice] {
