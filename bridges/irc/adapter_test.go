@@ -225,11 +225,15 @@ func TestAdapterAgainstRealServers(t *testing.T) {
 
 			t.Run("a Matrix user's kicks and bans of ghosts need their puppet's rank, and reach IRC with it", func(t *testing.T) {
 				p := tn.session(t, alice, "Alice")
-				act := func(target bridge.RemoteUserID, ms event.Membership) error {
+				actFrom := func(target bridge.RemoteUserID, prev, ms event.Membership) error {
 					evt := &event.Event{Type: event.StateMember, Sender: alice, RoomID: portal.MXID,
 						Content: event.Content{Parsed: &event.MemberEventContent{Membership: ms, Reason: "spam"}}}
 					return p.HandleMatrixMembership(ctx, &bridge.MatrixMembership{Portal: portal, Sender: &bridge.User{MXID: alice},
-						Event: evt, Target: target, Membership: ms, Reason: "spam"})
+						Event: evt, Target: target, Membership: ms, Previous: prev, Reason: "spam"})
+				}
+				// The ghosts are in the room: a leave is a kick.
+				act := func(target bridge.RemoteUserID, ms event.Membership) error {
+					return actFrom(target, event.MembershipJoin, ms)
 				}
 				rankIs := func(nick string, level int) {
 					require.Eventually(t, func() bool {
@@ -274,6 +278,11 @@ func TestAdapterAgainstRealServers(t *testing.T) {
 				assert.Equal(t, []string{"#bridged", "kim", "spam"}, m.Params)
 				kim.Send("JOIN #bridged")
 				kim.WaitFor("the ban holding", irctest.IsCommand(ircproto.ERR_BANNEDFROMCHAN, ""))
+				require.NoError(t, actFrom("kim", event.MembershipBan, event.MembershipLeave), "an unban")
+				m = carol.WaitFor("the unban", irctest.IsCommand("MODE", "Alice[m]"))
+				assert.Equal(t, []string{"#bridged", "-b", "kim!*@*"}, m.Params, "an unban lifts the ban and kicks no one")
+				kim.Join("#bridged")
+				tn.core.waitEvent(t, &from, "kim back after the unban", isKind(bridge.RemoteJoin))
 
 				// The bot's view behind the server: it takes the halfop for
 				// an op, so the kick goes out, and the server's refusal

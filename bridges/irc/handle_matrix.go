@@ -321,7 +321,7 @@ func (p *Puppet) HandleMatrixMembership(ctx context.Context, m *bridge.MatrixMem
 		return err
 	}
 	nick := p.net.bot.realNick(string(m.Target))
-	ban := m.Membership == event.MembershipBan
+	ban := m.Membership == event.MembershipBan || m.Previous == event.MembershipBan
 	if err := p.net.bot.mayRemove(c.ISupport(), channel, c.Nick(), nick, ban); err != nil {
 		return err
 	}
@@ -329,11 +329,22 @@ func (p *Puppet) HandleMatrixMembership(ctx context.Context, m *bridge.MatrixMem
 	if reason == "" {
 		reason = "Kicked from Matrix"
 	}
+	unban := m.Membership == event.MembershipLeave && m.Previous == event.MembershipBan
 	var lines []*ircproto.Message
-	if ban {
+	switch {
+	case unban:
+		lines = append(lines, ircproto.NewMessage("MODE", channel, "-b", nick+"!*@*"))
+	case ban:
 		lines = append(lines, ircproto.NewMessage("MODE", channel, "+b", nick+"!*@*"))
 	}
-	lines = append(lines, ircproto.NewMessage("KICK", channel, nick, reason))
+	// Only someone in the room is kicked: a ban of someone who left, an
+	// unban or a withdrawn invite is a mode change or nothing on IRC.
+	if m.Previous == event.MembershipJoin {
+		lines = append(lines, ircproto.NewMessage("KICK", channel, nick, reason))
+	}
+	if len(lines) == 0 {
+		return nil
+	}
 	refusal := p.watchRefusals(channel)
 	defer refusal()
 	for _, l := range lines {
