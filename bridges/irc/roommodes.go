@@ -101,9 +101,11 @@ func (p *Puppet) HandleMatrixTopic(ctx context.Context, portal *bridge.Portal, _
 }
 
 // HandleMatrixPowerLevels turns Matrix level changes of ghosts into
-// MODE +o/-o (op level and up) and +v/-v (voice level and up), sent by the
-// user's puppet. A puppet that is not an op in the channel is refused, so
-// the core puts the levels back.
+// MODE +o/-o (op level and up), +h/-h (halfop level, where PREFIX has h)
+// and +v/-v (voice level), sent by the user's puppet. Ops may change any
+// of these; a halfop only voice, as InspIRCd and ngIRCd allow. A puppet
+// without the rank is refused before anything is sent, so the core puts
+// all the levels back rather than some.
 func (p *Puppet) HandleMatrixPowerLevels(ctx context.Context, portal *bridge.Portal, _ *bridge.User, changes map[bridge.RemoteUserID]int) error {
 	if portal.Key.Receiver != "" || len(changes) == 0 {
 		return nil
@@ -113,16 +115,38 @@ func (p *Puppet) HandleMatrixPowerLevels(ctx context.Context, portal *bridge.Por
 	if err != nil {
 		return err
 	}
-	if modes, _, _ := p.net.bot.memberView(channel, c.Nick()); levelFor(modes) < levelOp {
-		return fmt.Errorf("%w: you (%s) are not a channel operator in %s on IRC, so you cannot give or take ops or voice there",
-			bridge.ErrRefused, c.Nick(), channel)
+	is := c.ISupport()
+	modes, _, _ := p.net.bot.memberView(channel, c.Nick())
+	mcs := p.net.bot.rankChanges(is, channel, changes)
+	if err := mayChangeRanks(levelFor(modes), c.Nick(), channel, mcs); err != nil {
+		return err
 	}
-	for _, mc := range p.net.bot.rankChanges(channel, changes) {
+	for _, mc := range mcs {
 		if err := c.Send(ctx, ircproto.NewMessage("MODE", channel, strings.TrimSuffix(mc.String(), " "+mc.Param), mc.Param)); err != nil {
 			return err
 		}
 	}
 	p.touch()
+	return nil
+}
+
+// mayChangeRanks refuses, with bridge.ErrRefused, mode changes that a
+// member at level (from their own channel modes) may not make: voice
+// takes a halfop, anything else an op.
+func mayChangeRanks(level int, me, channel string, changes []ircproto.ModeChange) error {
+	if level >= levelOp {
+		return nil
+	}
+	if level < levelHalfop {
+		return fmt.Errorf("%w: you (%s) are not a channel operator in %s on IRC, so you cannot give or take ops or voice there",
+			bridge.ErrRefused, me, channel)
+	}
+	for _, mc := range changes {
+		if mc.Mode != 'v' {
+			return fmt.Errorf("%w: you (%s) are a half-operator in %s on IRC, so you can give or take voice there but not ops or half-ops",
+				bridge.ErrRefused, me, channel)
+		}
+	}
 	return nil
 }
 
@@ -153,36 +177,55 @@ func (b *bot) mayRemove(is *ircproto.ISupport, channel, me, target string, ban b
 	return nil
 }
 
-// rankChanges works out the +o/-o/+v/-v that bring ghosts to their new
+// rankChanges works out the MODE changes that bring ghosts to their new
 // Matrix levels, from the modes the bot sees them with, in a stable order.
-func (b *bot) rankChanges(channel string, levels map[bridge.RemoteUserID]int) []ircproto.ModeChange {
+func (b *bot) rankChanges(is *ircproto.ISupport, channel string, levels map[bridge.RemoteUserID]int) []ircproto.ModeChange {
 	ids := make([]string, 0, len(levels))
 	for id := range levels {
 		ids = append(ids, string(id))
 	}
 	sort.Strings(ids)
+	halfop := is.Rank('h') >= 0
 	var out []ircproto.ModeChange
 	for _, id := range ids {
 		level := levels[bridge.RemoteUserID(id)]
 		nick := b.realNick(id)
 		modes, _, _ := b.memberView(channel, nick)
-		out = append(out, rankDelta(modes, nick, level)...)
+		out = append(out, rankDelta(modes, nick, level, halfop)...)
 	}
 	return out
 }
 
-// rankDelta is the +o/-o/+v/-v that take a member with modes to level.
-// A new op keeps their voice; one below voice level loses both.
-func rankDelta(modes, nick string, level int) []ircproto.ModeChange {
-	var out []ircproto.ModeChange
-	hasO, hasV := strings.IndexByte(modes, 'o') >= 0, strings.IndexByte(modes, 'v') >= 0
-	wantO := level >= levelOp
-	wantV := level >= levelVoice && (!wantO || hasV)
-	if hasO != wantO {
-		out = append(out, ircproto.ModeChange{Add: wantO, Mode: 'o', Param: nick})
+// rankModes are the ranks the bridge gives and takes, highest first.
+const rankModes = "ohv"
+
+// rankDelta is the +o/-o/+h/-h/+v/-v that take a member with modes to
+// level: the one rank that level stands for is given, ranks above it
+// are taken, and ranks below it are kept if held (a new op keeps their
+// voice) but not given. One below voice level loses all three. Without
+// halfop on the server, the halfop level is voice.
+func rankDelta(modes, nick string, level int, halfop bool) []ircproto.ModeChange {
+	var top byte
+	switch {
+	case level >= levelOp:
+		top = 'o'
+	case level >= levelHalfop && halfop:
+		top = 'h'
+	case level >= levelVoice:
+		top = 'v'
 	}
-	if hasV != wantV {
-		out = append(out, ircproto.ModeChange{Add: wantV, Mode: 'v', Param: nick})
+	topAt := strings.IndexByte(rankModes, top)
+	if top == 0 {
+		topAt = len(rankModes)
+	}
+	var out []ircproto.ModeChange
+	for i := range len(rankModes) {
+		mode := rankModes[i]
+		has := strings.IndexByte(modes, mode) >= 0
+		want := i == topAt || i > topAt && has
+		if has != want {
+			out = append(out, ircproto.ModeChange{Add: want, Mode: mode, Param: nick})
+		}
 	}
 	return out
 }

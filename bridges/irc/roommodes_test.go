@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"maunium.net/go/mautrix/event"
 
+	"github.com/isthmus-bridge/isthmus/bridge"
 	"github.com/isthmus-bridge/isthmus/bridges/irc/ircproto"
 )
 
@@ -58,20 +59,67 @@ func TestApplyRoomModes(t *testing.T) {
 }
 
 func TestRankDelta(t *testing.T) {
-	s := func(cs []ircproto.ModeChange) []string {
-		out := []string{}
-		for _, c := range cs {
-			out = append(out, c.String())
-		}
-		return out
+	for _, tc := range []struct {
+		name   string
+		modes  string
+		level  int
+		halfop bool
+		want   []string
+	}{
+		{"op level gives op", "", levelOp, true, []string{"+o gina"}},
+		{"admin level is op too", "", 100, true, []string{"+o gina"}},
+		{"voice level gives voice", "", levelVoice, true, []string{"+v gina"}},
+		{"halfop level gives halfop where the server has it", "", levelHalfop, true, []string{"+h gina"}},
+		{"halfop level is voice where the server has no halfop", "", levelHalfop, false, []string{"+v gina"}},
+		{"between halfop and op is halfop", "", levelOp - 1, true, []string{"+h gina"}},
+		{"an op taken to halfop loses op", "o", levelHalfop, true, []string{"-o gina", "+h gina"}},
+		{"a halfop taken to voice loses halfop", "h", levelVoice, true, []string{"-h gina", "+v gina"}},
+		{"a voiced member made halfop keeps their voice", "v", levelHalfop, true, []string{"+h gina"}},
+		{"a halfop made op keeps halfop", "hv", levelOp, true, []string{"+o gina"}},
+		{"an op taken to voice", "o", levelVoice, true, []string{"-o gina", "+v gina"}},
+		{"below voice loses everything", "ohv", 0, true, []string{"-o gina", "-h gina", "-v gina"}},
+		{"a new op keeps their voice", "v", levelOp, true, []string{"+o gina"}},
+		{"an op with voice at op level needs nothing", "ov", levelOp, true, []string{}},
+		{"a halfop at halfop level needs nothing", "h", levelHalfop, true, []string{}},
+		{"below voice with nothing needs nothing", "", 5, true, []string{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := []string{}
+			for _, c := range rankDelta(tc.modes, "gina", tc.level, tc.halfop) {
+				got = append(got, c.String())
+			}
+			assert.Equal(t, tc.want, got)
+		})
 	}
-	assert.Equal(t, []string{"+o gina"}, s(rankDelta("", "gina", levelOp)))
-	assert.Equal(t, []string{"+o gina"}, s(rankDelta("", "gina", 100)))
-	assert.Equal(t, []string{"+v gina"}, s(rankDelta("", "gina", levelVoice)))
-	assert.Equal(t, []string{"+v gina"}, s(rankDelta("", "gina", levelHalfop)))
-	assert.Equal(t, []string{"-o gina", "+v gina"}, s(rankDelta("o", "gina", levelVoice)))
-	assert.Equal(t, []string{"-o gina", "-v gina"}, s(rankDelta("ov", "gina", 0)))
-	assert.Equal(t, []string{"+o gina"}, s(rankDelta("v", "gina", levelOp)), "a new op keeps their voice")
-	assert.Equal(t, []string{}, s(rankDelta("ov", "gina", levelOp)))
-	assert.Equal(t, []string{}, s(rankDelta("", "gina", 5)))
+}
+
+func TestMayChangeRanks(t *testing.T) {
+	voice := []ircproto.ModeChange{{Add: true, Mode: 'v', Param: "gina"}, {Add: false, Mode: 'v', Param: "ivy"}}
+	halfop := []ircproto.ModeChange{{Add: true, Mode: 'h', Param: "gina"}}
+	op := []ircproto.ModeChange{{Add: false, Mode: 'v', Param: "ivy"}, {Add: true, Mode: 'o', Param: "gina"}}
+	for _, tc := range []struct {
+		name    string
+		level   int
+		changes []ircproto.ModeChange
+		refusal string // "" for allowed
+	}{
+		{"an op may give ops", levelOp, op, ""},
+		{"an op may give halfop", levelOp, halfop, ""},
+		{"an op may give voice", levelOp, voice, ""},
+		{"a halfop may give and take voice", levelHalfop, voice, ""},
+		{"a halfop may not give halfop", levelHalfop, halfop, "half-operator in #c on IRC, so you can give or take voice there but not ops"},
+		{"a halfop may not give ops, even with voice changes beside", levelHalfop, op, "half-operator"},
+		{"a voiced member may not give voice", levelVoice, voice, "not a channel operator in #c"},
+		{"a plain member may not give anything", 0, voice, "not a channel operator in #c"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := mayChangeRanks(tc.level, "me", "#c", tc.changes)
+			if tc.refusal == "" {
+				assert.NoError(t, err)
+				return
+			}
+			assert.ErrorIs(t, err, bridge.ErrRefused)
+			assert.ErrorContains(t, err, tc.refusal)
+		})
+	}
 }
