@@ -224,11 +224,19 @@ var backoffBase = time.Second
 // backoff grows exponentially to five minutes with ±25 % jitter, so that
 // connections dropped together do not come back together.
 func backoff(failures int) time.Duration {
-	d := backoffBase << min(failures-1, 12)
-	d = min(d, 5*time.Minute)
-	jitter := 0.75 + rand.Float64()/2 //nolint:gosec // jitter needs no crypto
-	return time.Duration(float64(d) * jitter)
+	return jittered(failures, rand.Float64()) //nolint:gosec // jitter needs no crypto
 }
+
+// jittered is backoff with the random draw r in [0, 1) given, so that
+// its bounds can be checked without chance.
+func jittered(failures int, r float64) time.Duration {
+	d := backoffBase << min(failures-1, 12)
+	d = min(d, maxBackoff)
+	return time.Duration(float64(d) * (0.75 + r/2))
+}
+
+// maxBackoff caps the reconnect delay before jitter.
+const maxBackoff = 5 * time.Minute
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
