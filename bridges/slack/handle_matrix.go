@@ -95,28 +95,63 @@ func (s *Session) resolver(ctx context.Context) *mrkdwn.Resolver {
 			}
 			return s.net.slackAccount(s.md.TeamID, id.UserID(mxid))
 		},
-		SlackChannel: func(room string) string {
-			if !strings.HasPrefix(room, "!") {
-				return ""
-			}
-			p, err := s.net.core.PortalByRoom(ctx, id.RoomID(room))
-			if err != nil || p == nil || p.Key.Receiver != "" {
-				return ""
-			}
-			if team, ch, ok := splitKey(string(p.Key.Chat)); ok && team == s.md.TeamID {
-				return ch
-			}
-			return ""
-		},
+		SlackChannel: func(room string) string { return s.slackChannel(ctx, room) },
 	}
 }
 
-// slackText converts a Matrix message body to mrkdwn.
-func (s *Session) slackText(ctx context.Context, c *event.MessageEventContent) string {
-	if c.Format == event.FormatHTML && c.FormattedBody != "" {
-		return mrkdwn.FromMatrix(c.FormattedBody, s.resolver(ctx))
+// slackChannel is the Slack channel of a Matrix room linked by ID or by
+// alias, "" when the room is no channel portal of this workspace. Clients
+// link a room by its canonical alias when it has one, and a portal's is
+// the bridge's own (aliasTemplate), which names the chat; a DM portal
+// stands for a conversation of one receiver, so it is no channel others
+// could open.
+func (s *Session) slackChannel(ctx context.Context, room string) string {
+	var chat bridge.ChatID
+	switch {
+	case strings.HasPrefix(room, "!"):
+		p, err := s.net.core.PortalByRoom(ctx, id.RoomID(room))
+		if err != nil || p == nil || p.Key.Receiver != "" {
+			return ""
+		}
+		chat = p.Key.Chat
+	case strings.HasPrefix(room, "#") && s.net.aliases != nil:
+		remote, ok := s.net.aliases.RemoteID(id.RoomAlias(room))
+		if !ok {
+			return ""
+		}
+		chat = bridge.ChatID(remote)
+	default:
+		return ""
 	}
-	return mrkdwn.FromMatrixPlain(c.Body)
+	team, ch, ok := splitKey(string(chat))
+	if !ok || team != s.md.TeamID || strings.HasPrefix(ch, "D") {
+		return ""
+	}
+	return ch
+}
+
+// slackText converts a Matrix message body to mrkdwn. A message that
+// mentions the room (m.mentions.room; for a client that sends no
+// m.mentions, an "@room" in the text, as Matrix's legacy push rule reads
+// it) mentions the channel on Slack: its "@room" becomes <!channel>, which
+// leads the text when the room is mentioned without the word.
+func (s *Session) slackText(ctx context.Context, c *event.MessageEventContent) string {
+	room := c.Mentions == nil || c.Mentions.Room
+	var text string
+	if c.Format == event.FormatHTML && c.FormattedBody != "" {
+		r := s.resolver(ctx)
+		r.RoomMention = room
+		text = mrkdwn.FromMatrix(c.FormattedBody, r)
+	} else {
+		text = mrkdwn.FromMatrixPlain(c.Body)
+		if room {
+			text = mrkdwn.RoomMentions(text)
+		}
+	}
+	if c.Mentions != nil && c.Mentions.Room && !strings.Contains(text, "<!channel>") {
+		text = strings.TrimSpace("<!channel> " + text)
+	}
+	return text
 }
 
 // HandleMatrixMessage posts a Matrix message as the user

@@ -14,6 +14,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/isthmus-bridge/isthmus/bridge"
+	"github.com/isthmus-bridge/isthmus/puppet"
 )
 
 //go:embed upgrades/*.sql
@@ -50,6 +51,9 @@ type Network struct {
 	cfg  Config
 	core core
 	db   *dbutil.Database
+	// aliases reads a portal's alias back as its chat, for Matrix links
+	// to channels by alias; nil without a homeserver domain.
+	aliases *puppet.AliasNamer
 
 	mu sync.Mutex
 	// accounts maps a logged-in Slack account ("TEAM-USER") to its Matrix
@@ -79,9 +83,14 @@ var (
 )
 
 // NewNetwork builds the network without I/O.
-func NewNetwork(cfg Config, _ bridge.CommonConfig) *Network {
-	return &Network{cfg: cfg, accounts: map[bridge.RemoteUserID]id.UserID{}, sessions: map[loginKey]*Session{},
+func NewNetwork(cfg Config, common bridge.CommonConfig) *Network {
+	n := &Network{cfg: cfg, accounts: map[bridge.RemoteUserID]id.UserID{}, sessions: map[loginKey]*Session{},
 		echoes: newEchoSet(time.Minute)}
+	// The core names portals' aliases with the same template and domain
+	// (and checks the template at start); a bad domain leaves links by
+	// alias unresolved rather than failing here.
+	n.aliases, _ = puppet.NewAliasNamer(aliasTemplate, string(networkID), common.Domain)
+	return n
 }
 
 // Info is constant.

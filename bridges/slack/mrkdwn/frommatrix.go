@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
@@ -40,10 +41,13 @@ func FromMatrix(htmlText string, r *Resolver) string {
 }
 
 type fromMatrix struct {
-	r     *Resolver
-	b     strings.Builder
-	pre   int // depth inside <pre>
-	lists []listState
+	r   *Resolver
+	b   strings.Builder
+	pre int // depth inside <pre>
+	// literal is the depth inside code and link labels, where "@room" is
+	// text, not a mention: a <!channel> in a label would end the link.
+	literal int
+	lists   []listState
 }
 
 type listState struct {
@@ -87,7 +91,11 @@ func (w *fromMatrix) node(n *html.Node) {
 		if w.pre == 0 {
 			text = strings.ReplaceAll(text, "\n", " ")
 		}
-		w.b.WriteString(escapeSlack(text))
+		text = escapeSlack(text)
+		if w.r.RoomMention && w.pre == 0 && w.literal == 0 {
+			text = RoomMentions(text)
+		}
+		w.b.WriteString(text)
 		return
 	case html.ElementNode:
 	default:
@@ -103,11 +111,13 @@ func (w *fromMatrix) node(n *html.Node) {
 	case "del", "s", "strike":
 		w.wrap(n, "~")
 	case "code":
+		w.literal++
 		if w.pre > 0 {
 			w.children(n)
 		} else {
 			w.wrap(n, "`")
 		}
+		w.literal--
 	case "pre":
 		w.block()
 		w.pre++
@@ -206,7 +216,9 @@ var matrixToLink = regexp.MustCompile(`^https://matrix\.to/#/([@#!][^/?]+)`)
 // Slack side, a URL as <url|text>, and anything else as its text.
 func (w *fromMatrix) link(n *html.Node) {
 	href := attr(n, "href")
+	w.literal++
 	text := w.sub(n)
+	w.literal--
 	unescaped := href
 	if strings.HasPrefix(href, matrixTo) {
 		// Clients percent-encode the ID in the fragment or not; both are
@@ -243,6 +255,32 @@ func (w *fromMatrix) link(n *html.Node) {
 		return
 	}
 	w.b.WriteString("<" + escapeSlack(safe) + "|" + strings.ReplaceAll(text, "|", "¦") + ">")
+}
+
+// RoomMentions writes each "@room" of converted Slack text that stands as
+// a word of its own as <!channel>, Slack's mention of everyone in the
+// conversation (https://api.slack.com/reference/surfaces/formatting#special-mentions).
+// "@roommate" and "me@room" stay text.
+func RoomMentions(s string) string {
+	const word = "@room"
+	var b strings.Builder
+	done := 0 // s[:done] is written
+	for from := 0; ; {
+		i := strings.Index(s[from:], word)
+		if i < 0 {
+			b.WriteString(s[done:])
+			return b.String()
+		}
+		i += from
+		end := i + len(word)
+		before, _ := utf8.DecodeLastRuneInString(s[:i])
+		after, _ := utf8.DecodeRuneInString(s[end:])
+		if !isWord(before) && before != '_' && !isWord(after) && after != '_' {
+			b.WriteString(s[done:i] + "<!channel>")
+			done = end
+		}
+		from = end
+	}
 }
 
 func attr(n *html.Node, key string) string {

@@ -100,21 +100,29 @@ var slackRef = regexp.MustCompile(`<(@U\d+|#C\d+|(?i:https?|mailto):[^<>|\s]*(\|
 
 // FuzzFromMatrix checks that Matrix HTML cannot smuggle a Slack reference
 // (<!channel>, <@U…> of someone else) into the text: every "<" or ">" left
-// is part of a reference the converter wrote itself.
+// is part of a reference the converter wrote itself. A room mention only
+// turns words "@room" into <!channel> and changes nothing else.
 func FuzzFromMatrix(f *testing.F) {
 	for _, seed := range []string{
 		"<b>x</b>", "&lt;!channel&gt;", "<a href=\"https://x.org/>|<!here>\">t</a>",
 		"<a href=\"https://matrix.to/#/@alice:example.org\">A</a>", "<pre><code>&lt;@U1&gt;</code></pre>",
 		"<ol><li><ul><li>x</li></ul></li></ol>", "<blockquote><blockquote>x</blockquote></blockquote>",
 		"<a href=\"mailto:a@b\">&lt;x&gt;</a>", "<a>no href</a>", "<img alt=\"<!here>\">",
+		"@room <b>@room</b> <code>@room</code> x@room",
 	} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		out := mrkdwn.FromMatrix(in, testResolver())
+		quiet := testResolver()
+		quiet.RoomMention = false
+		out := mrkdwn.FromMatrix(in, quiet)
 		rest := slackRef.ReplaceAllString(out, "")
 		if strings.ContainsAny(rest, "<>") {
 			t.Fatalf("stray angle bracket in %q out of %q", out, in)
+		}
+		loud := mrkdwn.FromMatrix(in, testResolver())
+		if back := strings.ReplaceAll(loud, "<!channel>", "@room"); back != out {
+			t.Fatalf("the room mention changed more than @room: %q against %q, out of %q", loud, out, in)
 		}
 		if plain := mrkdwn.FromMatrixPlain(in); strings.ContainsAny(plain, "<>") {
 			t.Fatalf("plain conversion kept an angle bracket: %q", plain)

@@ -48,6 +48,7 @@ func testResolver() *mrkdwn.Resolver {
 		SlackChannel: func(room string) string {
 			return map[string]string{"#slack_general:example.org": "C1"}[room]
 		},
+		RoomMention: true,
 	}
 }
 
@@ -123,6 +124,12 @@ func TestFromMatrix(t *testing.T) {
 			assert.Equal(t, tt.want, mrkdwn.FromMatrix(tt.in, testResolver()))
 		})
 	}
+
+	t.Run("@room is only a mention when the event mentions the room", func(t *testing.T) {
+		r := testResolver()
+		r.RoomMention = false
+		assert.Equal(t, "see @room", mrkdwn.FromMatrix("see @room", r))
+	})
 
 	t.Run("plain bodies only get Slack's escapes", func(t *testing.T) {
 		assert.Equal(t, "1 &lt; 2 &amp;&amp; *x*", mrkdwn.FromMatrixPlain("1 < 2 && *x*"))

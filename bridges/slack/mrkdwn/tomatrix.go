@@ -25,6 +25,12 @@ type Resolver struct {
 	// SlackChannel returns the Slack conversation ID of a Matrix room
 	// alias or ID in a link, "" when the room is not a Slack portal.
 	SlackChannel func(room string) string
+	// RoomMention says that an "@room" in Matrix text notifies the room,
+	// so FromMatrix writes it as <!channel>: the event's m.mentions.room,
+	// or, for an event without m.mentions, Matrix's legacy rule that
+	// notifies on the word (https://spec.matrix.org/v1.11/client-server-api/#default-override-rules,
+	// .m.rule.roomnotif).
+	RoomMention bool
 }
 
 // Message is a Slack message converted for Matrix.
