@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +26,7 @@ type bot struct {
 	wanted   map[string]wantedChannel // folded → channel to hold
 	channels map[string]*channel      // folded → state while joined
 	joinWait map[string][]chan error
+	rejoins  map[string]*rejoin // folded → retries of a refused join (rejoin.go)
 
 	awayMu sync.Mutex
 	away   map[string]string // folded nick → away message ("" not yet known), for users away
@@ -36,13 +36,16 @@ type bot struct {
 }
 
 type wantedChannel struct {
+	// key is the channel key in force, as last seen (rejoin.go).
 	name, key string
 	static    bool // from the config: its portal is made at start
 	linked    bool // from the config with a room: an admin links it
+	portal    bool // has a portal: a refused join is retried, not dropped
 }
 
 func newBot(n *Network) *bot {
-	b := &bot{net: n, wanted: map[string]wantedChannel{}, channels: map[string]*channel{}, joinWait: map[string][]chan error{}}
+	b := &bot{net: n, wanted: map[string]wantedChannel{}, channels: map[string]*channel{}, joinWait: map[string][]chan error{},
+		rejoins: map[string]*rejoin{}}
 	b.isupport.Store(ircproto.NewISupport())
 	nick := n.cfg.Bot.Nick
 	b.nick.Store(&nick)
@@ -96,9 +99,12 @@ func (b *bot) loadChannels(ctx context.Context) error {
 		if p.Key.Network != b.net.id || p.Key.Receiver != "" {
 			continue
 		}
-		if _, ok := b.wanted[string(p.Key.Chat)]; !ok {
-			b.wanted[string(p.Key.Chat)] = wantedChannel{name: string(p.Key.Chat)}
+		w, ok := b.wanted[string(p.Key.Chat)]
+		if !ok {
+			w = wantedChannel{name: string(p.Key.Chat)}
 		}
+		w.portal = true
+		b.wanted[string(p.Key.Chat)] = w
 	}
 	return nil
 }
@@ -116,11 +122,13 @@ func (b *bot) isStatic(channel string) bool {
 func (b *bot) hold(channel string) {
 	folded := b.net.fold(channel)
 	b.mu.Lock()
-	_, wanted := b.wanted[folded]
+	w, wanted := b.wanted[folded]
 	_, in := b.channels[folded]
 	if !wanted {
-		b.wanted[folded] = wantedChannel{name: channel}
+		w = wantedChannel{name: channel}
 	}
+	w.portal = true
+	b.wanted[folded] = w
 	b.mu.Unlock()
 	c := b.conn.current()
 	if in || c == nil {
@@ -129,7 +137,7 @@ func (b *bot) hold(channel string) {
 	b.net.wg.Add(1)
 	go func() {
 		defer b.net.wg.Done()
-		_ = c.Send(b.net.ctx, ircproto.NewMessage("JOIN", channel))
+		_ = c.Send(b.net.ctx, b.joinMessage(channel))
 	}()
 }
 
@@ -178,7 +186,7 @@ func (b *bot) onUp(c *Conn) {
 		if pass != "" && !c.Authenticated() {
 			_ = c.Send(ctx, ircproto.NewMessage("PRIVMSG", "NickServ", "IDENTIFY "+pass))
 		}
-		for _, m := range joinLines(names, keys) {
+		for _, m := range joinLinesFor(c, names, keys) {
 			if err := c.Send(ctx, m); err != nil {
 				return
 			}
@@ -204,49 +212,11 @@ func (b *bot) onDown(_ *Conn, err error) {
 		}
 		delete(b.joinWait, k)
 	}
+	b.stopRejoins()
 	b.mu.Unlock()
 	if !errors.Is(err, ErrClosed) {
 		b.net.log.Warn().Err(err).Msg("Bot lost its IRC connection")
 	}
-}
-
-// joinLines packs channels into JOIN lines of at most ~400 bytes, keyed
-// channels first as the protocol requires.
-func joinLines(names, keys []string) []*ircproto.Message {
-	type ck struct{ name, key string }
-	var keyed, open []ck
-	for i, n := range names {
-		if keys[i] != "" {
-			keyed = append(keyed, ck{n, keys[i]})
-		} else {
-			open = append(open, ck{n, ""})
-		}
-	}
-	all := append(keyed, open...)
-	var out []*ircproto.Message
-	for len(all) > 0 {
-		var chans, ks []string
-		size := 0
-		i := 0
-		for ; i < len(all); i++ {
-			add := len(all[i].name) + len(all[i].key) + 2
-			if i > 0 && size+add > 400 {
-				break
-			}
-			size += add
-			chans = append(chans, all[i].name)
-			if all[i].key != "" {
-				ks = append(ks, all[i].key)
-			}
-		}
-		all = all[i:]
-		params := []string{strings.Join(chans, ",")}
-		if len(ks) > 0 {
-			params = append(params, strings.Join(ks, ","))
-		}
-		out = append(out, ircproto.NewMessage("JOIN", params...))
-	}
-	return out
 }
 
 // join makes the bot hold a channel and returns what the portal should
@@ -310,20 +280,6 @@ func (ch *channel) isSynced() bool {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	return ch.synced
-}
-
-// finishJoin wakes those waiting for the bot to be in a channel.
-func (b *bot) finishJoin(folded string, err error) {
-	b.mu.Lock()
-	ws := b.joinWait[folded]
-	delete(b.joinWait, folded)
-	if err != nil {
-		delete(b.wanted, folded)
-	}
-	b.mu.Unlock()
-	for _, w := range ws {
-		w <- err
-	}
 }
 
 func (b *bot) channel(name string) *channel {

@@ -235,7 +235,7 @@ func (b *bot) onKick(c *Conn, m *ircproto.Message) {
 		go func() {
 			defer b.net.wg.Done()
 			if sleepCtx(b.net.ctx, 5*time.Second) {
-				_ = c.Send(b.net.ctx, ircproto.NewMessage("JOIN", name))
+				_ = c.Send(b.net.ctx, b.joinMessage(name))
 			}
 		}()
 		return
@@ -321,6 +321,7 @@ func (b *bot) onMode(c *Conn, m *ircproto.Message) {
 	if err != nil {
 		b.net.log.Debug().Err(err).Str("line", m.String()).Msg("Partly parsed MODE")
 	}
+	b.learnKey(target, changes, m.Command == ircproto.RPL_CHANNELMODEIS)
 	ch := b.channel(target)
 	if ch == nil {
 		return
@@ -431,6 +432,10 @@ func (p *Puppet) handle(c *Conn, m *ircproto.Message) {
 		if c.IsMe(m.Nick()) {
 			p.joinResult(m.Params[0], nil)
 		}
+	case "INVITE":
+		if c.IsMe(m.Params[0]) {
+			p.invited(c, m.Params[1])
+		}
 	case "PART":
 		if c.IsMe(m.Nick()) {
 			p.mu.Lock()
@@ -458,9 +463,10 @@ func (p *Puppet) handle(c *Conn, m *ircproto.Message) {
 		}
 	case ircproto.ERR_CHANNELISFULL, ircproto.ERR_INVITEONLYCHAN, ircproto.ERR_BANNEDFROMCHAN, ircproto.ERR_BADCHANNELKEY,
 		ircproto.ERR_NEEDREGGEDNICK, ircproto.ERR_NOSUCHCHANNEL, ircproto.ERR_TOOMANYCHANNELS, ircproto.ERR_BADCHANMASK:
-		err := fmt.Errorf("%w %s: %s", ErrChannelRefused, m.Params[1], m.Trailing())
-		p.joinResult(m.Params[1], err)
-		p.net.notify(p.mxid, fmt.Sprintf("You cannot join %s on IRC: %s", m.Params[1], m.Trailing()))
+		if m.Command == ircproto.ERR_INVITEONLYCHAN && p.askInvite(c, m.Params[1], m.Trailing()) {
+			break
+		}
+		p.joinRefused(m.Params[1], m.Trailing())
 	case ircproto.ERR_CANNOTSENDTOCHAN, ircproto.ERR_NOSUCHNICK:
 		// A refusal of a message being sent fails that message in its
 		// room; one nobody waits for any more is told in the management

@@ -44,6 +44,9 @@ type Puppet struct {
 	// nickWanted is the nick the "nick" command is waiting for: the
 	// server's refusal is its answer, not a notice.
 	nickWanted string
+	// invites holds, by folded channel, the wait for the bot's INVITE
+	// after a +i refusal (nil once the retry JOIN went out; rejoin.go).
+	invites map[string]*time.Timer
 }
 
 var (
@@ -284,7 +287,7 @@ func (p *Puppet) onUp(c *Conn) {
 		if pass != "" && !c.Authenticated() && refusal == "" {
 			_ = c.Send(ctx, ircproto.NewMessage("PRIVMSG", "NickServ", "IDENTIFY "+pass))
 		}
-		for _, m := range joinLines(names, make([]string, len(names))) {
+		for _, m := range joinLinesFor(c, names, p.net.bot.keysFor(names)) {
 			if err := c.Send(ctx, m); err != nil {
 				return
 			}
@@ -308,6 +311,7 @@ func (p *Puppet) onDown(c *Conn, err error) {
 	clear(p.joined)
 	waits := p.joinWait
 	p.joinWait = nil
+	p.stopInvites()
 	p.mu.Unlock()
 	for _, ws := range waits {
 		for _, w := range ws {
@@ -408,7 +412,7 @@ func (p *Puppet) enterChannel(ctx context.Context, channel string, connect bool)
 		p.net.wg.Add(1)
 		go func() {
 			defer p.net.wg.Done()
-			_ = c.Send(p.net.ctx, ircproto.NewMessage("JOIN", channel))
+			_ = c.Send(p.net.ctx, p.net.bot.joinMessage(channel))
 		}()
 	case c == nil && connect:
 		p.conn.start()
@@ -465,7 +469,7 @@ func (p *Puppet) ensureJoined(ctx context.Context, channel string) (*Conn, error
 	p.joinWait[folded] = append(p.joinWait[folded], wait)
 	p.mu.Unlock()
 	if first {
-		if err := c.Send(ctx, ircproto.NewMessage("JOIN", channel)); err != nil {
+		if err := c.Send(ctx, p.net.bot.joinMessage(channel)); err != nil {
 			return nil, err
 		}
 	}
@@ -518,6 +522,10 @@ func (p *Puppet) joinResult(channel string, err error) {
 	} else {
 		delete(p.joined, folded)
 	}
+	if t := p.invites[folded]; t != nil {
+		t.Stop()
+	}
+	delete(p.invites, folded)
 	ws := p.joinWait[folded]
 	delete(p.joinWait, folded)
 	p.mu.Unlock()

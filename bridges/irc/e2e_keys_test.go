@@ -1,0 +1,210 @@
+package irc
+
+import (
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"maunium.net/go/mautrix/event"
+
+	"github.com/isthmus-bridge/isthmus/bridge"
+	"github.com/isthmus-bridge/isthmus/bridges/irc/ircproto"
+	"github.com/isthmus-bridge/isthmus/bridges/irc/irctest"
+)
+
+// gate is a TCP relay between the bridge and the IRC server that holds
+// new connections while closed. With it, a restarted server gets its
+// channels back from the test's IRC users before the bridge returns, as
+// on a network whose other servers kept them.
+type gate struct {
+	ln       net.Listener
+	upstream string
+
+	mu     sync.Mutex
+	opened chan struct{} // closed while the gate is open
+}
+
+func newGate(t *testing.T, upstream string) *gate {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	g := &gate{ln: ln, upstream: upstream, opened: make(chan struct{})}
+	close(g.opened)
+	t.Cleanup(func() { _ = ln.Close() })
+	go g.serve()
+	return g
+}
+
+func (g *gate) addr() string { return g.ln.Addr().String() }
+
+func (g *gate) close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.opened = make(chan struct{})
+}
+
+func (g *gate) open() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	select {
+	case <-g.opened:
+	default:
+		close(g.opened)
+	}
+}
+
+func (g *gate) serve() {
+	for {
+		down, err := g.ln.Accept()
+		if err != nil {
+			return
+		}
+		g.mu.Lock()
+		opened := g.opened
+		g.mu.Unlock()
+		go func() {
+			defer down.Close()
+			<-opened
+			up, err := net.Dial("tcp", g.upstream)
+			if err != nil {
+				return
+			}
+			defer up.Close()
+			done := make(chan struct{}, 2)
+			go func() { _, _ = io.Copy(up, down); done <- struct{}{} }()
+			go func() { _, _ = io.Copy(down, up); done <- struct{}{} }()
+			<-done // either side gone ends both
+		}()
+	}
+}
+
+// TestKeysAndRefusedRejoinsSurviveARestart: a channel keyed on IRC after
+// it was bridged is rejoined with its key by the bot and by a Matrix
+// user's puppet after the server restarts, and a bridged channel the bot
+// is refused after the restart is retried until it gets in, with its room
+// told once, and again when the bot is back.
+func TestKeysAndRefusedRejoinsSurviveARestart(t *testing.T) {
+	for _, kind := range irctest.Kinds() {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			srv := irctest.Start(t, kind)
+			g := newGate(t, srv.Addr)
+			carol := srv.Connect(t, "carol")
+			carol.Join("#keyed")
+			carol.Join("#locked")
+			tn := startNetwork(t, srv, func(c *Config) {
+				c.Address = g.addr()
+				c.Channels = []ChannelConfig{{Channel: "#keyed"}, {Channel: "#locked"}}
+			})
+			tn.waitBotIn(t, "#keyed")
+			tn.waitBotIn(t, "#locked")
+			ctx := testCtx(t)
+			keyed, _ := tn.core.GetPortal(ctx, tn.channelKey("#keyed"))
+			require.NotNil(t, keyed, "#keyed has a portal")
+			locked, _ := tn.core.GetPortal(ctx, tn.channelKey("#locked"))
+			require.NotNil(t, locked, "#locked has a portal")
+			require.NoError(t, tn.send(t, matrixMessage(keyed, alice, "", "before the key"), "Alice"))
+			carol.WaitFor("alice's message", irctest.IsText("PRIVMSG", "before the key"))
+
+			carol.Send("MODE #keyed +k sesame")
+			from := tn.core.end()
+			tn.core.waitEvent(t, &from, "the room made invite-only by +k", func(ev *bridge.RemoteEvent) bool {
+				return ev.Kind == bridge.RemoteChatInfo && ev.Portal == keyed.Key && ev.ChatInfo.JoinRule == event.JoinRuleInvite
+			})
+
+			g.close()
+			srv.Restart()
+			// The channels come back from carol, keyed and locked, before
+			// the bridge can reconnect.
+			carol = srv.Connect(t, "carol")
+			carol.Join("#keyed")
+			carol.Send("MODE #keyed +k sesame")
+			carol.WaitFor("the key set", irctest.IsCommand("MODE", "carol"))
+			carol.Join("#locked")
+			carol.Send("MODE #locked +i")
+			carol.WaitFor("+i set", func(m *ircproto.Message) bool {
+				return m.Command == "MODE" && strings.EqualFold(m.Params[0], "#locked")
+			})
+			from = tn.core.end()
+			g.open()
+
+			t.Run("the puppet rejoins the keyed channel with its key, and the user's message reaches IRC", func(t *testing.T) {
+				carol.WaitFor("alice back in #keyed", func(m *ircproto.Message) bool {
+					return m.Command == "JOIN" && strings.EqualFold(m.Nick(), "Alice[m]") && strings.EqualFold(m.Params[0], "#keyed")
+				})
+				require.NoError(t, tn.send(t, matrixMessage(keyed, alice, "", "after the restart"), "Alice"))
+				m := carol.WaitFor("alice's message", irctest.IsText("PRIVMSG", "after the restart"))
+				assert.Equal(t, "Alice[m]", m.Nick())
+				tn.waitBotIn(t, "#keyed")
+			})
+
+			t.Run("the refused channel's room is told, and the bot keeps trying until it is let in", func(t *testing.T) {
+				told := from
+				ev := tn.core.waitEvent(t, &told, "the notice in #locked", botNoticeIn(locked.Key, "cannot get into #locked"))
+				assert.Regexp(t, `(?i)invite|\+i`, ev.Content.Body, "the server's reason")
+				require.Eventually(t, func() bool {
+					tn.bot.mu.Lock()
+					defer tn.bot.mu.Unlock()
+					r := tn.bot.rejoins[tn.fold("#locked")]
+					return r != nil && r.failures >= 3
+				}, 15*time.Second, 20*time.Millisecond, "the refused join is retried")
+				carol.Send("MODE #locked -i")
+				carol.WaitFor("the bot back in #locked", func(m *ircproto.Message) bool {
+					return m.Command == "JOIN" && tn.bot.isMe(m.Nick()) && strings.EqualFold(m.Params[0], "#locked")
+				})
+				back := from
+				tn.core.waitEvent(t, &back, "the notice that the bot is back", botNoticeIn(locked.Key, "back in #locked"))
+				notices := 0
+				for _, ev := range tn.core.since(from) {
+					if botNoticeIn(locked.Key, "cannot get into")(ev) {
+						notices++
+					}
+				}
+				assert.Equal(t, 1, notices, "the room is told once, not at every retry")
+			})
+		})
+	}
+}
+
+// botNoticeIn matches a notice of the bridge bot in a portal that holds
+// substr.
+func botNoticeIn(portal bridge.PortalKey, substr string) func(*bridge.RemoteEvent) bool {
+	return func(ev *bridge.RemoteEvent) bool {
+		return ev.Kind == bridge.RemoteMessage && ev.Portal == portal && ev.Sender == (bridge.Sender{}) &&
+			ev.Content != nil && ev.Content.MsgType == event.MsgNotice && strings.Contains(ev.Content.Body, substr)
+	}
+}
+
+// TestPuppetsAreInvitedIntoInviteOnlyChannels: where the bot is an op, a
+// Matrix user's puppet refused a +i channel is invited by the bot and
+// gets in, so the user's message reaches IRC.
+func TestPuppetsAreInvitedIntoInviteOnlyChannels(t *testing.T) {
+	for _, kind := range irctest.Kinds() {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			srv := irctest.Start(t, kind)
+			carol := srv.Connect(t, "carol")
+			carol.Join("#inv")
+			tn := startNetwork(t, srv, func(c *Config) { c.Channels = []ChannelConfig{{Channel: "#inv"}} })
+			tn.waitBotIn(t, "#inv")
+			carol.Send("MODE #inv +o %s", *tn.bot.nick.Load())
+			carol.Send("MODE #inv +i")
+			from := tn.core.end()
+			tn.core.waitEvent(t, &from, "the room made invite-only", func(ev *bridge.RemoteEvent) bool {
+				return ev.Kind == bridge.RemoteChatInfo && ev.ChatInfo.JoinRule == event.JoinRuleInvite
+			})
+			require.Eventually(t, func() bool { return tn.bot.mayInvite("#inv") }, 15*time.Second, 20*time.Millisecond, "the bot an op")
+			portal, _ := tn.core.GetPortal(testCtx(t), tn.channelKey("#inv"))
+			require.NotNil(t, portal)
+
+			require.NoError(t, tn.send(t, matrixMessage(portal, alice, "", "let me in"), "Alice"))
+			m := carol.WaitFor("alice's message", irctest.IsText("PRIVMSG", "let me in"))
+			assert.Equal(t, "Alice[m]", m.Nick())
+		})
+	}
+}
