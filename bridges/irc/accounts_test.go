@@ -131,8 +131,9 @@ func TestIdentifiedPolicyBoundsLookups(t *testing.T) {
 	refusal := "only accepts private messages from users identified"
 
 	t.Run("spam from many nicks starts only a few WHOISes; the rest are refused", func(t *testing.T) {
+		// Each from a host of its own: a sender is told why only once.
 		for i := 1; i <= 6; i++ {
-			srv.to(me, fmt.Sprintf(":spam%d!s@host PRIVMSG %s :buy now", i, me))
+			srv.to(me, fmt.Sprintf(":spam%d!s@host%d PRIVMSG %s :buy now", i, i, me))
 		}
 		srv.waitLine(t, "NOTICE spam6 :"+me+" "+refusal)
 		srv.waitLine(t, "NOTICE spam5 :"+me+" "+refusal)
@@ -145,7 +146,7 @@ func TestIdentifiedPolicyBoundsLookups(t *testing.T) {
 	t.Run("an answered lookup makes room for another", func(t *testing.T) {
 		srv.to(me, ":fake 318 "+me+" spam1 :End of /WHOIS list.")
 		srv.waitLine(t, "NOTICE spam1 :"+me+" "+refusal)
-		srv.to(me, ":spam7!s@host PRIVMSG "+me+" :buy later")
+		srv.to(me, ":spam7!s@host7 PRIVMSG "+me+" :buy later")
 		srv.waitLine(t, "WHOIS spam7")
 		for i := 2; i <= 7; i++ {
 			srv.to(me, fmt.Sprintf(":fake 318 %s spam%d :End of /WHOIS list.", me, i))

@@ -171,7 +171,7 @@ type PMConfig struct {
 	Policy PMPolicy `yaml:"policy"`
 	// InvitesPerHour is how many new DM rooms one IRC sender may cause
 	// per hour, over all Matrix users; PMs past it are dropped and the
-	// sender is told once.
+	// sender is told why once an hour (refusals.go).
 	InvitesPerHour int `yaml:"invites_per_hour"`
 }
 
@@ -184,9 +184,6 @@ type MembershipConfig struct {
 	// NetsplitDelay is how long QUITs that look like a netsplit wait for
 	// the users to come back before the member list is reconciled.
 	NetsplitDelay Duration `yaml:"netsplit_delay"`
-	// MatrixPoll is how often Matrix membership of portals is read to
-	// join and part puppets.
-	MatrixPoll Duration `yaml:"matrix_poll"`
 	// AwayPoll is how often the bot asks WHO of every channel it holds to
 	// learn who is away, on servers without away-notify (ngIRCd); 0 turns
 	// it off. The WHOs are spread over the interval. The one WHO the bot
@@ -243,7 +240,6 @@ func defaultConfig() Config {
 		Membership: MembershipConfig{
 			JoinRate:      20,
 			NetsplitDelay: Duration(10 * time.Second),
-			MatrixPoll:    Duration(2 * time.Second),
 			AwayPoll:      Duration(5 * time.Minute),
 		},
 	}
@@ -396,9 +392,6 @@ func (c *Config) validate(at string) []string {
 	}
 	if c.Membership.NetsplitDelay < 0 {
 		add("membership.netsplit_delay", "must not be negative")
-	}
-	if c.Membership.MatrixPoll <= 0 {
-		add("membership.matrix_poll", "must be positive")
 	}
 	if c.Membership.AwayPoll < 0 {
 		add("membership.away_poll", "must not be negative (0 turns it off)")

@@ -48,7 +48,7 @@ func TestDecodeConfigs(t *testing.T) {
   limits: {max_puppets: 100, connects_per_second: 2, connects_in_flight: 4, lines_per_second: 0.5, line_burst: 3, max_lines: 3}
   ident: {enabled: true, port: 1113}
   private_messages: {policy: identified, invites_per_hour: 2}
-  membership: {join_rate: 5, netsplit_delay: 30, matrix_poll: 500ms, away_poll: 0}
+  membership: {join_rate: 5, netsplit_delay: 30, away_poll: 0}
 `))
 		require.NoError(t, err)
 		c := cfgs[0]
@@ -58,7 +58,6 @@ func TestDecodeConfigs(t *testing.T) {
 		assert.Equal(t, []string{"#isthmus-*"}, c.DynamicChannels.Allow)
 		assert.Equal(t, PMIdentified, c.PrivateMessages.Policy)
 		assert.Equal(t, 30*time.Second, c.Membership.NetsplitDelay.D(), "a bare number is seconds")
-		assert.Equal(t, 500*time.Millisecond, c.Membership.MatrixPoll.D())
 		assert.Zero(t, c.Membership.AwayPoll, "0 turns away polling off")
 		assert.Equal(t, "sesame", c.Channels[0].Key)
 	})
@@ -78,6 +77,7 @@ func TestDecodeConfigs(t *testing.T) {
 		{"two networks may not share a name", "- {name: a, address: \"x:1\"}\n- {name: a, address: \"y:1\"}", []string{"networks.irc[1].name"}},
 		{"an unknown template placeholder is refused", `- {name: a, address: "x:1", puppets: {nick_template: "{displayname}{mxid}"}}`, []string{"{mxid}"}},
 		{"a negative away poll is refused", `- {name: a, address: "x:1", membership: {away_poll: -1m}}`, []string{"networks.irc[0].membership.away_poll"}},
+		{"matrix_poll, which nothing read, is gone", `- {name: a, address: "x:1", membership: {matrix_poll: 2s}}`, []string{"matrix_poll"}},
 		{"skip-verify without TLS is refused", `- {name: a, address: "x:1", tls_skip_verify: true}`, []string{"tls_skip_verify"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -37,7 +37,7 @@ func newWorld(t *testing.T, kind irctest.Kind) *world {
 		Networks: map[string]any{"irc": []any{map[string]any{
 			"name": "test", "address": w.irc.Addr, "dynamic_channels": true,
 			"limits":     map[string]any{"connects_per_second": 50, "connects_in_flight": 20, "lines_per_second": 20, "line_burst": 20},
-			"membership": map[string]any{"join_rate": 100, "netsplit_delay": "1s", "matrix_poll": "200ms", "away_poll": "300ms"},
+			"membership": map[string]any{"join_rate": 100, "netsplit_delay": "1s", "away_poll": "300ms"},
 		}}},
 	})
 	w.hs = w.HS

@@ -578,9 +578,14 @@ func (n *Network) deliverPM(p *Puppet, c *Conn, m *ircproto.Message, content *br
 	})
 }
 
-// refusePM tells the sender why their PM went nowhere, when the puppet's
-// line budget has room; a flood of PMs gets silence, not a flood back.
+// refusePM tells the sender why their PM went nowhere: once per sender
+// and reason within refusalWindow, over all puppets, and only when the
+// puppet's line budget has room. A flood of PMs, or one spammer writing
+// to every puppet, gets one notice, not a flood back.
 func (n *Network) refusePM(c *Conn, m *ircproto.Message, why string) {
+	if !n.firstRefusal(senderKey(n, m.Source)+" "+why, time.Now()) {
+		return
+	}
 	_ = c.TrySend(ircproto.NewMessage("NOTICE", m.Nick(), fmt.Sprintf("%s %s.", c.Nick(), why)))
 }
 
@@ -591,10 +596,7 @@ func (n *Network) allowInvite(src ircproto.Prefix) bool {
 	if per == 0 {
 		return true
 	}
-	key := strings.ToLower(src.User + "@" + src.Host)
-	if src.Host == "" {
-		key = n.fold(src.Name)
-	}
+	key := senderKey(n, src)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	b, ok := n.invites[key]

@@ -224,7 +224,6 @@ func startNetworkLogging(t testing.TB, srv *irctest.Server, edit func(*Config), 
 	cfg.Limits.ConnectsPerSecond, cfg.Limits.ConnectsInFlight = 50, 50
 	cfg.Limits.LinesPerSecond, cfg.Limits.LineBurst = 50, 20
 	cfg.Membership.JoinRate = 200
-	cfg.Membership.MatrixPoll = Duration(50 * time.Millisecond)
 	if edit != nil {
 		edit(&cfg)
 	}

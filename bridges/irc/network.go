@@ -79,6 +79,7 @@ type Network struct {
 	puppets map[id.UserID]*Puppet
 	byNick  map[string]*Puppet // folded nick → puppet, while registered
 	invites map[string]*tokenBucket
+	refused map[string]time.Time // sender and reason → when told (refusals.go)
 	// accounts answers the "identified" PM policy without account-tag.
 	accounts accountLookups
 	shared   map[string]*ircproto.ISupport // by ISUPPORT tokens
