@@ -32,16 +32,22 @@ type world struct {
 func newWorld(t *testing.T, kind irctest.Kind) *world {
 	t.Helper()
 	w := &world{t: t, irc: irctest.Start(t, kind)}
-	w.World = bridgeworld.Start(t, bridgeworld.Options{
+	w.World = bridgeworld.Start(t, worldOptions(w.irc.Addr))
+	w.hs = w.HS
+	return w
+}
+
+// worldOptions is the bridge of an end-to-end test, with one IRC network
+// "test" on the server at addr.
+func worldOptions(addr string) bridgeworld.Options {
+	return bridgeworld.Options{
 		Permissions: map[string]string{"*": "relay", bridgeworld.Domain: "user"},
 		Networks: map[string]any{"irc": []any{map[string]any{
-			"name": "test", "address": w.irc.Addr, "dynamic_channels": true,
+			"name": "test", "address": addr, "dynamic_channels": true,
 			"limits":     map[string]any{"connects_per_second": 50, "connects_in_flight": 20, "lines_per_second": 20, "line_burst": 20},
 			"membership": map[string]any{"join_rate": 100, "netsplit_delay": "1s", "away_poll": "300ms"},
 		}}},
-	})
-	w.hs = w.HS
-	return w
+	}
 }
 
 func (w *world) startBridge() { w.StartBridge() }

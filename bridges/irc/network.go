@@ -86,6 +86,9 @@ type Network struct {
 	work     chan func()                   // see later
 	seq      atomic.Uint64
 	epoch    int64
+	// upWait is how long a message waits for its puppet's connection
+	// before the attempt fails and the core retries it; tests shorten it.
+	upWait time.Duration
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -116,6 +119,7 @@ func newNetwork(c Config, domain string) (*Network, error) {
 		byNick:  map[string]*Puppet{},
 		invites: map[string]*tokenBucket{},
 		shared:  map[string]*ircproto.ISupport{},
+		upWait:  90 * time.Second,
 	}
 	n.casemap.Store(int32(ircproto.CasemapRFC1459))
 	return n, nil

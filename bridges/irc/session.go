@@ -500,7 +500,7 @@ func (p *Puppet) ensureJoined(ctx context.Context, channel string) (*Conn, error
 // in the portal's queue, so they go out in order once it is up.
 func (p *Puppet) up(ctx context.Context) (*Conn, error) {
 	p.touch()
-	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	wctx, cancel := context.WithTimeout(ctx, p.net.upWait)
 	defer cancel()
 	c, err := p.conn.wait(wctx)
 	if err != nil {
