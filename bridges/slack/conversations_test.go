@@ -3,6 +3,7 @@ package slack
 import (
 	"testing"
 
+	"github.com/slack-go/slack"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"maunium.net/go/mautrix/event"
@@ -23,7 +24,7 @@ func chatInfoOf(channel string) func(*bridge.RemoteEvent) bool {
 // opens with them. Each gets its portal at once, before anyone writes in it.
 func TestNewConversations(t *testing.T) {
 	env := newEnv(t)
-	env.login(t, alice, aliceToken)
+	sess := env.login(t, alice, aliceToken)
 	env.core.take(t, chatInfoOf(env.general))
 
 	t.Run("a channel the user creates gets its portal, with them invited", func(t *testing.T) {
@@ -58,6 +59,39 @@ func TestNewConversations(t *testing.T) {
 		env.emu.Post(mpim, "U002", "hello both", "")
 		msg := env.core.take(t, messageWith("hello both"))
 		assert.Equal(t, info.Portal, msg.Portal)
+	})
+
+	t.Run("a DM someone opens with the user is their portal at once", func(t *testing.T) {
+		// Dave opens the DM from his Slack app: conversations.open, which
+		// announces it to both with im_created.
+		env.emu.AddToken(slackemu.Token{Value: "xoxp-dave-secret-1", User: "U004"})
+		dave := slack.New("xoxp-dave-secret-1", slack.OptionAPIURL(env.emu.APIURL()))
+		ch, _, _, err := dave.OpenConversation(&slack.OpenConversationParameters{Users: []string{"U001"}})
+		require.NoError(t, err)
+		info := env.core.take(t, chatInfoOf(ch.ID))
+		assert.Equal(t, string(alice), info.Portal.Receiver, "a DM portal belongs to its receiver")
+		assert.True(t, info.CreatePortal)
+		require.NotNil(t, info.ChatInfo)
+		assert.True(t, info.ChatInfo.IsDM)
+		require.NotNil(t, info.ChatInfo.Name)
+		assert.Equal(t, "dave", *info.ChatInfo.Name)
+
+		env.emu.Post(ch.ID, "U004", "hi alice", "")
+		msg := env.core.take(t, messageWith("hi alice"))
+		assert.Equal(t, info.Portal, msg.Portal)
+		env.core.none(t, 0, chatInfoOf(ch.ID))
+	})
+
+	t.Run("a DM the user opens from Matrix keeps the room they made", func(t *testing.T) {
+		chat, err := sess.StartDM(env.ctx, "T0001-U002")
+		require.NoError(t, err)
+		_, dm, _ := splitKey(string(chat))
+		require.NotEmpty(t, env.emu.Members(dm), "the DM is open on Slack")
+		// Events reach the session in order: past the fence, its
+		// im_created was handled.
+		env.emu.Post(env.general, "U002", "fence after the DM", "")
+		env.core.take(t, messageWith("fence after the DM"))
+		env.core.none(t, 0, chatInfoOf(dm))
 	})
 }
 

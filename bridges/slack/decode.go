@@ -41,12 +41,15 @@ func (m *lenientMessage) UnmarshalJSON(b []byte) error {
 
 // init sets slack-go's table of RTM (and Events API) event types, as its
 // doc asks: once, before any connection reads events. Messages decode
-// leniently, and mpim_open, which slack-go does not know, decodes at all.
+// leniently, mpim_open, which slack-go does not know, decodes at all, and
+// so does group_rename, whose "created" slack-go reads as a string where
+// Slack sends a number.
 func init() {
 	slack.EventMapping["message"] = messageEvent{}
 	if _, known := slack.EventMapping["mpim_open"]; !known {
 		slack.EventMapping["mpim_open"] = mpimOpenEvent{}
 	}
+	slack.EventMapping["group_rename"] = groupRenameEvent{}
 }
 
 // decodeLeniently decodes b into v, dropping every "blocks" in it (the

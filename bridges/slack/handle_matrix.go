@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/slack-go/slack"
 	"maunium.net/go/mautrix/event"
@@ -398,7 +399,12 @@ func (s *Session) StartDM(ctx context.Context, with bridge.RemoteUserID) (bridge
 	if !ok || team != s.md.TeamID {
 		return "", fmt.Errorf("%w: you are not logged into the workspace of %s", bridge.ErrPermanent, with)
 	}
+	s.opened.mu.Lock()
 	ch, _, _, err := s.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{user}})
+	if err == nil {
+		s.opened.add(ch.ID)
+	}
+	s.opened.mu.Unlock()
 	if err != nil {
 		return "", s.checkAuth(ctx, err)
 	}
@@ -406,6 +412,31 @@ func (s *Session) StartDM(ctx context.Context, with bridge.RemoteUserID) (bridge
 	s.cache.convs[ch.ID] = &convInfo{ID: ch.ID, IM: true, Other: user}
 	s.cache.mu.Unlock()
 	return chatKey(s.md.TeamID, ch.ID), nil
+}
+
+// openedDMs are the DMs the user opened from Matrix. Their portal is the
+// room the user made, which the core links when StartDM returns; the
+// im_created that Slack sends meanwhile must not make another. mu is held
+// across conversations.open, so an im_created read while the call is out
+// waits to learn whether it was this call's.
+type openedDMs struct {
+	mu  sync.Mutex
+	ids map[string]bool
+}
+
+// add records a DM; the caller holds mu.
+func (o *openedDMs) add(id string) {
+	if o.ids == nil {
+		o.ids = map[string]bool{}
+	}
+	o.ids[id] = true
+}
+
+// byMatrix says whether StartDM opened the DM.
+func (o *openedDMs) byMatrix(id string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.ids[id]
 }
 
 // GetChatInfo describes a conversation when the core creates its portal.

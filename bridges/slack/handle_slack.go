@@ -64,17 +64,9 @@ func (s *Session) handleSlackEvent(ctx context.Context, data any) error {
 	case *slack.MemberLeftChannelEvent:
 		return s.onMembership(ctx, ev.Channel, ev.User, bridge.RemoteLeave)
 	case *slack.ChannelRenameEvent:
-		s.cache.mu.Lock()
-		c := s.cache.convs[ev.Channel.ID]
-		if c != nil {
-			c.Name = ev.Channel.Name
-		}
-		s.cache.mu.Unlock()
-		if c == nil {
-			return nil
-		}
-		name := ev.Channel.Name
-		return s.queue(ctx, &bridge.RemoteEvent{Kind: bridge.RemoteChatInfo, Portal: s.portalKey(c), ChatInfo: &bridge.ChatInfo{Name: &name}})
+		return s.onRename(ctx, ev.Channel.ID, ev.Channel.Name)
+	case *groupRenameEvent:
+		return s.onRename(ctx, ev.Channel.ID, ev.Channel.Name)
 	case *slack.ChannelMarkedEvent:
 		return s.onMarked(ctx, ev.Channel, ev.Timestamp)
 	case *slack.GroupMarkedEvent:
@@ -110,11 +102,69 @@ func (s *Session) handleSlackEvent(ctx context.Context, data any) error {
 		// The user opened a group DM (https://api.slack.com/events/group_open).
 		return s.joinedConversation(ctx, ev.Channel)
 	case *slack.IMCreatedEvent:
-		// A new DM: its portal comes with its first message, as a direct
-		// chat invite; forget any stale cache entry.
-		s.forgetConv(ev.Channel.ID)
+		// A DM opened with the user or by them (https://api.slack.com/events/im_created):
+		// the receiver's portal now, as for a group DM, rather than with
+		// its first message. One the user opened from Matrix has its room.
+		if s.opened.byMatrix(ev.Channel.ID) {
+			return nil
+		}
+		return s.joinedConversation(ctx, ev.Channel.ID)
 	}
 	return nil
+}
+
+// groupRenameEvent is group_rename, a private channel renamed
+// (https://api.slack.com/events/group_rename): the channel object as in
+// channel_rename, whose "created" is a Unix time (see init in decode.go).
+type groupRenameEvent struct {
+	Type    string                  `json:"type"`
+	Channel slack.ChannelRenameInfo `json:"channel"`
+}
+
+// onRename bridges channel_rename (https://api.slack.com/events/channel_rename)
+// and group_rename: the portal's name. A conversation this login never
+// looked at has no portal of its to rename.
+func (s *Session) onRename(ctx context.Context, channel, name string) error {
+	s.cache.mu.Lock()
+	c := s.cache.convs[channel]
+	if c != nil {
+		c.Name = name
+	}
+	s.cache.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	return s.queue(ctx, &bridge.RemoteEvent{Kind: bridge.RemoteChatInfo, Portal: s.portalKey(c), ChatInfo: &bridge.ChatInfo{Name: &name}})
+}
+
+// topicSubtypes are the messages Slack posts when someone sets a
+// conversation's topic or purpose (https://api.slack.com/events/message/channel_topic,
+// channel_purpose, group_topic, group_purpose).
+var topicSubtypes = map[string]bool{
+	"channel_topic": true, "channel_purpose": true, "group_topic": true, "group_purpose": true,
+}
+
+// onTopic gives the portal the conversation's topic after someone set its
+// topic or purpose. The portal shows the topic, or the purpose when there
+// is no topic (convFromSlack), and a message about one does not say what
+// the other is: the conversation is read again
+// (https://api.slack.com/methods/conversations.info). In a backfill or a
+// catch-up that is the topic as it is now, which is the one to show.
+func (s *Session) onTopic(ctx context.Context, c *convInfo, m *slack.Msg) error {
+	if c.IM {
+		return nil
+	}
+	s.forgetConv(c.ID)
+	now, err := s.conv(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	topic := now.Topic
+	ev := &bridge.RemoteEvent{Kind: bridge.RemoteChatInfo, Portal: s.portalKey(now), ChatInfo: &bridge.ChatInfo{Topic: &topic}}
+	if m.User != "" {
+		ev.Sender = s.sender(ctx, m.User)
+	}
+	return s.queue(ctx, ev)
 }
 
 // mpimOpenEvent is mpim_open (https://api.slack.com/events/mpim_open),
@@ -180,6 +230,12 @@ var skippedSubtypes = map[string]bool{
 func (s *Session) onMessage(ctx context.Context, c *convInfo, m *slack.Msg, history bool) error {
 	if m.Timestamp == "" || m.Hidden {
 		return nil
+	}
+	if topicSubtypes[m.SubType] {
+		// The message itself is bridged too, as Slack shows it.
+		if err := s.onTopic(ctx, c, m); err != nil {
+			return err
+		}
 	}
 	if skippedSubtypes[m.SubType] {
 		// Nothing to bridge, but catch-up should not read it again.

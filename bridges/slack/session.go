@@ -35,6 +35,8 @@ type Session struct {
 	// revoked is set once the user had the token revoked: the failures
 	// that follow are the logout they asked for, not news to tell them.
 	revoked bool
+	// opened are the DMs StartDM opened (handle_matrix.go).
+	opened openedDMs
 }
 
 func newSession(n *Network, user *bridge.User, l *bridge.Login, md metadata) *Session {

@@ -27,6 +27,9 @@ type Token struct {
 	BotID string
 
 	revoked bool
+	// signedOut makes the token unknown to Slack (invalid_auth), as
+	// signing a browser session out does to its xoxc- token.
+	signedOut bool
 }
 
 // Server is one emulated Slack workspace. Create it with New; it stops
@@ -231,7 +234,7 @@ func (s *Server) authenticate(r *http.Request, p url.Values) (caller, string) {
 		return caller{}, "not_allowed_token_type"
 	}
 	tok, ok := s.tokens[value]
-	if !ok {
+	if !ok || tok.signedOut {
 		return caller{}, "invalid_auth"
 	}
 	if strings.HasPrefix(value, "xoxc-") {

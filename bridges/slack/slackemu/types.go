@@ -96,25 +96,30 @@ type conversationJSON struct {
 // Message is a stored message, shaped like Slack's message event
 // (https://api.slack.com/events/message).
 type Message struct {
-	Type            string     `json:"type"`
-	Subtype         string     `json:"subtype,omitempty"`
-	Channel         string     `json:"channel,omitempty"`
-	User            string     `json:"user,omitempty"`
-	BotID           string     `json:"bot_id,omitempty"`
-	Username        string     `json:"username,omitempty"`
-	Icons           *Icons     `json:"icons,omitempty"`
-	Text            string     `json:"text"`
-	TS              string     `json:"ts"`
-	ThreadTS        string     `json:"thread_ts,omitempty"`
-	ReplyCount      int        `json:"reply_count,omitempty"`
-	Team            string     `json:"team,omitempty"`
-	Edited          *Edited    `json:"edited,omitempty"`
-	Reactions       []Reaction `json:"reactions,omitempty"`
-	Files           []File     `json:"files,omitempty"`
-	Upload          bool       `json:"upload,omitempty"`
-	Hidden          bool       `json:"hidden,omitempty"`
-	ClientMsgID     string     `json:"client_msg_id,omitempty"`
-	PreviousMessage *Message   `json:"previous_message,omitempty"`
+	Type        string     `json:"type"`
+	Subtype     string     `json:"subtype,omitempty"`
+	Channel     string     `json:"channel,omitempty"`
+	User        string     `json:"user,omitempty"`
+	BotID       string     `json:"bot_id,omitempty"`
+	Username    string     `json:"username,omitempty"`
+	Icons       *Icons     `json:"icons,omitempty"`
+	Text        string     `json:"text"`
+	TS          string     `json:"ts"`
+	ThreadTS    string     `json:"thread_ts,omitempty"`
+	ReplyCount  int        `json:"reply_count,omitempty"`
+	Team        string     `json:"team,omitempty"`
+	Edited      *Edited    `json:"edited,omitempty"`
+	Reactions   []Reaction `json:"reactions,omitempty"`
+	Files       []File     `json:"files,omitempty"`
+	Upload      bool       `json:"upload,omitempty"`
+	Hidden      bool       `json:"hidden,omitempty"`
+	ClientMsgID string     `json:"client_msg_id,omitempty"`
+	// Topic and Purpose are what a channel_topic or channel_purpose
+	// message (and their group_ forms) set
+	// (https://api.slack.com/events/message/channel_topic).
+	Topic           string   `json:"topic,omitempty"`
+	Purpose         string   `json:"purpose,omitempty"`
+	PreviousMessage *Message `json:"previous_message,omitempty"`
 	// Root is the thread's parent as it is now, on the event of a
 	// thread_broadcast (https://api.slack.com/events/message/thread_broadcast).
 	Root *Message `json:"root,omitempty"`

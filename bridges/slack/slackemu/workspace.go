@@ -28,6 +28,10 @@ func (s *Server) AddUser(u User) {
 	}
 	s.users[u.ID] = &u
 	s.presence[u.ID] = &presenceState{}
+	// A new member is announced to everyone with their user object
+	// (https://api.slack.com/events/team_join).
+	cp := u
+	s.broadcastLocked("", "", map[string]any{"type": "team_join", "user": &cp})
 }
 
 // AddToken makes a token valid for a user.
@@ -47,6 +51,36 @@ func (s *Server) RevokeToken(value string) {
 	}
 	s.mu.Unlock()
 	s.closeConns(func(c *rtmConn) bool { return c.token == value })
+}
+
+// SignOutToken makes every later call with the token fail with
+// invalid_auth, as if Slack had never issued it (a browser session signed
+// out, a token rotated away), and closes its RTM connections.
+func (s *Server) SignOutToken(value string) {
+	s.mu.Lock()
+	if t := s.tokens[value]; t != nil {
+		t.signedOut = true
+	}
+	s.mu.Unlock()
+	s.closeConns(func(c *rtmConn) bool { return c.token == value })
+}
+
+// DeactivateUser deactivates a member as an admin would: their tokens
+// answer account_inactive from then on
+// (https://api.slack.com/methods/auth.test, "Errors"), their RTM
+// connections close, and everyone hears of it with user_change carrying
+// "deleted": true (https://api.slack.com/events/user_change).
+func (s *Server) DeactivateUser(id string) {
+	s.mu.Lock()
+	u := s.users[id]
+	if u != nil {
+		u.Deleted = true
+		u.Updated = time.Now().Unix()
+		cp := *u
+		s.broadcastLocked("", id, map[string]any{"type": "user_change", "user": &cp})
+	}
+	s.mu.Unlock()
+	s.closeConns(func(c *rtmConn) bool { return c.user == id })
 }
 
 // AddConversation adds a channel, private channel, IM or MPIM. An empty ID
@@ -198,7 +232,9 @@ func (s *Server) Leave(channel, user string) {
 	s.leaveLocked(channel, user)
 }
 
-// Rename renames a channel (https://api.slack.com/events/channel_rename).
+// Rename renames a channel: channel_rename
+// (https://api.slack.com/events/channel_rename), or group_rename for a
+// private channel (https://api.slack.com/events/group_rename).
 func (s *Server) Rename(channel, name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -207,10 +243,61 @@ func (s *Server) Rename(channel, name string) {
 		return
 	}
 	conv.Name = name
+	kind := "channel_rename"
+	if conv.Kind == PrivateChannel {
+		kind = "group_rename"
+	}
 	s.broadcastLocked(channel, "", map[string]any{
-		"type":    "channel_rename",
+		"type":    kind,
 		"channel": map[string]any{"id": channel, "name": name, "created": conv.Created},
 	})
+}
+
+// SetTopic sets a conversation's topic as a user would in the Slack app,
+// which posts the channel_topic message
+// (https://api.slack.com/events/message/channel_topic), group_topic in a
+// private channel (https://api.slack.com/events/message/group_topic).
+func (s *Server) SetTopic(channel, user, topic string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if conv := s.convs[channel]; conv != nil {
+		conv.Topic = topic
+		s.postSettingLocked(conv, user, "topic", topic)
+	}
+}
+
+// SetPurpose sets a conversation's purpose (description) as a user would,
+// which posts channel_purpose (https://api.slack.com/events/message/channel_purpose),
+// or group_purpose (https://api.slack.com/events/message/group_purpose).
+func (s *Server) SetPurpose(channel, user, purpose string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if conv := s.convs[channel]; conv != nil {
+		conv.Purpose = purpose
+		s.postSettingLocked(conv, user, "purpose", purpose)
+	}
+}
+
+// postSettingLocked posts the message Slack shows for a new topic or
+// purpose, with the text its event pages give: "<@U…|name> set the channel
+// topic: …".
+func (s *Server) postSettingLocked(conv *conversation, user, what, value string) {
+	scope := "channel"
+	if conv.Kind == PrivateChannel {
+		scope = "group"
+	}
+	name := user
+	if u := s.users[user]; u != nil {
+		name = u.Name
+	}
+	m := &Message{Type: "message", Subtype: scope + "_" + what, User: user, Team: s.team.ID,
+		Text: "<@" + user + "|" + name + "> set the " + scope + " " + what + ": " + value}
+	if what == "topic" {
+		m.Topic = value
+	} else {
+		m.Purpose = value
+	}
+	s.storeLocked(conv.ID, m)
 }
 
 // Mark moves a user's read marker as their Slack app does when they read
