@@ -34,6 +34,7 @@ func TestEndToEnd(t *testing.T) {
 	// One homeserver for all: the parts run in order, each leaving the
 	// world as the next expects it.
 	e2eMessages(t, w, room)
+	e2eMentions(t, w, room)
 	e2eFiles(t, w, room)
 	e2eDirectChats(t, w)
 	e2eConversations(t, w)
