@@ -50,6 +50,7 @@ type Bridge struct {
 	sessions map[id.UserID][]*sessionEntry
 
 	remote    *keyedQueue[*queuedRemote]
+	moves     chatMoves
 	reaper    *journalReaper
 	ephemeral chan *event.Event
 	typingMu  sync.Mutex
@@ -79,7 +80,8 @@ type sessionEntry struct {
 type queuedRemote struct {
 	seq      int64 // 0 = not journaled (ephemeral)
 	ev       *RemoteEvent
-	replayed bool // read back from the journal at start: it may have been sent already
+	replayed bool     // read back from the journal at start: it may have been sent already
+	holds    []string // chat-move routes this event holds (chatmove.go)
 }
 
 type replayedKey struct{}
@@ -340,7 +342,9 @@ func (br *Bridge) QueueRemoteEvent(ctx context.Context, ev *RemoteEvent) error {
 			return err
 		}
 	}
-	br.remote.pushReserved(ev.Portal.String(), q)
+	queue, holds := br.moves.route(&own)
+	q.holds = holds
+	br.remote.pushReserved(queue, q)
 	return nil
 }
 
@@ -356,7 +360,8 @@ func (br *Bridge) replayRemoteJournal(ctx context.Context) error {
 			_ = br.store.unjournalRemote(ctx, seqs[i:i+1])
 			continue
 		}
-		br.remote.push(ev.Portal.String(), &queuedRemote{seq: seqs[i], ev: &ev, replayed: true})
+		queue, holds := br.moves.route(&ev)
+		br.remote.push(queue, &queuedRemote{seq: seqs[i], ev: &ev, replayed: true, holds: holds})
 	}
 	if len(seqs) > 0 {
 		br.Log.Info().Int("count", len(seqs)).Msg("Replaying remote events journaled before the last stop")
@@ -373,6 +378,7 @@ func (br *Bridge) RemoteBacklog() int {
 }
 
 func (br *Bridge) handleQueuedRemote(ctx context.Context, q *queuedRemote) {
+	defer br.moves.done(q.holds)
 	ev := q.ev
 	log := br.Log.With().
 		Str("network", string(ev.Portal.Network)).

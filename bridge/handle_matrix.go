@@ -165,6 +165,11 @@ func (br *Bridge) handleMatrixEvent(ctx context.Context, evt *event.Event) error
 	case event.EventMessage, event.EventSticker, event.EventReaction:
 		unlock := br.portalIO.lock(portal.Key)
 		defer unlock()
+		// A chat move may have given the room another key while this
+		// waited for the lock.
+		if now, err := br.store.portalByRoom(ctx, evt.RoomID); err == nil && now != nil {
+			portal = now
+		}
 	}
 	switch evt.Type {
 	case event.EventMessage, event.EventSticker:

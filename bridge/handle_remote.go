@@ -35,6 +35,8 @@ func (br *Bridge) handleRemoteEvent(ctx context.Context, ev *RemoteEvent) error 
 		return err
 	case RemotePresence:
 		return br.remotePresence(ctx, ev)
+	case RemoteChatMove:
+		return br.remoteChatMove(ctx, ev)
 	}
 	portal, err := br.store.portalByKey(ctx, ev.Portal)
 	if err != nil {

@@ -47,8 +47,16 @@ func (pl *portalLocks) lock(key PortalKey) func() {
 }
 
 // GetPortal returns the portal of a remote chat, or nil when there is none.
+// A portal a queued chat move is bringing to key is returned under key.
 func (br *Bridge) GetPortal(ctx context.Context, key PortalKey) (*Portal, error) {
-	return br.store.portalByKey(ctx, key)
+	p, err := br.store.portalByKey(ctx, key)
+	if err != nil || (p != nil && p.MXID != "") {
+		return p, err
+	}
+	if moving, err := br.movingPortal(ctx, key); err != nil || moving != nil {
+		return moving, err
+	}
+	return p, nil
 }
 
 // PortalByRoom returns the portal of a Matrix room, or nil.

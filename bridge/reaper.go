@@ -54,16 +54,19 @@ func (r *journalReaper) run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			r.flush(context.WithoutCancel(ctx))
+			_ = r.flush(context.WithoutCancel(ctx))
 			return
 		case <-tick.C:
 		case <-r.wake:
 		}
-		r.flush(ctx)
+		_ = r.flush(ctx)
 	}
 }
 
-func (r *journalReaper) flush(ctx context.Context) {
+// flush writes what is handled now; run calls it, and so does whoever
+// needs the journal and the message map to agree before going on (a chat
+// move).
+func (r *journalReaper) flush(ctx context.Context) error {
 	r.mu.Lock()
 	batch := r.pending
 	r.pending = nil
@@ -73,8 +76,9 @@ func (r *journalReaper) flush(ctx context.Context) {
 		// flushHandled is cheap when both are empty).
 		if err := r.store.flushHandled(ctx, nil); err != nil {
 			r.log.Err(err).Msg("Failed to write the message map")
+			return err
 		}
-		return
+		return nil
 	}
 	for len(batch) > 0 {
 		n := min(len(batch), reapBatch)
@@ -83,10 +87,11 @@ func (r *journalReaper) flush(ctx context.Context) {
 			r.mu.Lock()
 			r.pending = append(r.pending, batch...)
 			r.mu.Unlock()
-			return
+			return err
 		}
 		batch = batch[n:]
 	}
+	return nil
 }
 
 // inList formats integers for an IN clause; they are our own sequence

@@ -25,6 +25,21 @@ const (
 	RemoteTyping         RemoteEventKind = "typing"
 	RemoteChatInfo       RemoteEventKind = "chat_info" // name, topic, avatar, member list
 	RemoteReadMarker     RemoteEventKind = "read_marker"
+	// RemoteChatMove says a chat is now known by another ID (NewChat), and
+	// its portal room goes on standing for it: an IRC DM whose partner
+	// changed nick, where the person and the conversation stay the same.
+	// Portal is the key it had. Sender, when set, is who is in the chat now
+	// (their ghost joins, with their profile); Member, when set, is who was
+	// (their ghost leaves, with Member.Reason). ChatInfo, when set, is then
+	// applied (the new name of a DM named after the person).
+	//
+	// Events for the new key queued after the move are handled after it,
+	// and GetPortal answers for the new key from the moment it is queued,
+	// so the adapter can treat the chat as existing at once. When the new
+	// key already has a room, nothing is merged: both rooms stay, and the
+	// old one gets a notice saying who the person is now known as. A move
+	// of a chat without a portal does nothing.
+	RemoteChatMove RemoteEventKind = "chat_move"
 )
 
 // ephemeral kinds are not journaled: losing one in a crash is harmless and
@@ -141,6 +156,9 @@ type RemoteEvent struct {
 	// with no "stopped typing", like Slack); zero means 30 s.
 	TypingTimeout time.Duration `json:"typing_timeout,omitempty"`
 	ChatInfo      *ChatInfo     `json:"chat_info,omitempty"`
+	// NewChat is the chat's new ID (chat_move); the network and the
+	// receiver stay those of Portal.
+	NewChat ChatID `json:"new_chat,omitempty"`
 	// CreatePortal allows this event to create the portal room when it does
 	// not exist yet (messages and invites usually do; leaves never).
 	CreatePortal bool `json:"create_portal,omitempty"`

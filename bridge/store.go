@@ -37,6 +37,9 @@ type store struct {
 	pendingMu      sync.Mutex
 	pendingRemote  map[remoteKey]*Message
 	pendingByEvent map[id.EventID]*Message
+	// flushMu keeps a portal's key from changing (rekeyPortal) while
+	// flushHandled writes pending rows it copied under the old key.
+	flushMu sync.Mutex
 
 	// portals caches portal rows by key and by room: they are read for every
 	// event and change rarely. Every write goes to the database first and
@@ -200,6 +203,8 @@ func (s *store) forgetPending(match func(*Message) bool) {
 // flushHandled writes the pending message-map rows and deletes handled
 // journal rows in one transaction.
 func (s *store) flushHandled(ctx context.Context, seqs []int64) error {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
 	s.pendingMu.Lock()
 	msgs := make([]*Message, 0, len(s.pendingRemote))
 	for _, m := range s.pendingRemote {
@@ -415,6 +420,75 @@ func (s *store) deletePortal(ctx context.Context, key PortalKey) error {
 		return fmt.Errorf("delete portal %s: %w", key, err)
 	}
 	s.uncachePortal(key)
+	return nil
+}
+
+// rekeyPortal moves a portal, with its message map, to a new key in the
+// same network: its room now stands for another chat (an IRC DM whose
+// partner changed nick). A room-less row under the new key is replaced.
+// The rows are copied rather than updated in place because the message
+// map's foreign key has no ON UPDATE CASCADE.
+func (s *store) rekeyPortal(ctx context.Context, from, to PortalKey) error {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	err := s.db.DoTxn(ctx, nil, func(ctx context.Context) error {
+		if _, err := s.db.Exec(ctx, `DELETE FROM portal WHERE network=$1 AND chat_id=$2 AND receiver=$3 AND mxid IS NULL`,
+			to.Network, to.Chat, to.Receiver); err != nil {
+			return fmt.Errorf("clear room-less portal: %w", err)
+		}
+		// mxid is unique: the copy takes it over once the old row is gone.
+		if _, err := s.db.Exec(ctx, `INSERT INTO portal (network, chat_id, receiver, mxid, name, topic, avatar_id, is_dm, created_at)
+			SELECT network, $4, $5, NULL, name, topic, avatar_id, is_dm, created_at FROM portal WHERE network=$1 AND chat_id=$2 AND receiver=$3`,
+			from.Network, from.Chat, from.Receiver, to.Chat, to.Receiver); err != nil {
+			return fmt.Errorf("copy portal: %w", err)
+		}
+		if _, err := s.db.Exec(ctx, `UPDATE message SET chat_id=$4, receiver=$5 WHERE network=$1 AND chat_id=$2 AND receiver=$3`,
+			from.Network, from.Chat, from.Receiver, to.Chat, to.Receiver); err != nil {
+			return fmt.Errorf("move message map: %w", err)
+		}
+		var mxid sql.NullString
+		if err := s.db.QueryRow(ctx, `DELETE FROM portal WHERE network=$1 AND chat_id=$2 AND receiver=$3 RETURNING mxid`,
+			from.Network, from.Chat, from.Receiver).Scan(&mxid); err != nil {
+			return fmt.Errorf("remove old portal row: %w", err)
+		}
+		if _, err := s.db.Exec(ctx, `UPDATE portal SET mxid=$4 WHERE network=$1 AND chat_id=$2 AND receiver=$3`,
+			to.Network, to.Chat, to.Receiver, mxid); err != nil {
+			return fmt.Errorf("give the room to the new key: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("move portal %s to %s: %w", from, to, err)
+	}
+	// Rows still pending (written with the next flush) follow the portal,
+	// or their insert would name a key that no longer exists.
+	s.pendingMu.Lock()
+	for k, m := range s.pendingRemote {
+		if m.Portal == from {
+			moved := *m
+			moved.Portal = to
+			delete(s.pendingRemote, k)
+			s.pendingRemote[remoteKey{to, m.RemoteID}] = &moved
+			s.pendingByEvent[m.EventID] = &moved
+		}
+	}
+	s.pendingMu.Unlock()
+	s.portalMu.Lock()
+	p, ok := s.portalByK[from]
+	delete(s.portalByK, from)
+	if old, had := s.portalByK[to]; had && old.MXID != "" {
+		delete(s.roomIndex, old.MXID)
+	}
+	if ok {
+		p.Key = to
+		s.portalByK[to] = p
+		if p.MXID != "" {
+			s.roomIndex[p.MXID] = to
+		}
+	} else {
+		delete(s.portalByK, to)
+	}
+	s.portalMu.Unlock()
 	return nil
 }
 

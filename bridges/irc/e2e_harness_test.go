@@ -28,11 +28,18 @@ type world struct {
 }
 
 // newWorld starts the IRC server of kind, Dendrite with the bridge's
-// registration, and the bridge.
-func newWorld(t *testing.T, kind irctest.Kind) *world {
+// registration, and the bridge. extra sets keys of the network's config.
+func newWorld(t *testing.T, kind irctest.Kind, extra ...map[string]any) *world {
 	t.Helper()
 	w := &world{t: t, irc: irctest.Start(t, kind)}
-	w.World = bridgeworld.Start(t, worldOptions(w.irc.Addr))
+	opts := worldOptions(w.irc.Addr)
+	network := opts.Networks["irc"].([]any)[0].(map[string]any)
+	for _, e := range extra {
+		for k, v := range e {
+			network[k] = v
+		}
+	}
+	w.World = bridgeworld.Start(t, opts)
 	w.hs = w.HS
 	return w
 }

@@ -460,6 +460,8 @@ func (p *Puppet) handle(c *Conn, m *ircproto.Message) {
 				defer p.net.wg.Done()
 				_ = p.net.store.saveNick(p.net.ctx, p.mxid, nick)
 			}()
+		} else {
+			p.dmPartnerRenamed(m)
 		}
 	case ircproto.ERR_CHANNELISFULL, ircproto.ERR_INVITEONLYCHAN, ircproto.ERR_BANNEDFROMCHAN, ircproto.ERR_BADCHANNELKEY,
 		ircproto.ERR_NEEDREGGEDNICK, ircproto.ERR_NOSUCHCHANNEL, ircproto.ERR_TOOMANYCHANNELS, ircproto.ERR_BADCHANMASK:
@@ -491,6 +493,44 @@ func (p *Puppet) handle(c *Conn, m *ircproto.Message) {
 			p.net.notify(p.mxid, fmt.Sprintf("You keep the IRC nick %s: %s is not available (%s).", c.Nick(), m.Params[1], m.Trailing()))
 		}
 	}
+}
+
+// dmPartnerRenamed keeps the user's DM with someone who changed nick in
+// its room: the portal moves to the new nick, so replies go there and the
+// next PM from the new nick lands in it (rather than opening a second room,
+// with an invite that counts against the sender's invite rate). Channel
+// ghosts are the bot's business (onNick); DMs are per user, so each puppet
+// that sees the NICK moves its own. On the worker, after the PMs before it.
+func (p *Puppet) dmPartnerRenamed(m *ircproto.Message) {
+	old, nick := m.Nick(), m.Params[0]
+	n := p.net
+	if old == "" || n.fold(old) == n.fold(nick) {
+		return
+	}
+	ts := msgTime(m)
+	n.later(func() {
+		key := n.dmKey(old, p.mxid)
+		portal, err := n.core.GetPortal(n.ctx, key)
+		if err != nil {
+			n.log.Err(err).Msg("Failed to look up DM portal")
+			return
+		}
+		if portal == nil || portal.MXID == "" {
+			return
+		}
+		ev := &bridge.RemoteEvent{
+			Kind: bridge.RemoteChatMove, Portal: key, NewChat: n.dmKey(nick, p.mxid).Chat, Timestamp: ts,
+			Sender: n.ghostSender(nick),
+			Member: &bridge.Member{ID: n.ghostID(old), Reason: "changed nick to " + nick},
+		}
+		if portal.Name != "" {
+			// A DM a PM opened is named after the nick; one the user made
+			// keeps the name they gave it.
+			name := nick
+			ev.ChatInfo = &bridge.ChatInfo{Name: &name}
+		}
+		n.queue(ev)
+	})
 }
 
 // onPrivate handles a PRIVMSG or NOTICE to the puppet: CTCP queries are

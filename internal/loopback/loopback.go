@@ -228,6 +228,12 @@ func (n *Network) convert(rev remote.Event) *bridge.RemoteEvent {
 		}
 		ev.Member = &bridge.Member{ID: bridge.RemoteUserID(m), Matrix: n.matrixUser(m)}
 		ev.CreatePortal = ev.Kind == bridge.RemoteJoin
+	case bridge.RemoteChatMove:
+		// A DM partner now known as Sender (was Member): the chat becomes
+		// theirs with the same receiver.
+		ev.NewChat = bridge.ChatID(dmChat(dmPeer(rev.Chat, rev.Sender), rev.Sender))
+		ev.Sender.Profile = &bridge.Profile{Name: rev.Sender}
+		ev.Member = &bridge.Member{ID: bridge.RemoteUserID(rev.Member), Reason: "now known as " + rev.Sender}
 	case bridge.RemoteProfile:
 		ev.Sender.Profile = &bridge.Profile{Name: rev.Name, AvatarID: rev.Avatar, AvatarURL: rev.Avatar}
 	case bridge.RemotePresence:
