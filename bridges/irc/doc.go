@@ -74,6 +74,14 @@
 // a connection without it asks WHOIS and keeps the answer a minute
 // (accounts.go).
 //
+// A DM follows its IRC partner across nick changes: the puppet that holds
+// it and sees the NICK moves the portal to the new nick
+// (bridge.RemoteChatMove), so the new nick's ghost joins the room, the old
+// one leaves, replies go to the new nick and its PMs land in the same
+// room. Servers tell a NICK only to those sharing a channel with the
+// person (and to none while the puppet is disconnected), so a partner
+// who is in no channel with the puppet starts a new DM under the new nick.
+//
 // IRC has no message IDs. Messages get IDs made by the bridge, unique per
 // portal; a remote echo of what a puppet said is recognised by the
 // puppet's nick rather than by ID.
