@@ -94,7 +94,8 @@ func dropBlocks(node any) bool {
 	return found
 }
 
-// historyPage is an answer of https://api.slack.com/methods/conversations.history.
+// historyPage is an answer of https://api.slack.com/methods/conversations.history
+// or https://api.slack.com/methods/conversations.replies: the same shape.
 type historyPage struct {
 	slack.SlackResponse
 	Messages         []lenientMessage `json:"messages"`
@@ -110,22 +111,37 @@ type historyPage struct {
 // as every other call: the d cookie, and 429s waited out.
 func (s *Session) history(ctx context.Context, p slack.GetConversationHistoryParameters) ([]slack.Message, bool, string, error) {
 	form := url.Values{"channel": {p.ChannelID}}
-	if p.Oldest != "" {
-		form.Set("oldest", p.Oldest)
+	setTimeRange(form, p.Oldest, p.Latest, p.Inclusive, p.Limit, p.Cursor)
+	return s.messagesPage(ctx, "conversations.history", form)
+}
+
+// replies reads one page of conversations.replies, oldest first, leniently
+// like history. The page starts with the thread's parent.
+func (s *Session) replies(ctx context.Context, p slack.GetConversationRepliesParameters) ([]slack.Message, bool, string, error) {
+	form := url.Values{"channel": {p.ChannelID}, "ts": {p.Timestamp}}
+	setTimeRange(form, p.Oldest, p.Latest, p.Inclusive, p.Limit, p.Cursor)
+	return s.messagesPage(ctx, "conversations.replies", form)
+}
+
+// setTimeRange puts the arguments history and replies share in a form,
+// leaving out what is unset.
+func setTimeRange(form url.Values, oldest, latest string, inclusive bool, limit int, cursor string) {
+	for k, v := range map[string]string{"oldest": oldest, "latest": latest, "cursor": cursor} {
+		if v != "" {
+			form.Set(k, v)
+		}
 	}
-	if p.Latest != "" {
-		form.Set("latest", p.Latest)
+	if limit > 0 {
+		form.Set("limit", strconv.Itoa(limit))
 	}
-	if p.Limit > 0 {
-		form.Set("limit", strconv.Itoa(p.Limit))
-	}
-	if p.Cursor != "" {
-		form.Set("cursor", p.Cursor)
-	}
-	if p.Inclusive {
+	if inclusive {
 		form.Set("inclusive", "true")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.net.cfg.APIURL+"conversations.history", strings.NewReader(form.Encode()))
+}
+
+// messagesPage calls a method that answers a page of messages.
+func (s *Session) messagesPage(ctx context.Context, method string, form url.Values) ([]slack.Message, bool, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.net.cfg.APIURL+method, strings.NewReader(form.Encode()))
 	if err != nil {
 		return nil, false, "", err
 	}
@@ -133,15 +149,15 @@ func (s *Session) history(ctx context.Context, p slack.GetConversationHistoryPar
 	req.Header.Set("Authorization", "Bearer "+s.md.Token)
 	resp, err := newHTTPDoer(s.md.Cookie, s.net.cfg.MaxRetryAfter).Do(req)
 	if err != nil {
-		return nil, false, "", fmt.Errorf("conversations.history: %w", err)
+		return nil, false, "", fmt.Errorf("%s: %w", method, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, false, "", fmt.Errorf("conversations.history: HTTP %d", resp.StatusCode)
+		return nil, false, "", fmt.Errorf("%s: HTTP %d", method, resp.StatusCode)
 	}
 	var page historyPage
 	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
-		return nil, false, "", fmt.Errorf("conversations.history: %w", err)
+		return nil, false, "", fmt.Errorf("%s: %w", method, err)
 	}
 	if err := page.Err(); err != nil {
 		return nil, false, "", err

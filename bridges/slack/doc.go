@@ -7,8 +7,9 @@
 // Matrix actions into Web API calls (handle_matrix.go); the user's read
 // markers and archived channels are in handle_state.go. What it saw last in
 // each conversation is stored (store.go), so that after a dropped socket or
-// a restart it catches up with conversations.history instead of losing
-// what was said meanwhile. Messages are decoded leniently (decode.go): a
+// a restart it catches up with conversations.history, and with
+// conversations.replies for the threads that moved, instead of losing
+// what was said meanwhile (sync.go). Messages are decoded leniently (decode.go): a
 // block slack-go does not know costs the blocks, never the message.
 //
 // IDs: a Slack conversation or user ID is unique within its workspace, and

@@ -213,7 +213,7 @@ func (s *Session) onMessageEvent(ctx context.Context, c *convInfo, m *slack.Mess
 		return s.queue(ctx, &bridge.RemoteEvent{Kind: bridge.RemoteDelete, Portal: s.portalKey(c),
 			Target: bridge.MessageID(m.DeletedTimestamp), Timestamp: tsTime(m.Timestamp)})
 	}
-	return s.onMessage(ctx, c, &m.Msg, false)
+	return s.onMessage(ctx, c, &m.Msg)
 }
 
 // skippedSubtypes are messages that are not bridged as messages: joins and
@@ -227,7 +227,7 @@ var skippedSubtypes = map[string]bool{
 
 // onMessage bridges one message (live, caught up or backfilled) and moves
 // the conversation's cursor past it once the core has journaled it.
-func (s *Session) onMessage(ctx context.Context, c *convInfo, m *slack.Msg, history bool) error {
+func (s *Session) onMessage(ctx context.Context, c *convInfo, m *slack.Msg) error {
 	if m.Timestamp == "" || m.Hidden {
 		return nil
 	}
@@ -261,13 +261,10 @@ func (s *Session) onMessage(ctx context.Context, c *convInfo, m *slack.Msg, hist
 			}
 		}
 	}
-	if inThreadOnly(m) && !history {
-		// Thread replies are not in conversations.history, so they do not
-		// move the cursor that catch-up reads history from.
-		return nil
-	}
 	// The event is journaled: the cursor follows (written in batches, see
-	// store.go).
+	// store.go). Thread replies move it too: RTM delivers in order, so
+	// everything before a live reply was seen, and catch-up reads replies
+	// after the cursor from the threads that moved (sync.go).
 	s.cursors.move(c.ID, m.Timestamp)
 	return nil
 }

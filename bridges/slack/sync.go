@@ -2,8 +2,10 @@ package slack
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
@@ -318,39 +320,136 @@ func (s *Session) syncConversation(ctx context.Context, c *convInfo) error {
 	}
 	slices.Reverse(hist) // history is newest first
 	for i := range hist {
-		if err := s.onMessage(ctx, c, &hist[i].Msg, true); err != nil {
+		if err := s.onMessage(ctx, c, &hist[i].Msg); err != nil {
 			return err
 		}
 	}
 	return s.net.setCursor(ctx, s.user.MXID, s.md.TeamID, c.ID, newest)
 }
 
-// catchUp bridges what was posted in a conversation after ts, oldest
-// first, through the same path as live messages. Messages bridged already
-// (live events that raced the catch-up) are dropped by the core's message
-// map.
+// Thread replies are not in conversations.history: catch-up finds the
+// threads that moved while the session was away by their parents, whose
+// latest_reply says when the thread last got a reply
+// (https://api.slack.com/messaging/retrieving#finding_threads). A parent
+// posted before the cursor is found only if it is among the
+// threadLookbackMessages messages before the cursor and at most
+// threadLookback older than it: reading further back would cost every
+// catch-up of a busy conversation pages of history for threads that
+// rarely wake up.
+const (
+	threadLookback         = 7 * 24 * time.Hour
+	threadLookbackMessages = 200
+)
+
+// catchUp bridges what was posted in a conversation after ts, top-level
+// messages and thread replies together, oldest first, through the same
+// path as live messages. Messages bridged already (live events that raced
+// the catch-up) are dropped by the core's message map.
 func (s *Session) catchUp(ctx context.Context, c *convInfo, since string) error {
-	var missed []slack.Message
-	p := slack.GetConversationHistoryParameters{ChannelID: c.ID, Oldest: since, Limit: 200}
-	for {
-		page, more, next, err := s.history(ctx, p)
-		if err != nil {
-			return s.checkAuth(ctx, err)
-		}
-		missed = append(missed, page...)
-		if !more || next == "" {
-			break
-		}
-		p.Cursor = next
+	missed, parents, err := s.missedHistory(ctx, c, since)
+	if err != nil {
+		return err
 	}
+	if !s.app {
+		// The app's bot token may not read channel threads
+		// (https://api.slack.com/methods/conversations.replies): replies
+		// reach it only live.
+		for _, p := range parents {
+			replies, err := s.missedReplies(ctx, c, p, since)
+			if err != nil {
+				return err
+			}
+			missed = append(missed, replies...)
+		}
+	}
+	missed = sortByTS(missed)
 	if len(missed) > 0 {
-		zerolog.Ctx(ctx).Info().Str("channel", c.ID).Int("count", len(missed)).Msg("Catching up on missed Slack messages")
+		zerolog.Ctx(ctx).Info().Str("channel", c.ID).Int("count", len(missed)).Int("threads", len(parents)).
+			Msg("Catching up on missed Slack messages")
 	}
-	slices.Reverse(missed)
 	for i := range missed {
-		if err := s.onMessage(ctx, c, &missed[i].Msg, true); err != nil {
+		if err := s.onMessage(ctx, c, &missed[i].Msg); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// missedHistory reads conversations.history after since, and before it as
+// far as the thread lookback: it returns the messages after since and the
+// thread parents (of either) with replies after since.
+func (s *Session) missedHistory(ctx context.Context, c *convInfo, since string) (missed, parents []slack.Message, err error) {
+	oldest := since
+	if t := tsTime(since); since != "" && since != "0" && t.Unix() > int64(threadLookback/time.Second) {
+		oldest = slackTS(t.Add(-threadLookback))
+	}
+	p := slack.GetConversationHistoryParameters{ChannelID: c.ID, Oldest: oldest, Limit: 200}
+	before := 0
+	for {
+		page, more, next, err := s.history(ctx, p)
+		if err != nil {
+			return nil, nil, s.checkAuth(ctx, err)
+		}
+		for _, m := range page {
+			if tsAfter(m.Timestamp, since) {
+				missed = append(missed, m)
+			} else {
+				before++
+			}
+			if threadMovedSince(&m.Msg, since) {
+				parents = append(parents, m)
+			}
+		}
+		if !more || next == "" || before >= threadLookbackMessages {
+			return missed, parents, nil
+		}
+		p.Cursor = next
+	}
+}
+
+// threadMovedSince says whether m is a thread's parent with replies after
+// since. A parent without latest_reply counts: nothing says it did not.
+func threadMovedSince(m *slack.Msg, since string) bool {
+	if m.ReplyCount == 0 || m.ThreadTimestamp != m.Timestamp {
+		return false
+	}
+	return m.LatestReply == "" || tsAfter(m.LatestReply, since)
+}
+
+// missedReplies reads the replies of a thread posted after since
+// (https://api.slack.com/methods/conversations.replies), oldest first. The
+// parent, which Slack returns too, and replies also sent to the channel,
+// which history has, are left out.
+func (s *Session) missedReplies(ctx context.Context, c *convInfo, parent slack.Message, since string) ([]slack.Message, error) {
+	var out []slack.Message
+	p := slack.GetConversationRepliesParameters{ChannelID: c.ID, Timestamp: parent.Timestamp, Oldest: since, Limit: 200}
+	for {
+		page, more, next, err := s.replies(ctx, p)
+		if err != nil {
+			return nil, fmt.Errorf("replies of %s: %w", parent.Timestamp, s.checkAuth(ctx, err))
+		}
+		for _, m := range page {
+			if tsAfter(m.Timestamp, since) && inThreadOnly(&m.Msg) {
+				out = append(out, m)
+			}
+		}
+		if !more || next == "" {
+			return out, nil
+		}
+		p.Cursor = next
+	}
+}
+
+// sortByTS orders messages oldest first and drops repeats of a ts.
+func sortByTS(msgs []slack.Message) []slack.Message {
+	slices.SortStableFunc(msgs, func(a, b slack.Message) int {
+		switch {
+		case tsAfter(a.Timestamp, b.Timestamp):
+			return 1
+		case tsAfter(b.Timestamp, a.Timestamp):
+			return -1
+		}
+		return 0
+	})
+	return slices.CompactFunc(msgs, func(a, b slack.Message) bool { return a.Timestamp == b.Timestamp })
 }

@@ -264,30 +264,33 @@ func (s *Server) historyPage(conv *conversation, oldest, latest string, inclOlde
 			hasMore = true
 			break
 		}
-		cp := m.clone()
-		cp.Channel = ""
-		out = append(out, cp)
+		out = append(out, s.threadMessageLocked(conv, m))
 	}
-	next := ""
-	if hasMore {
-		next = base64.StdEncoding.EncodeToString([]byte("before:" + out[len(out)-1].TS))
-	}
-	return ok(response{
-		"messages":          nonNil(out),
-		"has_more":          hasMore,
-		"response_metadata": map[string]string{"next_cursor": next},
-	})
+	return messagesPage(out, hasMore, "before:")
 }
 
 // conversationsReplies follows https://api.slack.com/methods/conversations.replies:
-// the parent and its replies, oldest first; "ts" names "either a thread's
-// parent message or a message in the thread".
+// "ts" names "either a thread's parent message or a message in the
+// thread"; the answer is the parent, then its replies oldest first ("the
+// earliest messages in the time range are returned first") between
+// "oldest" and "latest" (exclusive unless "inclusive"), at most "limit"
+// (default 10) messages a page, with has_more and a next_cursor. The
+// parent heads the first page whatever the time range, as the thread it
+// stands for, and counts towards the limit; later pages hold only
+// replies. A message nobody answered is a thread of one.
+//
+// The cursor, ours to choose, is the ts of the last reply returned; the
+// next page continues strictly after it.
 func (s *Server) conversationsReplies(c caller, p url.Values) any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	conv, errResp := s.channelLocked(c, p)
 	if conv == nil {
 		return errResp
+	}
+	limit, errCode := limitParam(p, 10, 1000)
+	if errCode != "" {
+		return errorResponse(errCode)
 	}
 	ts := p.Get("ts")
 	m := conv.find(ts)
@@ -297,15 +300,84 @@ func (s *Server) conversationsReplies(c caller, p url.Values) any {
 	if m.ThreadTS != "" {
 		ts = m.ThreadTS
 	}
+	oldest, latest := p.Get("oldest"), p.Get("latest")
+	inclOldest, inclusive := truthy(p.Get("inclusive")), truthy(p.Get("inclusive"))
 	var out []Message
+	if cur := p.Get("cursor"); cur != "" {
+		raw, err := base64.StdEncoding.DecodeString(cur)
+		if err != nil || !strings.HasPrefix(string(raw), "after:") {
+			return errorResponse("invalid_cursor")
+		}
+		oldest, inclOldest = strings.TrimPrefix(string(raw), "after:"), false
+	} else if parent := conv.find(ts); parent != nil {
+		out = append(out, s.threadMessageLocked(conv, parent))
+	}
+	hasMore := false
 	for _, m := range conv.messages {
-		if m.TS == ts || m.ThreadTS == ts {
-			cp := m.clone()
-			cp.Channel = ""
-			out = append(out, cp)
+		if m.ThreadTS != ts || m.TS == ts {
+			continue
+		}
+		if oldest != "" && (tsLess(m.TS, oldest) || (!inclOldest && m.TS == oldest)) {
+			continue
+		}
+		if latest != "" && (tsLess(latest, m.TS) || (!inclusive && m.TS == latest)) {
+			break
+		}
+		if len(out) >= limit {
+			hasMore = true
+			break
+		}
+		out = append(out, s.threadMessageLocked(conv, m))
+	}
+	return messagesPage(out, hasMore, "after:")
+}
+
+// messagesPage answers a page of history or replies; when there is more,
+// the cursor is the last ts returned after the prefix that says which way
+// the next page goes.
+func messagesPage(out []Message, hasMore bool, cursorPrefix string) any {
+	next := ""
+	if hasMore {
+		next = base64.StdEncoding.EncodeToString([]byte(cursorPrefix + out[len(out)-1].TS))
+	}
+	return ok(response{
+		"messages":          nonNil(out),
+		"has_more":          hasMore,
+		"response_metadata": map[string]string{"next_cursor": next},
+	})
+}
+
+// threadMessageLocked renders a stored message for history and replies:
+// a thread's parent carries thread_ts, reply_count, reply_users_count,
+// reply_users and latest_reply as they are now
+// (https://api.slack.com/messaging/retrieving#finding_threads), so a
+// deleted reply no longer counts.
+func (s *Server) threadMessageLocked(conv *conversation, m *Message) Message {
+	cp := m.clone()
+	cp.Channel = ""
+	cp.ReplyCount, cp.ReplyUsers, cp.ReplyUsersCount, cp.LatestReply = 0, nil, 0, ""
+	for _, r := range conv.messages {
+		if r.ThreadTS != m.TS || r.TS == m.TS {
+			continue
+		}
+		cp.ThreadTS = m.TS
+		cp.ReplyCount++
+		cp.LatestReply = r.TS
+		if who := firstNonEmpty(r.User, r.BotID); who != "" && !slices.Contains(cp.ReplyUsers, who) {
+			cp.ReplyUsers = append(cp.ReplyUsers, who)
 		}
 	}
-	return ok(response{"messages": out, "has_more": false, "response_metadata": map[string]string{"next_cursor": ""}})
+	cp.ReplyUsersCount = len(cp.ReplyUsers)
+	return cp
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
 }
 
 // conversationsOpen follows https://api.slack.com/methods/conversations.open:

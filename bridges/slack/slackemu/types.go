@@ -96,24 +96,27 @@ type conversationJSON struct {
 // Message is a stored message, shaped like Slack's message event
 // (https://api.slack.com/events/message).
 type Message struct {
-	Type        string     `json:"type"`
-	Subtype     string     `json:"subtype,omitempty"`
-	Channel     string     `json:"channel,omitempty"`
-	User        string     `json:"user,omitempty"`
-	BotID       string     `json:"bot_id,omitempty"`
-	Username    string     `json:"username,omitempty"`
-	Icons       *Icons     `json:"icons,omitempty"`
-	Text        string     `json:"text"`
-	TS          string     `json:"ts"`
-	ThreadTS    string     `json:"thread_ts,omitempty"`
-	ReplyCount  int        `json:"reply_count,omitempty"`
-	Team        string     `json:"team,omitempty"`
-	Edited      *Edited    `json:"edited,omitempty"`
-	Reactions   []Reaction `json:"reactions,omitempty"`
-	Files       []File     `json:"files,omitempty"`
-	Upload      bool       `json:"upload,omitempty"`
-	Hidden      bool       `json:"hidden,omitempty"`
-	ClientMsgID string     `json:"client_msg_id,omitempty"`
+	Type            string     `json:"type"`
+	Subtype         string     `json:"subtype,omitempty"`
+	Channel         string     `json:"channel,omitempty"`
+	User            string     `json:"user,omitempty"`
+	BotID           string     `json:"bot_id,omitempty"`
+	Username        string     `json:"username,omitempty"`
+	Icons           *Icons     `json:"icons,omitempty"`
+	Text            string     `json:"text"`
+	TS              string     `json:"ts"`
+	ThreadTS        string     `json:"thread_ts,omitempty"`
+	ReplyCount      int        `json:"reply_count,omitempty"`
+	ReplyUsersCount int        `json:"reply_users_count,omitempty"`
+	ReplyUsers      []string   `json:"reply_users,omitempty"`
+	LatestReply     string     `json:"latest_reply,omitempty"`
+	Team            string     `json:"team,omitempty"`
+	Edited          *Edited    `json:"edited,omitempty"`
+	Reactions       []Reaction `json:"reactions,omitempty"`
+	Files           []File     `json:"files,omitempty"`
+	Upload          bool       `json:"upload,omitempty"`
+	Hidden          bool       `json:"hidden,omitempty"`
+	ClientMsgID     string     `json:"client_msg_id,omitempty"`
 	// Topic and Purpose are what a channel_topic or channel_purpose
 	// message (and their group_ forms) set
 	// (https://api.slack.com/events/message/channel_topic).
