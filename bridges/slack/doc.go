@@ -30,7 +30,8 @@
 // message in the database (media.go), so a restart does not lose them;
 // an UPDATE decides which message shares one, and every login that sees
 // that message maps it (idempotently). Each Session owns
-// one goroutine that reads RTM events and queues remote events in order;
+// one goroutine that reads RTM events and queues remote events in order
+// (its presence subscription is sent from a timer, session.go);
 // Matrix actions come from the core's portal queues and only use the
 // session's slack-go client, which is safe for concurrent use.
 //

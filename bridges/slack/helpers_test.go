@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -223,9 +224,12 @@ func (r *recorder) waitState(t testing.TB, kind bridge.SessionStateKind) bridge.
 		case <-r.changed:
 		case <-time.After(50 * time.Millisecond):
 		case <-deadline:
+			// Fatalf ends the goroutine: unlock first, or the cleanups
+			// that report states wait forever.
 			r.mu.Lock()
-			t.Fatalf("session never reached %s; states since: %v", kind, r.states)
+			states := slices.Clone(r.states)
 			r.mu.Unlock()
+			t.Fatalf("session never reached %s; states since: %v", kind, states)
 		}
 	}
 }

@@ -37,7 +37,23 @@ type Session struct {
 	revoked bool
 	// opened are the DMs StartDM opened (handle_matrix.go).
 	opened openedDMs
+
+	// pingInterval is how often RTM pings Slack. slack-go drops a
+	// connection that answered no ping for four intervals (its "deadman"
+	// timer) and reconnects, which catches up: a socket that died without
+	// closing costs at most that long.
+	pingInterval time.Duration
+	presence     presenceSub
 }
+
+// rtmPingInterval is the RTM ping interval (https://api.slack.com/rtm,
+// "Ping and Pong"): a dead socket is noticed within four of them.
+const rtmPingInterval = 30 * time.Second
+
+// presenceResubscribe is the least time between two presence_sub
+// messages: membership changes come in bursts (a channel joined brings
+// its members), and each presence_sub replaces the whole list.
+const presenceResubscribe = 3 * time.Second
 
 func newSession(n *Network, user *bridge.User, l *bridge.Login, md metadata) *Session {
 	return &Session{
@@ -46,6 +62,9 @@ func newSession(n *Network, user *bridge.User, l *bridge.Login, md metadata) *Se
 		state:   bridge.SessionState{Kind: bridge.StateDisconnected, Since: time.Now()},
 		cache:   newWorkspaceCache(),
 		cursors: newCursorBuffer(),
+
+		pingInterval: rtmPingInterval,
+		presence:     presenceSub{every: presenceResubscribe},
 	}
 }
 
@@ -118,7 +137,7 @@ func (s *Session) run(ctx context.Context, done chan struct{}) {
 	}
 	defer close(done)
 	log := zerolog.Ctx(ctx)
-	opts := []slack.RTMOption{slack.RTMOptionPingInterval(30 * time.Second)}
+	opts := []slack.RTMOption{slack.RTMOptionPingInterval(s.pingInterval)}
 	if s.md.Cookie != "" {
 		// The websocket of an xoxc- session needs the d cookie too.
 		opts = append(opts, slack.RTMOptionDialHeaders(http.Header{"Cookie": {"d=" + s.md.Cookie}}))
@@ -185,6 +204,8 @@ func (s *Session) handleRTM(ctx context.Context, ev slack.RTMEvent) {
 	case *slack.ConnectedEvent:
 		log.Info().Str("team_id", s.md.TeamID).Int("connection", data.ConnectionCount).Msg("Slack RTM connected")
 		s.setState(ctx, bridge.StateConnected, "")
+		// A new connection has no presence subscription.
+		s.presence.forget()
 		s.syncAndCatchUp(ctx)
 	case *slack.ConnectionErrorEvent:
 		s.setState(ctx, bridge.StateDisconnected, "reconnecting: "+safeError(data))
@@ -201,6 +222,7 @@ func (s *Session) handleRTM(ctx context.Context, ev slack.RTMEvent) {
 		if err := s.handleSlackEvent(ctx, ev.Data); err != nil {
 			log.Err(err).Str("event", ev.Type).Msg("Failed to handle Slack event")
 		}
+		s.membershipChanged(ctx, ev.Data)
 	}
 }
 
@@ -307,24 +329,116 @@ func (s *Session) isEcho(key string) bool {
 	return s.net.echoes.take(s, s.md.TeamID+":"+key)
 }
 
-// subscribePresence asks RTM for the presence of the people in this
-// login's conversations (https://api.slack.com/events/presence_sub),
-// capped by the config.
-func (s *Session) subscribePresence(ids []string) {
-	limit := s.net.cfg.PresenceSubscriptions
-	if limit == 0 || len(ids) == 0 || s.app {
+// presenceSub is the session's RTM presence subscription
+// (https://api.slack.com/events/presence_sub): the people in the login's
+// conversations, sent again whenever that set changes, at most every
+// "every". Each presence_sub replaces the list before it
+// (https://api.slack.com/docs/presence-and-status), so the whole set goes
+// out each time.
+type presenceSub struct {
+	mu      sync.Mutex
+	every   time.Duration
+	pending bool      // a send is scheduled
+	last    time.Time // of the last send
+	sent    []string  // what the connection is subscribed to
+}
+
+// forget says the connection has no subscription: the next send goes out
+// even if the set did not change.
+func (p *presenceSub) forget() {
+	p.mu.Lock()
+	p.sent = nil
+	p.mu.Unlock()
+}
+
+// membershipChanged asks for the presence of who is now in the login's
+// conversations after an event that may change it.
+func (s *Session) membershipChanged(ctx context.Context, data any) {
+	switch ev := data.(type) {
+	case *slack.IMCreatedEvent:
+		// The handler forgot the new DM; it counts once known again.
+		if _, err := s.conv(ctx, ev.Channel.ID); err != nil {
+			zerolog.Ctx(ctx).Debug().Str("channel", ev.Channel.ID).Str("error", safeError(err)).Msg("New Slack DM not found")
+		}
+	case *slack.MemberJoinedChannelEvent, *slack.MemberLeftChannelEvent, *slack.ChannelJoinedEvent, *slack.GroupJoinedEvent,
+		*slack.ChannelCreatedEvent, *mpimOpenEvent, *slack.GroupOpenEvent:
+	default:
 		return
 	}
-	ids = slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return id == s.md.UserID })
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
-	if len(ids) > limit {
-		ids = ids[:limit]
+	s.subscribePresence(ctx)
+}
+
+// subscribePresence sends the presence subscription soon: now if the last
+// went out long enough ago, else once it has. Calls in between are one
+// send, of the set as it is then.
+func (s *Session) subscribePresence(ctx context.Context) {
+	if s.net.cfg.PresenceSubscriptions == 0 || s.app {
+		return
 	}
+	p := &s.presence
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pending {
+		return
+	}
+	p.pending = true
+	time.AfterFunc(time.Until(p.last.Add(p.every)), func() { s.sendPresenceSub(ctx) })
+}
+
+// sendPresenceSub sends presence_sub with the people in the login's
+// conversations, capped by the config, unless the connection has that
+// list already. It runs on its own goroutine: the RTM's outgoing queue may
+// be full while it reconnects.
+func (s *Session) sendPresenceSub(ctx context.Context) {
+	p := &s.presence
+	p.mu.Lock()
+	p.pending, p.last = false, time.Now()
+	p.mu.Unlock()
+	if ctx.Err() != nil {
+		return
+	}
+	ids := s.presenceTargets(ctx)
+	p.mu.Lock()
+	same := slices.Equal(ids, p.sent) && p.sent != nil
+	if !same {
+		p.sent = ids
+	}
+	p.mu.Unlock()
 	s.mu.Lock()
 	rtm := s.rtm
 	s.mu.Unlock()
-	if rtm != nil {
-		rtm.SendMessage(rtm.NewSubscribeUserPresence(ids))
+	if same || rtm == nil || len(ids) == 0 {
+		return
 	}
+	zerolog.Ctx(ctx).Debug().Int("users", len(ids)).Msg("Subscribing to Slack presence")
+	rtm.SendMessage(rtm.NewSubscribeUserPresence(ids))
+}
+
+// presenceTargets are the other people in the conversations the session
+// knows (archived ones aside), sorted, at most the configured number.
+func (s *Session) presenceTargets(ctx context.Context) []string {
+	s.cache.mu.Lock()
+	convs := make([]*convInfo, 0, len(s.cache.convs))
+	for _, c := range s.cache.convs {
+		if !c.Archived {
+			convs = append(convs, c)
+		}
+	}
+	s.cache.mu.Unlock()
+	var ids []string
+	for _, c := range convs {
+		m, err := s.members(ctx, c)
+		if err != nil {
+			zerolog.Ctx(ctx).Debug().Str("channel", c.ID).Str("error", safeError(err)).Msg("No Slack members for presence")
+			continue
+		}
+		ids = append(ids, m...)
+	}
+	ids = slices.DeleteFunc(ids, func(id string) bool { return id == s.md.UserID || s.net.isAppBot(s.md.TeamID, id) })
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	if limit := s.net.cfg.PresenceSubscriptions; limit > 0 && len(ids) > limit {
+		ids = ids[:limit]
+	}
+	return ids
 }

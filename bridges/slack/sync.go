@@ -186,7 +186,6 @@ func (s *Session) syncAndCatchUp(ctx context.Context) {
 		log.Err(err).Msg("Failed to read Slack cursors")
 		return
 	}
-	var people []string
 	for _, c := range convs {
 		if ctx.Err() != nil {
 			return
@@ -204,13 +203,9 @@ func (s *Session) syncAndCatchUp(ctx context.Context) {
 		}
 		if err != nil {
 			log.Err(err).Str("channel", c.ID).Msg("Failed to sync Slack conversation")
-			continue
-		}
-		if m, err := s.members(ctx, c); err == nil {
-			people = append(people, m...)
 		}
 	}
-	go s.subscribePresence(people)
+	s.subscribePresence(ctx)
 }
 
 // listConversations pages through users.conversations

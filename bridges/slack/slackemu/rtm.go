@@ -41,6 +41,9 @@ type rtmConn struct {
 	queue         chan []byte
 	done          chan struct{}
 	closeOnce     sync.Once
+	// stalled marks a connection that died without closing (StallRTM);
+	// guarded by s.mu.
+	stalled bool
 }
 
 // rtmConnect follows https://api.slack.com/methods/rtm.connect: it returns
@@ -168,6 +171,9 @@ func (c *rtmConn) handle(m clientMessage, raw []byte) {
 	s := c.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if c.stalled {
+		return // lost on the way, pings too
+	}
 	switch m.Type {
 	case "ping":
 		// The pong echoes every field of the ping but id and type.
@@ -218,6 +224,9 @@ func (c *rtmConn) sendLocked(ev any) {
 }
 
 func (c *rtmConn) enqueueLocked(data []byte) {
+	if c.stalled {
+		return
+	}
 	select {
 	case c.queue <- data:
 	default:
@@ -248,4 +257,33 @@ func (c *rtmConn) close() {
 			s.announcePresenceLocked(c.user, before)
 		}
 	})
+}
+
+// StallRTM makes every open RTM connection of a user ("" = all) go
+// silent without closing, as one whose network path died does: nothing
+// the client sends arrives (pings get no pong,
+// https://api.slack.com/rtm#ping_and_pong) and no event reaches it. The
+// socket stays open until the client gives up on it; new connections work.
+func (s *Server) StallRTM(user string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if c.ws != nil && (user == "" || c.user == user) {
+			c.stalled = true
+		}
+	}
+}
+
+// StalledRTM counts the stalled RTM connections of a user ("" = all) that
+// are still open: the client has not yet noticed they are dead.
+func (s *Server) StalledRTM(user string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c := range s.conns {
+		if c.stalled && (user == "" || c.user == user) {
+			n++
+		}
+	}
+	return n
 }
