@@ -356,7 +356,8 @@ func (p *presenceSub) forget() {
 func (s *Session) membershipChanged(ctx context.Context, data any) {
 	switch ev := data.(type) {
 	case *slack.IMCreatedEvent:
-		// The handler forgot the new DM; it counts once known again.
+		// Its person counts once the DM is known; the handler skips
+		// looking up one opened from Matrix.
 		if _, err := s.conv(ctx, ev.Channel.ID); err != nil {
 			zerolog.Ctx(ctx).Debug().Str("channel", ev.Channel.ID).Str("error", safeError(err)).Msg("New Slack DM not found")
 		}
