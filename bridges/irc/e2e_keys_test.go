@@ -101,18 +101,12 @@ func TestKeysAndRefusedRejoinsSurviveARestart(t *testing.T) {
 				c.Address = g.addr()
 				c.Channels = []ChannelConfig{{Channel: "#keyed"}, {Channel: "#locked"}}
 			})
-			tn.waitBotIn(t, "#keyed")
-			tn.waitBotIn(t, "#locked")
-			ctx := testCtx(t)
-			keyed, _ := tn.core.GetPortal(ctx, tn.channelKey("#keyed"))
-			require.NotNil(t, keyed, "#keyed has a portal")
-			locked, _ := tn.core.GetPortal(ctx, tn.channelKey("#locked"))
-			require.NotNil(t, locked, "#locked has a portal")
+			keyed, locked := waitPortal(t, tn, "#keyed"), waitPortal(t, tn, "#locked")
 			require.NoError(t, tn.send(t, matrixMessage(keyed, alice, "", "before the key"), "Alice"))
 			carol.WaitFor("alice's message", irctest.IsText("PRIVMSG", "before the key"))
 
-			carol.Send("MODE #keyed +k sesame")
 			from := tn.core.end()
+			carol.Send("MODE #keyed +k sesame")
 			tn.core.waitEvent(t, &from, "the room made invite-only by +k", func(ev *bridge.RemoteEvent) bool {
 				return ev.Kind == bridge.RemoteChatInfo && ev.Portal == keyed.Key && ev.ChatInfo.JoinRule == event.JoinRuleInvite
 			})
@@ -191,20 +185,31 @@ func TestPuppetsAreInvitedIntoInviteOnlyChannels(t *testing.T) {
 			carol := srv.Connect(t, "carol")
 			carol.Join("#inv")
 			tn := startNetwork(t, srv, func(c *Config) { c.Channels = []ChannelConfig{{Channel: "#inv"}} })
-			tn.waitBotIn(t, "#inv")
+			portal := waitPortal(t, tn, "#inv")
+			from := tn.core.end()
 			carol.Send("MODE #inv +o %s", *tn.bot.nick.Load())
 			carol.Send("MODE #inv +i")
-			from := tn.core.end()
 			tn.core.waitEvent(t, &from, "the room made invite-only", func(ev *bridge.RemoteEvent) bool {
 				return ev.Kind == bridge.RemoteChatInfo && ev.ChatInfo.JoinRule == event.JoinRuleInvite
 			})
 			require.Eventually(t, func() bool { return tn.bot.mayInvite("#inv") }, 15*time.Second, 20*time.Millisecond, "the bot an op")
-			portal, _ := tn.core.GetPortal(testCtx(t), tn.channelKey("#inv"))
-			require.NotNil(t, portal)
 
 			require.NoError(t, tn.send(t, matrixMessage(portal, alice, "", "let me in"), "Alice"))
 			m := carol.WaitFor("alice's message", irctest.IsText("PRIVMSG", "let me in"))
 			assert.Equal(t, "Alice[m]", m.Nick())
 		})
 	}
+}
+
+// waitPortal waits until the bot holds a configured channel and its
+// portal exists.
+func waitPortal(t *testing.T, tn *testNet, channel string) *bridge.Portal {
+	t.Helper()
+	tn.waitBotIn(t, channel)
+	var portal *bridge.Portal
+	require.Eventually(t, func() bool {
+		portal, _ = tn.core.GetPortal(testCtx(t), tn.channelKey(channel))
+		return portal != nil
+	}, 15*time.Second, 20*time.Millisecond, "the portal of %s", channel)
+	return portal
 }

@@ -277,7 +277,14 @@ func (p *Puppet) askInvite(c *Conn, channel, reason string) bool {
 	bc := p.net.bot.conn.current()
 	may := bc != nil && p.net.bot.mayInvite(channel) // before p.mu: it takes the bot's locks
 	p.mu.Lock()
-	_, asked := p.invites[folded]
+	t, asked := p.invites[folded]
+	if asked && t != nil {
+		// The refusal of a second JOIN sent before the first was
+		// answered (connecting and a message both join): the INVITE
+		// asked for covers it.
+		p.mu.Unlock()
+		return true
+	}
 	if asked || !may || !p.channels[folded] {
 		delete(p.invites, folded)
 		p.mu.Unlock()
