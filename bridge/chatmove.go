@@ -8,7 +8,6 @@ import (
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
-	"maunium.net/go/mautrix/id"
 )
 
 // chatMoves keeps the events of a chat's new key behind its move
@@ -211,7 +210,7 @@ func (br *Bridge) tellMovedElsewhere(ctx context.Context, old, existing *Portal,
 		now = string(ev.Sender.ID)
 	}
 	text := fmt.Sprintf("%s is now known as %s. You already have a chat with %s, where their messages now arrive: %s",
-		orDefault(was, "The other side"), now, now, id.RoomID(existing.MXID).URI().MatrixToURL())
+		orDefault(was, "The other side"), now, now, existing.MXID.URI().MatrixToURL())
 	content := &event.MessageEventContent{MsgType: event.MsgNotice, Body: text}
 	_, err := br.AS.BotIntent().SendMessageEvent(ctx, old.MXID, event.EventMessage, content, mautrix.ReqSendEvent{
 		TransactionID: eventTxnID(ctx, old, "move", ev),
