@@ -293,9 +293,27 @@ func (s *Session) HandleMatrixEdit(ctx context.Context, edit *bridge.MatrixEdit)
 		return err
 	}
 	text := s.slackText(ctx, edit.Content)
-	s.addEcho("edit:" + ch + ":" + string(edit.Target.RemoteID) + ":" + text)
+	// The echo is known by its message, not its text: Slack rewrites what
+	// it is sent (a bare URL comes back as <url>, see editEcho).
+	echo := editEcho(ch, string(edit.Target.RemoteID))
+	s.addEcho(echo)
 	_, _, _, err = s.api.UpdateMessageContext(ctx, ch, string(edit.Target.RemoteID), slack.MsgOptionText(text, false))
+	if err != nil {
+		s.cancelEcho(echo) // nothing will echo
+	}
 	return s.checkAuth(ctx, err)
+}
+
+// editEcho is the echo key of an edit of the message at ts. Slack's server
+// formats what it is sent (https://api.slack.com/methods/chat.update,
+// "parse": as a client's message, whose URLs the server links,
+// https://api.slack.com/reference/surfaces/formatting#linking-urls), so the
+// echo's text may differ from the text sent. The next change of the
+// message that shows different text is the echo: the echo set holds it
+// for a short while only, and a change that keeps the text (a link
+// preview added) does not count (onEdit).
+func editEcho(channel, ts string) string {
+	return "edit:" + channel + ":" + ts
 }
 
 // HandleMatrixRedaction deletes the message with chat.delete

@@ -388,14 +388,16 @@ func (s *Session) onEdit(ctx context.Context, c *convInfo, m *slack.Message) err
 	if cur == nil {
 		return nil
 	}
-	if s.isEcho("edit:" + c.ID + ":" + cur.Timestamp + ":" + cur.Text) {
-		return nil
-	}
 	conv := mrkdwn.MessageToMatrix(cur, s.resolver(ctx))
 	if prev := m.PreviousMessage; prev != nil {
 		if was := mrkdwn.MessageToMatrix(prev, s.resolver(ctx)); was.Plain == conv.Plain && was.HTML == conv.HTML {
 			return nil
 		}
+	}
+	// Checked once the text is known to change, so that an unfurl does
+	// not take the echo of a Matrix edit (editEcho).
+	if s.isEcho(editEcho(c.ID, cur.Timestamp)) {
+		return nil
 	}
 	user := cur.User
 	if cur.Edited != nil && cur.Edited.User != "" {

@@ -46,7 +46,7 @@ func (s *Server) post(c caller, p url.Values, subtype string) any {
 	if !slices.Contains(conv.Members, c.user.ID) {
 		return errorResponse("not_in_channel")
 	}
-	m := &Message{Type: "message", Subtype: subtype, User: c.user.ID, Text: text, Team: s.team.ID}
+	m := &Message{Type: "message", Subtype: subtype, User: c.user.ID, Text: linkURLs(text, p.Get("parse")), Team: s.team.ID}
 	if b := p.Get("blocks"); b != "" && json.Valid([]byte(b)) {
 		m.Blocks = json.RawMessage(b)
 	}
@@ -95,6 +95,7 @@ func (s *Server) chatUpdate(c caller, p url.Values) any {
 	if text == "" && p.Get("blocks") == "" {
 		return errorResponse("no_text")
 	}
+	text = linkURLs(text, p.Get("parse"))
 	s.editLocked(conv, m, c.user.ID, text)
 	return ok(response{"channel": conv.ID, "ts": m.TS, "text": text,
 		"message": map[string]any{"text": text, "user": m.User}})
