@@ -209,7 +209,7 @@ func (c *Conn) readOne() error {
 		if c.closing.Load() {
 			err = ErrClosed
 		} else if c.closeText != "" {
-			err = classifyClose(c.closeText)
+			err = classifyClose(c.closeText, c.welcomed)
 		} else if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 			err = ErrServerClosed
 		}

@@ -260,11 +260,14 @@ func TestMessagesOutliveAnIRCOutage(t *testing.T) {
 		w.breaker.cut()
 		lost := alice.say(room, "into the void")
 		// Two attempts of 4 s each, with a second between them.
-		notice := alice.bw().WaitForWithin(room, "the not-delivered notice", 40*time.Second, func(evt *event.Event) bool {
+		notice := alice.bw().WaitForWithin(room, "the not-delivered notice", 60*time.Second, func(evt *event.Event) bool {
 			return noticeFromBot("not delivered")(evt) && evt.Content.AsMessage().RelatesTo.GetReplyTo() == lost
 		})
 		t.Logf("the user was told: %s", bodyOf(notice))
 		w.breaker.restore()
+		// The reconnect backoff grew during the outage, past what this
+		// test's short wait covers, so the puppet is let back first.
+		require.NotNil(t, dave.TryWaitFor(60*time.Second, irctest.IsCommand("JOIN", "alice[m]")), "alice's puppet back in the channel")
 		alice.say(room, "back again")
 		assert.Equal(t, []string{"back again"}, saidBy(dave, "alice[m]", "back again"))
 	})

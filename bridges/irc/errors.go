@@ -68,8 +68,10 @@ func (e *serverError) Error() string {
 func (e *serverError) Unwrap() error { return e.kind }
 
 // classifyClose reads an ERROR line's text. Servers word kills and bans
-// differently, but all say "killed" or name the line type.
-func classifyClose(text string) error {
+// differently, but all say "killed" or name the line type. Before
+// registration, words about a password are a refused server password:
+// ngIRCd sends only "ERROR :Access denied: Bad password?", no 464.
+func classifyClose(text string, registered bool) error {
 	lower := strings.ToLower(text)
 	kind := ErrServerClosed
 	switch {
@@ -78,6 +80,8 @@ func classifyClose(text string) error {
 		kind = ErrBanned
 	case strings.Contains(lower, "killed"):
 		kind = ErrKilled
+	case !registered && strings.Contains(lower, "password"):
+		kind = ErrBadPassword
 	}
 	return &serverError{kind: kind, text: text}
 }

@@ -274,12 +274,18 @@ func offlineNetwork(t *testing.T, name string, edit func(*Config)) (*Network, *f
 	return n, core
 }
 
-// waitBotIn waits until the bot has the channel's member list.
+// waitBotIn waits until the bot has the channel's member list and, for a
+// configured channel, its portal: that is made just after the join, and
+// tests go on to use it.
 func (tn *testNet) waitBotIn(t testing.TB, channel string) {
 	t.Helper()
 	require.Eventually(t, func() bool {
 		ch := tn.bot.channel(channel)
-		return ch != nil && ch.isSynced()
+		if ch == nil || !ch.isSynced() {
+			return false
+		}
+		p, _ := tn.core.GetPortal(context.Background(), tn.channelKey(channel))
+		return !ch.static || p != nil
 	}, 15*time.Second, 10*time.Millisecond, "bot did not join %s", channel)
 }
 

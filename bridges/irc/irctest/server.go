@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -75,17 +76,30 @@ func binary(kind Kind) string {
 // Start starts a server of kind for the test and stops it at cleanup.
 func Start(t testing.TB, kind Kind) *Server {
 	t.Helper()
-	return start(t, kind, false)
+	return start(t, kind, options{})
+}
+
+// StartWithPassword starts a server that admits only clients giving
+// password with PASS.
+func StartWithPassword(t testing.TB, kind Kind, password string) *Server {
+	t.Helper()
+	return start(t, kind, options{password: password})
+}
+
+// options are the ways a test server may differ from the default one.
+type options struct {
+	tls      bool   // InspIRCd only: a TLS listener too
+	password string // the server password, "" for none
 }
 
 // StartTLS starts an InspIRCd that also listens with TLS on TLSAddr, with
 // a self-signed certificate (clients must skip verification).
 func StartTLS(t testing.TB) *Server {
 	t.Helper()
-	return start(t, InspIRCd, true)
+	return start(t, InspIRCd, options{tls: true})
 }
 
-func start(t testing.TB, kind Kind, withTLS bool) *Server {
+func start(t testing.TB, kind Kind, opts options) *Server {
 	t.Helper()
 	bin := binary(kind)
 	if _, err := exec.LookPath(bin); err != nil {
@@ -111,7 +125,10 @@ func start(t testing.TB, kind Kind, withTLS bool) *Server {
 	case InspIRCd:
 		s.Name = "irc.inspircd.test"
 		text = inspircdConfig(s.Name, s.port, s.dir)
-		if withTLS {
+		if opts.password != "" {
+			text = strings.Replace(text, `<connect allow="*"`, fmt.Sprintf(`<connect allow="*" password="%s"`, opts.password), 1)
+		}
+		if opts.tls {
 			tlsPort := freePort(t)
 			s.TLSAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(tlsPort))
 			writeCert(t, s.dir)
@@ -123,6 +140,9 @@ func start(t testing.TB, kind Kind, withTLS bool) *Server {
 	case NgIRCd:
 		s.Name = "irc.ngircd.test"
 		text = ngircdConfig(s.Name, s.port)
+		if opts.password != "" {
+			text = strings.Replace(text, "[Global]\n", "[Global]\n\tPassword = "+opts.password+"\n", 1)
+		}
 	default:
 		t.Fatalf("irctest: unknown server kind %q", kind)
 	}
