@@ -10,9 +10,11 @@ import (
 )
 
 // The "identified" PM policy needs to know whether a sender is logged in
-// to an account. A connection with account-tag is told on every message;
-// on a server without it (ngIRCd, older ircds) the puppet that got the PM
-// asks WHOIS, and RPL_WHOISACCOUNT (330) or RPL_WHOISREGNICK (307) before
+// to an account. A connection with account-tag is told on every message.
+// Without it, the bot may know: with extended-join and account-notify it
+// follows the account of everyone it shares a channel with (member in
+// membership.go). Otherwise (ngIRCd, older ircds) the puppet that got the
+// PM asks WHOIS, and RPL_WHOISACCOUNT (330) or RPL_WHOISREGNICK (307) before
 // RPL_ENDOFWHOIS (318) means yes. Answers are kept for accountTTL, so a
 // chatty sender costs one WHOIS a while, and PMs that arrive while a
 // WHOIS is out wait for it, in order. A WHOIS waits in the puppet's line
@@ -67,16 +69,24 @@ func (n *Network) accountKey(src ircproto.Prefix) string {
 // runs on the network's worker. Call from the worker.
 func (n *Network) checkIdentified(c *Conn, src ircproto.Prefix, then func(identified bool)) {
 	key, nick := n.accountKey(src), n.fold(src.Name)
+	account, tracked := n.bot.knownAccount(nick)
 	a := &n.accounts
 	a.mu.Lock()
-	if ans, ok := a.known[key]; ok && time.Since(ans.at) < accountTTL {
-		a.mu.Unlock()
-		then(ans.identified)
-		return
-	}
+	// PMs that came while a WHOIS is out wait for it, so that the sender's
+	// PMs stay in order even when the bot learns the answer meanwhile.
 	if l, ok := a.pending[nick]; ok {
 		l.then = append(l.then, then)
 		a.mu.Unlock()
+		return
+	}
+	if tracked {
+		a.mu.Unlock()
+		then(account != "")
+		return
+	}
+	if ans, ok := a.known[key]; ok && time.Since(ans.at) < accountTTL {
+		a.mu.Unlock()
+		then(ans.identified)
 		return
 	}
 	if a.out[c] >= maxLookupsPerPuppet {
@@ -160,4 +170,22 @@ func (n *Network) endOne(nick string, l *accountLookup) {
 			f(identified)
 		}
 	})
+}
+
+// knownAccount returns the account of a folded nick as the bot follows it
+// ("" for none), and whether the bot follows it: it shares a channel with
+// them and learned their account from extended-join or account-notify.
+func (b *bot) knownAccount(nick string) (account string, known bool) {
+	for _, ch := range b.channelsWith(nick) {
+		ch.mu.Lock()
+		m, ok := ch.members[nick]
+		if ok && m.accountKnown {
+			account, known = m.account, true
+		}
+		ch.mu.Unlock()
+		if known {
+			return account, true
+		}
+	}
+	return "", false
 }

@@ -33,6 +33,7 @@ type bot struct {
 
 	// joinWho holds the WHOs after joins not yet sent (away.go).
 	joinWho joinWhoQueue
+	batches splitBatches // netsplit and netjoin BATCHes open (membership.go)
 }
 
 type wantedChannel struct {
@@ -60,7 +61,7 @@ func newBot(n *Network) *bot {
 // without polling. echo-message is left out: the bot says little, and
 // what puppets say is recognised by their nick.
 var botCaps = []string{"sasl", "server-time", "message-tags", "away-notify", "account-notify", "extended-join",
-	"multi-prefix", "userhost-in-names", "cap-notify", "chghost", "account-tag"}
+	"multi-prefix", "userhost-in-names", "cap-notify", "chghost", "account-tag", "batch"}
 
 func (b *bot) connConfig() *connConfig {
 	c := b.net.cfg

@@ -32,6 +32,8 @@ func init() {
 		"MODE":                        (*bot).onMode,
 		"TOPIC":                       (*bot).onTopic,
 		"AWAY":                        (*bot).onAway,
+		"BATCH":                       (*bot).onBatch,
+		"ACCOUNT":                     (*bot).onAccount,
 		ircproto.RPL_TOPIC:            (*bot).onTopicReply,
 		ircproto.RPL_WHOREPLY:         (*bot).onWhoReply,
 		ircproto.RPL_AWAY:             (*bot).onAwayReply,
@@ -150,8 +152,9 @@ func (b *bot) onJoin(c *Conn, m *ircproto.Message) {
 	}
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	ch.members[b.net.fold(nick)] = &member{nick: nick}
-	if b.net.puppetByNick(nick) != nil {
+	account, known := joinAccount(c, m)
+	ch.members[b.net.fold(nick)] = &member{nick: nick, account: account, accountKnown: known}
+	if b.net.puppetByNick(nick) != nil || b.netjoin(c, ch, m) {
 		return
 	}
 	b.net.queue(&bridge.RemoteEvent{Kind: bridge.RemoteJoin, Portal: ch.key, Sender: b.net.ghostSender(nick),
@@ -212,7 +215,7 @@ func (b *bot) onQuit(c *Conn, m *ircproto.Message) {
 	if c.IsMe(nick) {
 		return
 	}
-	split := isNetsplit(reason)
+	split := b.splitQuit(c, m)
 	for _, ch := range b.channelsWith(nick) {
 		if !split {
 			b.memberGone(ch, nick, bridge.RemoteLeave, bridge.Sender{}, reason, m)
@@ -567,7 +570,8 @@ func (p *Puppet) onPrivate(c *Conn, m *ircproto.Message) {
 // messaging thousands of users makes a handful of invites, not thousands.
 //
 // The "identified" policy reads the sender's account from account-tag, or
-// from WHOIS where the connection has no account-tag (accounts.go).
+// where the connection has no account-tag from what the bot follows of
+// the sender's account, else from WHOIS (accounts.go).
 func (n *Network) handlePM(p *Puppet, c *Conn, m *ircproto.Message, content *bridge.Content) {
 	const notIdentified = "only accepts private messages from users identified to an account"
 	switch n.cfg.PrivateMessages.Policy {

@@ -37,6 +37,12 @@ type channel struct {
 type member struct {
 	nick  string
 	modes string // membership modes, highest first ("ov")
+	// account is the services account the nick is logged in to, "" for
+	// none, when accountKnown: learned from extended-join or ACCOUNT on a
+	// connection with account-notify, which keeps it current for as long
+	// as the bot shares a channel with the nick.
+	account      string
+	accountKnown bool
 }
 
 func newChannel(n *Network, name string, static bool) *channel {
@@ -72,9 +78,124 @@ func levelFor(modes string) int {
 
 // netsplitQuit matches the QUIT reason servers give users lost in a
 // netsplit: the two server names ("hub.example.net leaf.example.net").
+// It is the fallback for servers that do not wrap a split in a netsplit
+// BATCH.
 var netsplitQuit = regexp.MustCompile(`^[A-Za-z0-9*.-]+\.[A-Za-z0-9.-]+ [A-Za-z0-9*.-]+\.[A-Za-z0-9.-]+$`)
 
 func isNetsplit(reason string) bool { return netsplitQuit.MatchString(reason) }
+
+// IRCv3 batch types (https://ircv3.net/specs/batches/netsplit) that
+// servers with the batch capability wrap around the QUITs of a netsplit
+// and the JOINs of the users coming back.
+const (
+	batchNetsplit = "netsplit"
+	batchNetjoin  = "netjoin"
+)
+
+// maxOpenBatches bounds the batches remembered on one connection, against
+// a server that opens them and never closes them.
+const maxOpenBatches = 64
+
+// splitBatches are the netsplit and netjoin batches open on the bot's
+// connection, by reference tag. Batch references belong to a connection,
+// so a new connection starts with none.
+type splitBatches struct {
+	mu   sync.Mutex
+	conn *Conn
+	open map[string]string // reference → batchNetsplit or batchNetjoin
+}
+
+// onBatch opens or closes a batch: "BATCH +ref type [params]" or
+// "BATCH -ref". Only netsplit and netjoin batches are remembered; the
+// lines of any other kind are handled as if unbatched.
+func (b *bot) onBatch(c *Conn, m *ircproto.Message) {
+	ref := m.Params[0]
+	if len(ref) < 2 {
+		return
+	}
+	s := &b.batches
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn != c || s.open == nil {
+		s.conn, s.open = c, map[string]string{}
+	}
+	switch ref[0] {
+	case '+':
+		if typ := m.Param(1); typ == batchNetsplit || typ == batchNetjoin {
+			if len(s.open) >= maxOpenBatches {
+				s.open = map[string]string{}
+			}
+			s.open[ref[1:]] = typ
+		}
+	case '-':
+		delete(s.open, ref[1:])
+	}
+}
+
+// batchOf returns the type of the netsplit or netjoin batch m belongs
+// to, or "".
+func (b *bot) batchOf(c *Conn, m *ircproto.Message) string {
+	ref, ok := m.Tag("batch")
+	if !ok {
+		return ""
+	}
+	s := &b.batches
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn != c {
+		return ""
+	}
+	return s.open[ref]
+}
+
+// splitQuit reports whether a QUIT is part of a netsplit: inside a
+// netsplit batch, or, from servers without batches, by its reason.
+func (b *bot) splitQuit(c *Conn, m *ircproto.Message) bool {
+	return b.batchOf(c, m) == batchNetsplit || isNetsplit(m.Param(0))
+}
+
+// netjoin takes a JOIN that is part of a netjoin batch into the bot's
+// view without a Matrix join of its own: the users coming back after a
+// split are one reconcile per channel once the burst has settled, as
+// their leaving was. It reports false, doing nothing, for any other JOIN.
+// Call with ch.mu held.
+func (b *bot) netjoin(c *Conn, ch *channel, m *ircproto.Message) bool {
+	if b.batchOf(c, m) != batchNetjoin {
+		return false
+	}
+	b.deferSplit(ch)
+	return true
+}
+
+// joinAccount is the account a JOIN says its user is logged in to ("" for
+// none), and whether it says so: with extended-join, JOIN carries the
+// account, and only with account-notify does it stay true later.
+func joinAccount(c *Conn, m *ircproto.Message) (account string, known bool) {
+	if len(m.Params) < 3 || !c.HasCap("extended-join") || !c.HasCap("account-notify") {
+		return "", false
+	}
+	if account = m.Params[1]; account == "*" {
+		account = ""
+	}
+	return account, true
+}
+
+// onAccount follows account-notify: "ACCOUNT name" when a user logs in,
+// "ACCOUNT *" when they log out, sent for users sharing a channel.
+func (b *bot) onAccount(c *Conn, m *ircproto.Message) {
+	account := m.Params[0]
+	if account == "*" {
+		account = ""
+	}
+	nick := b.net.fold(m.Nick())
+	for _, ch := range b.channelsWith(nick) {
+		ch.mu.Lock()
+		if mem, ok := ch.members[nick]; ok {
+			mem.account, mem.accountKnown = account, c.HasCap("account-notify")
+		}
+		ch.mu.Unlock()
+	}
+}
 
 // memberSender is who a member is for the core: an IRC user's ghost, or a
 // puppet's Matrix user, which the core leaves alone when reconciling.

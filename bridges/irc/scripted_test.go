@@ -41,6 +41,9 @@ type script struct {
 	// PLAIN instead of "+" ("%s" for the nick): a server that fails the
 	// exchange before any password.
 	saslAnswer map[string][]string
+	// caps are the capabilities offered besides sasl ("batch
+	// extended-join"); every one asked for is acknowledged.
+	caps string
 }
 
 func startScripted(t *testing.T, sc script) *scriptedServer {
@@ -87,12 +90,13 @@ func (s *scriptedServer) serve(c net.Conn) {
 		switch strings.ToUpper(fields[0]) {
 		case "CAP":
 			switch sub := fields[1]; {
-			case sub == "LS" && s.accounts != nil:
-				negotiating = true
-				write(":fake CAP %s LS :sasl=PLAIN", nick)
 			case sub == "LS":
 				negotiating = true
-				write(":fake CAP %s LS :", nick)
+				offered := s.caps
+				if s.accounts != nil {
+					offered = strings.TrimSpace("sasl=PLAIN " + offered)
+				}
+				write(":fake CAP %s LS :%s", nick, offered)
 			case sub == "REQ":
 				write(":fake CAP %s ACK :%s", nick, strings.TrimPrefix(strings.Join(fields[2:], " "), ":"))
 			case sub == "END":

@@ -9,8 +9,10 @@ import (
 // DefaultCaps returns the capabilities the bridge asks for when a server
 // offers them. Each removes a guess: server-time gives true timestamps,
 // echo-message confirms delivery, away-notify/account-notify/
-// extended-join/chghost keep ghosts current without polling,
-// multi-prefix and userhost-in-names make NAMES complete.
+// extended-join keep ghosts current without polling, chghost turns a
+// host change into one CHGHOST rather than a fake QUIT and JOIN, batch
+// marks netsplits and netjoins as such, multi-prefix and
+// userhost-in-names make NAMES complete.
 func DefaultCaps() []string {
 	return []string{
 		"sasl", "server-time", "message-tags", "echo-message", "away-notify",
