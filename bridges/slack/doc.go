@@ -33,7 +33,11 @@
 // one goroutine that reads RTM events and queues remote events in order
 // (its presence subscription is sent from a timer, session.go);
 // Matrix actions come from the core's portal queues and only use the
-// session's slack-go client, which is safe for concurrent use.
+// session's slack-go client, which is safe for concurrent use. The one
+// lock they share with the RTM goroutine is the session's openedDMs: StartDM
+// holds it across conversations.open, and the RTM goroutine takes it for
+// an im_created, so a DM opened from Matrix is known as such before its
+// im_created is handled (a leaf lock; nothing else is taken under it).
 //
 // Secrets: tokens and cookies live in the login metadata and in the HTTP
 // client that sends them; they are never logged, never put in an error and
