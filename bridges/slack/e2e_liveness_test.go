@@ -1,13 +1,17 @@
 package slack_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"maunium.net/go/mautrix/event"
+
+	"github.com/isthmus-bridge/isthmus/bridges/slack/slackemu"
 )
 
 // TestEndToEndThreadCatchUp: replies posted in a Slack thread while the
@@ -52,4 +56,30 @@ func TestEndToEndThreadCatchUp(t *testing.T) {
 	assert.Equal(t, missed, got, "each missed reply once, in order")
 	assert.Equal(t, 1, live, "the reply seen live is not bridged again")
 	assert.Equal(t, 1, w.countAfterMarker(room, withBody(missed[0])), "nothing more came after the catch-up")
+}
+
+// TestEndToEndPresenceOfNewMember: someone who joins a channel after the
+// bridge connected has their Slack presence on their ghost, without a
+// reconnect.
+func TestEndToEndPresenceOfNewMember(t *testing.T) {
+	w := newWorld(t)
+	w.emu.AddUser(slackemu.User{ID: "U004", Name: "dave", Profile: slackemu.UserProfile{DisplayName: "Dave"}})
+	require.Contains(t, w.command("login slack "+e2eAliceTok), "alice")
+	room := w.joinPortal(w.general)
+	w.waitSlack("the first subscription", func() bool { return slices.Equal(w.emu.Subscriptions("U001"), []string{"U002", "U003"}) })
+
+	w.emu.Join(w.general, "U004")
+	dave := w.ghost("U004")
+	w.waitFor(room, "dave's ghost joining", func(evt *event.Event) bool {
+		return evt.Type == event.StateMember && evt.GetStateKey() == dave.String() && evt.Content.AsMember().Membership == event.MembershipJoin
+	})
+	w.waitSlack("dave subscribed to", func() bool { return slices.Contains(w.emu.Subscriptions("U001"), "U004") })
+	for _, active := range []bool{true, false} {
+		w.emu.SetPresence("U004", active)
+		want := map[bool]event.Presence{true: event.PresenceOnline, false: event.PresenceUnavailable}[active]
+		require.Eventually(t, func() bool {
+			p, err := w.alice.GetPresence(context.Background(), dave)
+			return err == nil && p.Presence == want
+		}, waitLimit, 100*time.Millisecond, "dave's ghost never became %s", want)
+	}
 }
