@@ -41,11 +41,12 @@
 // Op (and owner, admin) is power level 50, halfop 25, voice 10; +i and +k
 // make the join rule invite, +s and +p keep the room out of the
 // directory, +m raises events_default to voice. The other way, a Matrix
-// user's level changes of ghosts become MODE +o/-o/+v/-v and a topic
+// user's level changes of ghosts become MODE +o/-o, +h/-h (where PREFIX
+// has halfop; elsewhere the halfop level is voice) and +v/-v and a topic
 // change TOPIC, sent by their puppet, and a kick or ban of a ghost KICK
 // and MODE +b. Level and topic changes by a puppet that is not a channel
-// operator (for the topic of a +t channel, at least a halfop) are refused
-// before anything is sent, with bridge.ErrRefused, and the core puts the
+// operator (for voice alone, and for the topic of a +t channel, at least
+// a halfop) are refused before anything is sent, with bridge.ErrRefused, and the core puts the
 // Matrix state back and tells the user why. So are kicks and bans by a
 // puppet below halfop, by a halfop of a halfop or op, and of someone
 // ranked above the puppet in PREFIX (mayRemove); the core then brings the
@@ -71,8 +72,16 @@
 // room in the bucket. Only changes reach Matrix.
 //
 // The "identified" PM policy reads the sender's account from account-tag;
-// a connection without it asks WHOIS and keeps the answer a minute
-// (accounts.go).
+// a connection without it takes the account the bot follows, from
+// extended-join and account-notify, of those it shares a channel with,
+// and else asks WHOIS and keeps the answer a minute (accounts.go). A
+// refused sender is told why once an hour (refusals.go).
+//
+// A netsplit's QUITs are not a leave each but one reconcile per channel
+// once the burst has been quiet for membership.netsplit_delay, and so are
+// the JOINs of a netjoin BATCH (membership.go). A split is known by the
+// netsplit BATCH of servers with batch, and elsewhere by its
+// "server1 server2" QUIT reason.
 //
 // A DM follows its IRC partner across nick changes: the puppet that holds
 // it and sees the NICK moves the portal to the new nick
