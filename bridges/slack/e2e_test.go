@@ -37,6 +37,7 @@ func TestEndToEnd(t *testing.T) {
 	e2eMentions(t, w, room)
 	e2eFiles(t, w, room)
 	e2eDirectChats(t, w)
+	e2eOpenedDM(t, w)
 	e2eConversations(t, w)
 	e2ePresenceAndTyping(t, w, room)
 	e2eDoublePuppet(t, w, room)
