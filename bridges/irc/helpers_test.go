@@ -238,9 +238,10 @@ func startNetworkLogging(t testing.TB, srv *irctest.Server, edit func(*Config), 
 	if testing.Verbose() {
 		level = zerolog.DebugLevel
 	}
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(level)
+	tw := lateSafeWriter(t)
+	log := zerolog.New(tw).Level(level)
 	if all != nil {
-		shown := &zerolog.FilteredLevelWriter{Writer: zerolog.LevelWriterAdapter{Writer: zerolog.NewTestWriter(t)}, Level: level}
+		shown := &zerolog.FilteredLevelWriter{Writer: zerolog.LevelWriterAdapter{Writer: tw}, Level: level}
 		log = zerolog.New(zerolog.MultiLevelWriter(all, shown)).Level(zerolog.TraceLevel)
 	}
 	tn := &testNet{Network: n, core: newFakeCore(), mx: newFakeMatrix(), srv: srv}
@@ -342,4 +343,33 @@ func (tn *testNet) membership(t *testing.T, portal *bridge.Portal, user id.UserI
 		Content: event.Content{Parsed: &event.MemberEventContent{Membership: ms, Displayname: name}}}
 	require.NoError(t, p.HandleMatrixMembership(testCtx(t), &bridge.MatrixMembership{
 		Portal: portal, Sender: &bridge.User{MXID: user}, Event: evt, Membership: ms, Previous: prev}))
+}
+
+// lateSafeWriter writes log lines to the test's log until the test has
+// ended, then drops them: a connection goroutine finishing its last log
+// line just after Stop returned would otherwise panic the whole test
+// binary ("Log in goroutine after ... has completed").
+func lateSafeWriter(t testing.TB) io.Writer {
+	w := &dropAfterEnd{w: zerolog.NewTestWriter(t)}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		w.ended = true
+		w.mu.Unlock()
+	})
+	return w
+}
+
+type dropAfterEnd struct {
+	mu    sync.Mutex
+	ended bool
+	w     io.Writer
+}
+
+func (d *dropAfterEnd) Write(p []byte) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ended {
+		return len(p), nil
+	}
+	return d.w.Write(p)
 }
