@@ -84,7 +84,10 @@ func TestServerPassword(t *testing.T) {
 			require.Error(t, err)
 			assert.ErrorIs(t, err, bridge.ErrPermanent, "a refused password fails the message at once")
 			assert.ErrorIs(t, err, ErrBadPassword)
-			assert.Equal(t, bridge.StateBadCredential, p.State().Kind, "the user's session shows a bad credential: %s", p.State().Message)
+			// The connector wakes waiting messages before it reports the
+			// state, so the state may follow the error by a moment.
+			assert.Eventually(t, func() bool { return p.State().Kind == bridge.StateBadCredential }, 5*time.Second, 10*time.Millisecond,
+				"the user's session shows a bad credential")
 			assert.Eventually(t, func() bool { return !p.conn.running() }, 5*time.Second, 10*time.Millisecond,
 				"a refused password is not tried again until the user asks")
 		})
