@@ -171,6 +171,17 @@ func (w *world) channelRights(t *testing.T, carol *irctest.Client, alice0 *mxUse
 		})
 	})
 
+	t.Run("with op on IRC, an admin's halfop level becomes +h and stays", func(t *testing.T) {
+		alice := alice0.in(t)
+		setLevel(t, alice.client, room, ghostMXID("hank"), levelHalfop)
+		m := carol.WaitFor("hank's halfop", irctest.IsCommand("MODE", "alice[m]"))
+		assert.Equal(t, []string{"#modes", "-o+h", "hank", "hank"}, m.Params)
+		// The bot has seen the MODE once it relays carol's next line, and
+		// the room's events are handled in order.
+		marker(t, "hank is a halfop")
+		assert.Equal(t, levelHalfop, alice.powerLevels(room).GetUserLevel(ghostMXID("hank")), "not snapped back to voice")
+	})
+
 	t.Run("with op on IRC, an admin's kick and ban become KICK and MODE +b", func(t *testing.T) {
 		alice := alice0.in(t)
 		_, err := alice.client.KickUser(ctxT(t), room, &mautrix.ReqKickUser{UserID: ghostMXID("ivy"), Reason: "cool off"})

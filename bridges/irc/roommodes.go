@@ -121,13 +121,44 @@ func (p *Puppet) HandleMatrixPowerLevels(ctx context.Context, portal *bridge.Por
 	if err := mayChangeRanks(levelFor(modes), c.Nick(), channel, mcs); err != nil {
 		return err
 	}
-	for _, mc := range mcs {
-		if err := c.Send(ctx, ircproto.NewMessage("MODE", channel, strings.TrimSuffix(mc.String(), " "+mc.Param), mc.Param)); err != nil {
+	for _, m := range modeLines(channel, mcs, is.Modes()) {
+		if err := c.Send(ctx, m); err != nil {
 			return err
 		}
 	}
 	p.touch()
 	return nil
+}
+
+// modeLines packs membership mode changes into MODE lines of at most per
+// changes each (ISUPPORT MODES). One line for a member's "-o+h" means the
+// bot sees one MODE and Matrix one level change, not a drop to 0 on the
+// way.
+func modeLines(channel string, changes []ircproto.ModeChange, per int) []*ircproto.Message {
+	per = max(per, 1)
+	var out []*ircproto.Message
+	for len(changes) > 0 {
+		n := min(per, len(changes))
+		var modes strings.Builder
+		params := []string{channel, ""}
+		sign := byte(0)
+		for _, mc := range changes[:n] {
+			s := byte('-')
+			if mc.Add {
+				s = '+'
+			}
+			if s != sign {
+				sign = s
+				modes.WriteByte(s)
+			}
+			modes.WriteByte(mc.Mode)
+			params = append(params, mc.Param)
+		}
+		params[1] = modes.String()
+		out = append(out, ircproto.NewMessage("MODE", params...))
+		changes = changes[n:]
+	}
+	return out
 }
 
 // mayChangeRanks refuses, with bridge.ErrRefused, mode changes that a

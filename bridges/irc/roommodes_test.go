@@ -123,3 +123,33 @@ func TestMayChangeRanks(t *testing.T) {
 		})
 	}
 }
+
+func TestModeLines(t *testing.T) {
+	o := func(add bool, mode byte, nick string) ircproto.ModeChange {
+		return ircproto.ModeChange{Add: add, Mode: mode, Param: nick}
+	}
+	for _, tc := range []struct {
+		name    string
+		changes []ircproto.ModeChange
+		per     int
+		want    []string
+	}{
+		{"one change is one line", []ircproto.ModeChange{o(true, 'h', "gina")}, 3, []string{"MODE #c +h gina"}},
+		{"a member's changes share a line and their signs", []ircproto.ModeChange{o(false, 'o', "gina"), o(true, 'h', "gina")}, 3,
+			[]string{"MODE #c -o+h gina gina"}},
+		{"like signs are written once", []ircproto.ModeChange{o(false, 'o', "a"), o(false, 'h', "a"), o(false, 'v', "a")}, 3,
+			[]string{"MODE #c -ohv a a a"}},
+		{"past MODES, a new line", []ircproto.ModeChange{o(true, 'v', "a"), o(true, 'v', "b"), o(true, 'o', "c")}, 2,
+			[]string{"MODE #c +vv a b", "MODE #c +o c"}},
+		{"a MODES of 0 still makes lines", []ircproto.ModeChange{o(true, 'v', "a"), o(true, 'v', "b")}, 0,
+			[]string{"MODE #c +v a", "MODE #c +v b"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := []string{}
+			for _, m := range modeLines("#c", tc.changes, tc.per) {
+				got = append(got, m.String())
+			}
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
