@@ -72,7 +72,19 @@ func (br *Bridge) loginSpace(ctx context.Context, e *sessionEntry) (id.RoomID, e
 	}
 	info := br.describeSpace(ctx, e)
 	bot := br.AS.BotIntent()
+	// The avatar goes into the room's initial state, so the space the user
+	// is invited to already has its picture.
+	var initial []*event.Event
+	if info.AvatarID != "" {
+		if uri, err := br.uploadAvatar(ctx, l.Network, info); err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to fetch the space's avatar")
+		} else {
+			initial = append(initial, &event.Event{Type: event.StateRoomAvatar, StateKey: ptr(""),
+				Content: event.Content{Parsed: &event.RoomAvatarEventContent{URL: uri.CUString()}}})
+		}
+	}
 	resp, err := bot.CreateRoom(ctx, &mautrix.ReqCreateRoom{
+		InitialState:    initial,
 		Name:            *info.Name,
 		Topic:           *info.Topic,
 		Preset:          "private_chat",
@@ -90,13 +102,6 @@ func (br *Bridge) loginSpace(ctx context.Context, e *sessionEntry) (id.RoomID, e
 	}
 	if err := br.store.setSpaceRoom(ctx, l, resp.RoomID); err != nil {
 		return "", err
-	}
-	if info.AvatarID != "" {
-		if uri, err := br.uploadAvatar(ctx, l.Network, info); err != nil {
-			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to fetch the space's avatar")
-		} else if _, err := bot.SetRoomAvatar(ctx, resp.RoomID, uri); err != nil {
-			zerolog.Ctx(ctx).Warn().Err(err).Msg("Failed to set the space's avatar")
-		}
 	}
 	if dp, err := br.doublePuppets.Intent(ctx, l.User); err == nil && dp != nil {
 		if _, err := dp.JoinRoomByID(ctx, resp.RoomID); err != nil {
