@@ -268,7 +268,7 @@ type testEnv struct {
 	net     *Network
 	core    *recorder
 	general string
-	logs    *bytes.Buffer
+	logs    *syncWriter
 	ctx     context.Context
 	// cfg and db are what the network was started with, for a test that
 	// starts another one as after a restart.
@@ -306,19 +306,16 @@ func newEnv(t testing.TB, tune ...func(*Config)) *testEnv {
 	slackDB := db.Child("slack_version", upgrades, nil)
 	require.NoError(t, n.start(ctx, core, slackDB))
 
-	logs := &bytes.Buffer{}
-	sw := &syncWriter{w: logs}
+	sw := &syncWriter{w: &bytes.Buffer{}}
 	log := zerolog.New(sw).Level(zerolog.TraceLevel).With().Timestamp().Logger()
 	t.Cleanup(func() {
 		if t.Failed() {
 			// What the sessions said is the first thing to read.
-			sw.mu.Lock()
-			lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
-			sw.mu.Unlock()
+			lines := strings.Split(strings.TrimSpace(sw.String()), "\n")
 			t.Logf("last session log lines:\n%s", strings.Join(lines[max(0, len(lines)-40):], "\n"))
 		}
 	})
-	return &testEnv{emu: emu, net: n, core: core, general: general, logs: logs, ctx: log.WithContext(ctx), cfg: cfg, db: slackDB}
+	return &testEnv{emu: emu, net: n, core: core, general: general, logs: sw, ctx: log.WithContext(ctx), cfg: cfg, db: slackDB}
 }
 
 // syncWriter lets the session goroutines and the test share one buffer.
@@ -331,6 +328,12 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.String()
 }
 
 // login logs a Matrix user in and connects the session; it returns once

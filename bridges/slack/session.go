@@ -90,6 +90,7 @@ func (s *Session) Disconnect(ctx context.Context) error {
 		return nil
 	}
 	cancel()
+	s.presence.stop()
 	select {
 	case <-done:
 	case <-ctx.Done():
@@ -341,6 +342,18 @@ type presenceSub struct {
 	pending bool      // a send is scheduled
 	last    time.Time // of the last send
 	sent    []string  // what the connection is subscribed to
+	// timer is the scheduled send, stopped on Disconnect so that nothing
+	// of the session runs (or logs) after it.
+	timer *time.Timer
+}
+
+// stop cancels a scheduled send.
+func (p *presenceSub) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.timer != nil && p.timer.Stop() {
+		p.pending = false
+	}
 }
 
 // forget says the connection has no subscription: the next send goes out
@@ -383,7 +396,7 @@ func (s *Session) subscribePresence(ctx context.Context) {
 		return
 	}
 	p.pending = true
-	time.AfterFunc(time.Until(p.last.Add(p.every)), func() { s.sendPresenceSub(ctx) })
+	p.timer = time.AfterFunc(time.Until(p.last.Add(p.every)), func() { s.sendPresenceSub(ctx) })
 }
 
 // sendPresenceSub sends presence_sub with the people in the login's
