@@ -121,7 +121,7 @@ func (p *Puppet) HandleMatrixPowerLevels(ctx context.Context, portal *bridge.Por
 	if err := mayChangeRanks(levelFor(modes), c.Nick(), channel, mcs); err != nil {
 		return err
 	}
-	for _, m := range modeLines(channel, mcs, is.Modes()) {
+	for _, m := range modeLines(channel, mcs, is.Modes(), is.LineLen(), c.prefixLen()) {
 		if err := c.Send(ctx, m); err != nil {
 			return err
 		}
@@ -131,21 +131,37 @@ func (p *Puppet) HandleMatrixPowerLevels(ctx context.Context, portal *bridge.Por
 }
 
 // modeLines packs membership mode changes into MODE lines of at most per
-// changes each (ISUPPORT MODES). One line for a member's "-o+h" means the
-// bot sees one MODE and Matrix one level change, not a drop to 0 on the
-// way.
-func modeLines(channel string, changes []ircproto.ModeChange, per int) []*ircproto.Message {
-	per = max(per, 1)
+// changes each (ISUPPORT MODES; 0 is no limit) and of at most lineLen
+// bytes once the server has put a prefix of up to prefixLen bytes in
+// front (0 is 512). One line for a member's "-o+h" means the bot sees one
+// MODE and Matrix one level change, not a drop to 0 on the way.
+func modeLines(channel string, changes []ircproto.ModeChange, per, lineLen, prefixLen int) []*ircproto.Message {
+	if per <= 0 {
+		per = len(changes)
+	}
+	if lineLen <= 0 {
+		lineLen = ircproto.MaxLineBytes
+	}
+	// ":prefix MODE #chan " and CRLF; each change adds its letter (and at
+	// most one sign) and " nick".
+	fixed := 1 + prefixLen + len(" MODE ") + len(channel) + 1 + 2
 	var out []*ircproto.Message
 	for len(changes) > 0 {
-		n := min(per, len(changes))
 		var modes strings.Builder
 		params := []string{channel, ""}
-		sign := byte(0)
-		for _, mc := range changes[:n] {
+		size, sign := fixed, byte(0)
+		n := 0
+		for _, mc := range changes {
 			s := byte('-')
 			if mc.Add {
 				s = '+'
+			}
+			cost := 1 + 1 + len(mc.Param)
+			if s != sign {
+				cost++
+			}
+			if n == per || (n > 0 && size+cost > lineLen) {
+				break
 			}
 			if s != sign {
 				sign = s
@@ -153,6 +169,8 @@ func modeLines(channel string, changes []ircproto.ModeChange, per int) []*ircpro
 			}
 			modes.WriteByte(mc.Mode)
 			params = append(params, mc.Param)
+			size += cost
+			n++
 		}
 		params[1] = modes.String()
 		out = append(out, ircproto.NewMessage("MODE", params...))

@@ -1,6 +1,7 @@
 package irc
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -132,21 +133,27 @@ func TestModeLines(t *testing.T) {
 		name    string
 		changes []ircproto.ModeChange
 		per     int
+		lineLen int
 		want    []string
 	}{
-		{"one change is one line", []ircproto.ModeChange{o(true, 'h', "gina")}, 3, []string{"MODE #c +h gina"}},
-		{"a member's changes share a line and their signs", []ircproto.ModeChange{o(false, 'o', "gina"), o(true, 'h', "gina")}, 3,
+		{"one change is one line", []ircproto.ModeChange{o(true, 'h', "gina")}, 3, 0, []string{"MODE #c +h gina"}},
+		{"a member's changes share a line and their signs", []ircproto.ModeChange{o(false, 'o', "gina"), o(true, 'h', "gina")}, 3, 0,
 			[]string{"MODE #c -o+h gina gina"}},
-		{"like signs are written once", []ircproto.ModeChange{o(false, 'o', "a"), o(false, 'h', "a"), o(false, 'v', "a")}, 3,
+		{"like signs are written once", []ircproto.ModeChange{o(false, 'o', "a"), o(false, 'h', "a"), o(false, 'v', "a")}, 3, 0,
 			[]string{"MODE #c -ohv a a a"}},
-		{"past MODES, a new line", []ircproto.ModeChange{o(true, 'v', "a"), o(true, 'v', "b"), o(true, 'o', "c")}, 2,
+		{"past MODES, a new line", []ircproto.ModeChange{o(true, 'v', "a"), o(true, 'v', "b"), o(true, 'o', "c")}, 2, 0,
 			[]string{"MODE #c +vv a b", "MODE #c +o c"}},
-		{"a MODES of 0 still makes lines", []ircproto.ModeChange{o(true, 'v', "a"), o(true, 'v', "b")}, 0,
-			[]string{"MODE #c +v a", "MODE #c +v b"}},
+		{"a MODES of 0 is no limit", []ircproto.ModeChange{o(true, 'v', "a"), o(true, 'v', "b"), o(true, 'v', "c"), o(true, 'v', "d")}, 0, 0,
+			[]string{"MODE #c +vvvv a b c d"}},
+		// ":" + 10-byte prefix + " MODE #c " + CRLF is 22 bytes; each "v nickname1" 11 more, 12 with its sign.
+		{"without MODES, the line length still splits", []ircproto.ModeChange{o(true, 'v', "nickname1"), o(true, 'v', "nickname2"), o(true, 'v', "nickname3")}, 0, 50,
+			[]string{"MODE #c +vv nickname1 nickname2", "MODE #c +v nickname3"}},
+		{"a change longer than the line still goes alone", []ircproto.ModeChange{o(true, 'o', strings.Repeat("n", 40))}, 0, 30,
+			[]string{"MODE #c +o " + strings.Repeat("n", 40)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := []string{}
-			for _, m := range modeLines("#c", tc.changes, tc.per) {
+			for _, m := range modeLines("#c", tc.changes, tc.per, tc.lineLen, 10) {
 				got = append(got, m.String())
 			}
 			assert.Equal(t, tc.want, got)
