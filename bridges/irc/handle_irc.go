@@ -322,7 +322,7 @@ func (b *bot) onMode(c *Conn, m *ircproto.Message) {
 		return
 	}
 	if err != nil {
-		b.net.log.Debug().Err(err).Str("line", m.String()).Msg("Partly parsed MODE")
+		b.net.log.Debug().Err(err).Str("line", m.Redacted()).Msg("Partly parsed MODE")
 	}
 	b.learnKey(target, changes, m.Command == ircproto.RPL_CHANNELMODEIS)
 	ch := b.channel(target)

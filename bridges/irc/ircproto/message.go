@@ -452,28 +452,45 @@ func (m *Message) String() string {
 // AUTHENTICATE and OPER, and anything sent to NickServ, so connection
 // logs never carry passwords.
 func (m *Message) Redacted() string {
-	secret := false
+	keep := len(m.Params) // parameters shown before "<redacted>"
 	switch m.Command {
 	case "PASS", "OPER":
-		secret = len(m.Params) > 0
+		keep = 0
 	case "AUTHENTICATE":
 		// The mechanism name, the empty "+" and the abort "*" are not secret.
 		switch m.Param(0) {
 		case "", "+", "*", "PLAIN", "EXTERNAL":
 		default:
-			secret = true
+			keep = 0
 		}
-	case "PRIVMSG", "NS", "NICKSERV":
-		secret = m.Command != "PRIVMSG" || strings.EqualFold(m.Param(0), "NickServ")
+	case "NS", "NICKSERV":
+		keep = 0
+	case "PRIVMSG":
+		if strings.EqualFold(m.Param(0), "NickServ") {
+			keep = 1
+		}
+	case "JOIN":
+		// A JOIN we send carries the channel keys second; a server's JOIN
+		// (extended-join) carries an account name there, which is not secret.
+		if m.Source.Name == "" {
+			keep = 1
+		}
+	case "MODE", RPL_CHANNELMODEIS:
+		// Which parameter is the key depends on CHANMODES, unknown here;
+		// a change that touches "k" hides all the mode parameters.
+		modes := 1
+		if m.Command == RPL_CHANNELMODEIS {
+			modes = 2
+		}
+		if strings.IndexByte(m.Param(modes), 'k') >= 0 {
+			keep = modes + 1
+		}
 	}
-	if !secret {
+	if keep >= len(m.Params) {
 		return m.String()
 	}
 	c := *m
-	c.Params = []string{"<redacted>"}
-	if m.Command == "PRIVMSG" {
-		c.Params = []string{m.Params[0], "<redacted>"}
-	}
+	c.Params = append(slices.Clip(m.Params[:keep]), "<redacted>")
 	return c.String()
 }
 

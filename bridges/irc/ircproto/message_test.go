@@ -342,6 +342,12 @@ func TestRedactedHidesSecrets(t *testing.T) {
 		{"the SASL mechanism is shown", ircproto.NewMessage("AUTHENTICATE", "PLAIN"), "AUTHENTICATE PLAIN"},
 		{"an IDENTIFY to NickServ is hidden", ircproto.NewMessage("PRIVMSG", "nickserv", "IDENTIFY hunter2"), "PRIVMSG nickserv <redacted>"},
 		{"an ordinary message is shown", ircproto.NewMessage("PRIVMSG", "#a", "hello there"), "PRIVMSG #a :hello there"},
+		{"the keys of a JOIN are hidden", ircproto.NewMessage("JOIN", "#a,#b", "sekrit,other"), "JOIN #a,#b <redacted>"},
+		{"a JOIN without keys is shown", ircproto.NewMessage("JOIN", "#a"), "JOIN #a"},
+		{"a server's extended JOIN is shown", mustParse(t, ":al!u@h JOIN #a alice :Alice"), ":al!u@h JOIN #a alice Alice"},
+		{"a key set is hidden", ircproto.NewMessage("MODE", "#a", "+kl", "sekrit", "10"), "MODE #a +kl <redacted>"},
+		{"a key in the mode list is hidden", mustParse(t, ":irc.test 324 me #a +nk :sekrit"), ":irc.test 324 me #a +nk <redacted>"},
+		{"a voice is shown", ircproto.NewMessage("MODE", "#a", "+v", "al"), "MODE #a +v al"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
