@@ -2,7 +2,6 @@ package irc
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"time"
 
@@ -53,6 +52,9 @@ type accountLookup struct {
 	then       []func(identified bool)
 	timer      *time.Timer
 	conn       *Conn
+	// aliases are the sender's later nicks (afterLookup), whose PMs wait
+	// for this lookup too.
+	aliases []string
 	// cancel stops a WHOIS still waiting for the line budget, so a lookup
 	// that timed out sends nothing.
 	cancel context.CancelFunc
@@ -61,7 +63,7 @@ type accountLookup struct {
 // accountKey tells senders apart by their whole prefix, so that a nick
 // taken over by someone else is asked about again.
 func (n *Network) accountKey(src ircproto.Prefix) string {
-	return n.fold(src.Name) + "!" + strings.ToLower(src.User+"@"+src.Host)
+	return n.fold(src.Name) + "!" + userHost(src)
 }
 
 // checkIdentified calls then with whether src is identified,
@@ -69,7 +71,7 @@ func (n *Network) accountKey(src ircproto.Prefix) string {
 // runs on the network's worker. Call from the worker.
 func (n *Network) checkIdentified(c *Conn, src ircproto.Prefix, then func(identified bool)) {
 	key, nick := n.accountKey(src), n.fold(src.Name)
-	account, tracked := n.bot.knownAccount(nick)
+	account, tracked := n.bot.knownAccount(src)
 	a := &n.accounts
 	a.mu.Lock()
 	// PMs that came while a WHOIS is out wait for it, so that the sender's
@@ -157,6 +159,11 @@ func (n *Network) endOne(nick string, l *accountLookup) {
 			return
 		}
 		delete(a.pending, nick)
+		for _, alias := range l.aliases {
+			if a.pending[alias] == l {
+				delete(a.pending, alias)
+			}
+		}
 		if a.out[l.conn]--; a.out[l.conn] <= 0 {
 			delete(a.out, l.conn)
 		}
@@ -172,14 +179,40 @@ func (n *Network) endOne(nick string, l *accountLookup) {
 	})
 }
 
-// knownAccount returns the account of a folded nick as the bot follows it
-// ("" for none), and whether the bot follows it: it shares a channel with
-// them and learned their account from extended-join or account-notify.
-func (b *bot) knownAccount(nick string) (account string, known bool) {
+// afterLookup puts f behind the PMs from old waiting for a WHOIS, and
+// makes PMs from nick, old's new nick, wait behind it too, the sender
+// being the same: a DM that follows the nick change (dmPartnerRenamed)
+// then moves after the PMs sent under the old nick and before those sent
+// under the new one, where it would otherwise overtake the first and
+// leave them a room of their own. It reports false when no WHOIS is out
+// for old, and f is the caller's to run. Worker goroutine.
+func (n *Network) afterLookup(old, nick string, f func()) bool {
+	old, nick = n.fold(old), n.fold(nick)
+	a := &n.accounts
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	l, ok := a.pending[old]
+	if !ok {
+		return false
+	}
+	l.then = append(l.then, func(bool) { f() })
+	if _, busy := a.pending[nick]; !busy {
+		a.pending[nick] = l
+		l.aliases = append(l.aliases, nick)
+	}
+	return true
+}
+
+// knownAccount returns the account of src as the bot follows it ("" for
+// none), and whether the bot follows it: it shares a channel with src's
+// nick at src's user@host and learned their account from extended-join or
+// account-notify.
+func (b *bot) knownAccount(src ircproto.Prefix) (account string, known bool) {
+	nick, uh := b.net.fold(src.Name), userHost(src)
 	for _, ch := range b.channelsWith(nick) {
 		ch.mu.Lock()
 		m, ok := ch.members[nick]
-		if ok && m.accountKnown {
+		if ok && m.accountKnown && m.userHost == uh {
 			account, known = m.account, true
 		}
 		ch.mu.Unlock()

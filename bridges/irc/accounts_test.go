@@ -119,6 +119,41 @@ func TestIdentifiedPolicyKeepsOrder(t *testing.T) {
 	assert.Equal(t, []string{"first", "second"}, got, "a sender's PMs are delivered in the order they came")
 }
 
+func TestNickChangeWaitsForTheOldNicksLookup(t *testing.T) {
+	srv := startScripted(t, script{unanswered: map[string]bool{"slow": true}})
+	tn, c := identifiedPuppet(t, srv, nil)
+	me := c.Nick()
+	oldKey, newKey := tn.dmKey("slow", alice), tn.dmKey("quick", alice)
+	tn.core.addPortal(oldKey)
+	from := tn.core.end()
+
+	srv.to(me, ":slow!s@host PRIVMSG "+me+" :before the nick change")
+	srv.waitLine(t, "WHOIS slow")
+	srv.to(me, ":slow!s@host NICK quick")
+	srv.to(me, ":quick!s@host PRIVMSG "+me+" :after the nick change")
+	srv.to(me, "PING :nick-seen")
+	srv.waitLine(t, "nick-seen")
+	srv.to(me, ":fake 330 "+me+" slow slowacct :is logged in as")
+	srv.to(me, ":fake 318 "+me+" slow :End of /WHOIS list.")
+
+	tn.core.waitEvent(t, &from, "the PM after the nick change", isMessage("after the nick change"))
+	var got []string
+	for _, ev := range tn.core.since(0) {
+		switch {
+		case ev.Kind == bridge.RemoteMessage && (ev.Portal == oldKey || ev.Portal == newKey):
+			got = append(got, string(ev.Portal.Chat)+": "+ev.Content.Body)
+		case ev.Kind == bridge.RemoteChatMove && ev.Portal == oldKey:
+			got = append(got, "moved to "+string(ev.NewChat))
+		}
+	}
+	assert.Equal(t, []string{
+		string(oldKey.Chat) + ": before the nick change",
+		"moved to " + string(newKey.Chat),
+		string(newKey.Chat) + ": after the nick change",
+	}, got, "the DM moves after the PMs sent under the old nick, and the new nick's PMs follow it, accepted on the old nick's answer")
+	assert.Zero(t, srv.count("WHOIS quick"), "the new nick is the same sender, already being asked about")
+}
+
 func TestIdentifiedPolicyBoundsLookups(t *testing.T) {
 	unanswered := map[string]bool{"late": true}
 	for i := 1; i <= 7; i++ {

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/isthmus-bridge/isthmus/bridge"
+	"github.com/isthmus-bridge/isthmus/bridges/irc/ircproto"
 )
 
 // TestBatchesAndAccounts plays what neither test server sends (InspIRCd 3
@@ -85,6 +86,12 @@ func TestBatchesAndAccounts(t *testing.T) {
 		assert.Zero(t, srv.count("WHOIS acct")+srv.count("WHOIS anon"))
 	})
 
+	t.Run("another user@host under an account holder's nick is asked about with WHOIS", func(t *testing.T) {
+		pm("anon!impostor@elsewhere", "trust me")
+		srv.waitLine(t, "WHOIS anon")
+		srv.waitLine(t, "NOTICE anon :"+me+" "+refusal)
+	})
+
 	t.Run("a sender the bot knows only from NAMES is asked about with WHOIS", func(t *testing.T) {
 		pm("op!o@host", "who am I")
 		srv.waitLine(t, "WHOIS op")
@@ -114,7 +121,7 @@ func TestBatchesAndAccounts(t *testing.T) {
 		ev := burst(t, batchNetsplit, bridge.RemoteLeave,
 			":acct!a@host QUIT :Connection closed", ":anon!n@host QUIT :Connection closed")
 		assert.Equal(t, []bridge.Sender{tn.ghostSender("op")}, ev.ChatInfo.Members)
-		_, known := tn.bot.knownAccount("acct")
+		_, known := tn.bot.knownAccount(ircproto.Prefix{Name: "acct", User: "a", Host: "host"})
 		assert.False(t, known, "the bot no longer follows the account of someone who left")
 	})
 
@@ -122,7 +129,7 @@ func TestBatchesAndAccounts(t *testing.T) {
 		ev := burst(t, batchNetjoin, bridge.RemoteJoin,
 			":acct!a@host JOIN #chan acctname :Has An Account", ":anon!n@host JOIN #chan * :Has None")
 		assert.ElementsMatch(t, []bridge.Sender{tn.ghostSender("op"), tn.ghostSender("acct"), tn.ghostSender("anon")}, ev.ChatInfo.Members)
-		account, known := tn.bot.knownAccount("acct")
+		account, known := tn.bot.knownAccount(ircproto.Prefix{Name: "acct", User: "a", Host: "host"})
 		assert.True(t, known)
 		assert.Equal(t, "acctname", account)
 	})

@@ -153,7 +153,7 @@ func (b *bot) onJoin(c *Conn, m *ircproto.Message) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	account, known := joinAccount(c, m)
-	ch.members[b.net.fold(nick)] = &member{nick: nick, account: account, accountKnown: known}
+	ch.members[b.net.fold(nick)] = &member{nick: nick, account: account, accountKnown: known, userHost: userHost(m.Source)}
 	if b.net.puppetByNick(nick) != nil || b.netjoin(c, ch, m) {
 		return
 	}
@@ -511,7 +511,7 @@ func (p *Puppet) dmPartnerRenamed(m *ircproto.Message) {
 		return
 	}
 	ts := msgTime(m)
-	n.later(func() {
+	move := func() {
 		key := n.dmKey(old, p.mxid)
 		portal, err := n.core.GetPortal(n.ctx, key)
 		if err != nil {
@@ -533,6 +533,11 @@ func (p *Puppet) dmPartnerRenamed(m *ircproto.Message) {
 			ev.ChatInfo = &bridge.ChatInfo{Name: &name}
 		}
 		n.queue(ev)
+	}
+	n.later(func() {
+		if !n.afterLookup(old, nick, move) {
+			move()
+		}
 	})
 }
 

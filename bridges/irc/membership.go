@@ -43,6 +43,11 @@ type member struct {
 	// as the bot shares a channel with the nick.
 	account      string
 	accountKnown bool
+	// userHost is the member's user@host (lowercased) from the JOIN or
+	// ACCOUNT that told the account: the account stands only for a PM
+	// from that same user@host, not for whoever holds the nick by the time
+	// a PM overtakes the bot's view (a QUIT not yet read, a nick taken).
+	userHost string
 }
 
 func newChannel(n *Network, name string, static bool) *channel {
@@ -180,6 +185,10 @@ func joinAccount(c *Conn, m *ircproto.Message) (account string, known bool) {
 	return account, true
 }
 
+// userHost is a source's user@host, lowercased, as the account caches
+// compare it.
+func userHost(src ircproto.Prefix) string { return strings.ToLower(src.User + "@" + src.Host) }
+
 // onAccount follows account-notify: "ACCOUNT name" when a user logs in,
 // "ACCOUNT *" when they log out, sent for users sharing a channel.
 func (b *bot) onAccount(c *Conn, m *ircproto.Message) {
@@ -191,7 +200,7 @@ func (b *bot) onAccount(c *Conn, m *ircproto.Message) {
 	for _, ch := range b.channelsWith(nick) {
 		ch.mu.Lock()
 		if mem, ok := ch.members[nick]; ok {
-			mem.account, mem.accountKnown = account, c.HasCap("account-notify")
+			mem.account, mem.accountKnown, mem.userHost = account, c.HasCap("account-notify"), userHost(m.Source)
 		}
 		ch.mu.Unlock()
 	}
