@@ -632,10 +632,13 @@ func (n *Network) deliverPM(p *Puppet, c *Conn, m *ircproto.Message, content *br
 // puppet's line budget has room. A flood of PMs, or one spammer writing
 // to every puppet, gets one notice, not a flood back.
 func (n *Network) refusePM(c *Conn, m *ircproto.Message, why string) {
-	if !n.firstRefusal(senderKey(n, m.Source)+" "+why, time.Now()) {
+	key, now := senderKey(n, m.Source)+" "+why, time.Now()
+	if !n.firstRefusal(key, now) {
 		return
 	}
-	_ = c.TrySend(ircproto.NewMessage("NOTICE", m.Nick(), fmt.Sprintf("%s %s.", c.Nick(), why)))
+	if !c.TrySend(ircproto.NewMessage("NOTICE", m.Nick(), fmt.Sprintf("%s %s.", c.Nick(), why))) {
+		n.unrefuse(key, now)
+	}
 }
 
 // allowInvite takes one from the sender's invite budget. Senders are

@@ -1,7 +1,6 @@
 package irc
 
 import (
-	"strings"
 	"time"
 
 	"github.com/isthmus-bridge/isthmus/bridges/irc/ircproto"
@@ -22,7 +21,7 @@ func senderKey(n *Network, src ircproto.Prefix) string {
 	if src.Host == "" {
 		return n.fold(src.Name)
 	}
-	return strings.ToLower(src.User + "@" + src.Host)
+	return userHost(src)
 }
 
 // firstRefusal reports whether key (a sender and a reason) was not told
@@ -48,4 +47,14 @@ func (n *Network) firstRefusal(key string, now time.Time) bool {
 	}
 	n.refused[key] = now
 	return true
+}
+
+// unrefuse takes back firstRefusal's count of key as told at now, when
+// the telling could not be sent: the sender's next refused PM tells them.
+func (n *Network) unrefuse(key string, now time.Time) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if at, ok := n.refused[key]; ok && at.Equal(now) {
+		delete(n.refused, key)
+	}
 }

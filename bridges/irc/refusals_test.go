@@ -45,6 +45,14 @@ func TestFirstRefusal(t *testing.T) {
 		assert.True(t, n.firstRefusal("old0 off", t0.Add(refusalWindow+time.Minute)), "expired senders were dropped")
 		assert.Less(t, len(n.refused), 10)
 	})
+	t.Run("a telling that could not be sent does not count", func(t *testing.T) {
+		n, _ := offlineNetwork(t, "unsent", nil)
+		require.True(t, n.firstRefusal("spam@host off", t0))
+		n.unrefuse("spam@host off", t0)
+		assert.True(t, n.firstRefusal("spam@host off", t0.Add(time.Second)))
+		n.unrefuse("spam@host off", t0)
+		assert.False(t, n.firstRefusal("spam@host off", t0.Add(2*time.Second)), "only the telling that failed is taken back")
+	})
 }
 
 // TestRefusalIsToldOnce has a spammer write to two Matrix users' puppets
