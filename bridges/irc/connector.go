@@ -230,8 +230,14 @@ func backoff(failures int) time.Duration {
 // jittered is backoff with the random draw r in [0, 1) given, so that
 // its bounds can be checked without chance.
 func jittered(failures int, r float64) time.Duration {
-	d := backoffBase << min(failures-1, 12)
-	d = min(d, maxBackoff)
+	return doubling(backoffBase, maxBackoff, failures, r)
+}
+
+// doubling is base doubled for each failure after the first, capped at
+// limit, times a jitter of 0.75 to 1.25 drawn from r in [0, 1).
+func doubling(base, limit time.Duration, failures int, r float64) time.Duration {
+	d := base << min(max(failures-1, 0), 16)
+	d = min(d, limit)
 	return time.Duration(float64(d) * (0.75 + r/2))
 }
 

@@ -38,12 +38,7 @@ type rejoin struct {
 // rejoinDelay doubles from rejoinBase up to rejoinMax, with ±25 % jitter
 // so that retries of many channels spread out.
 func rejoinDelay(failures int) time.Duration {
-	d := rejoinBase << min(failures-1, 16)
-	if d <= 0 || d > rejoinMax {
-		d = rejoinMax
-	}
-	jitter := 0.75 + rand.Float64()/2 //nolint:gosec // jitter needs no crypto
-	return time.Duration(float64(d) * jitter)
+	return doubling(rejoinBase, rejoinMax, failures, rand.Float64()) //nolint:gosec // jitter needs no crypto
 }
 
 // hiddenKey reports a key parameter that stands for a key the server does
@@ -294,6 +289,9 @@ func (p *Puppet) askInvite(c *Conn, channel, reason string) bool {
 		p.invites = map[string]*time.Timer{}
 	}
 	p.invites[folded] = time.AfterFunc(inviteTimeout, func() {
+		if p.net.ctx.Err() != nil {
+			return // the network stopped: nobody to tell
+		}
 		p.mu.Lock()
 		t, pending := p.invites[folded]
 		if pending && t != nil {
