@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sync"
@@ -210,7 +211,7 @@ func (br *Bridge) tellMovedElsewhere(ctx context.Context, old, existing *Portal,
 		now = string(ev.Sender.ID)
 	}
 	text := fmt.Sprintf("%s is now known as %s. You already have a chat with %s, where their messages now arrive: %s",
-		orDefault(was, "The other side"), now, now, existing.MXID.URI().MatrixToURL())
+		cmp.Or(was, "The other side"), now, now, existing.MXID.URI().MatrixToURL())
 	content := &event.MessageEventContent{MsgType: event.MsgNotice, Body: text}
 	_, err := br.AS.BotIntent().SendMessageEvent(ctx, old.MXID, event.EventMessage, content, mautrix.ReqSendEvent{
 		TransactionID: eventTxnID(ctx, old, "move", ev),
@@ -220,11 +221,4 @@ func (br *Bridge) tellMovedElsewhere(ctx context.Context, old, existing *Portal,
 	}
 	zerolog.Ctx(ctx).Info().Str("other_room", existing.MXID.String()).Msg("Chat moved to an ID that already has a room; told the user")
 	return nil
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

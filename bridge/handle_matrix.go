@@ -163,13 +163,24 @@ func (br *Bridge) handleMatrixEvent(ctx context.Context, evt *event.Event) error
 	}
 	switch evt.Type {
 	case event.EventMessage, event.EventSticker, event.EventReaction:
-		unlock := br.portalIO.lock(portal.Key)
-		defer unlock()
 		// A chat move may have given the room another key while this
-		// waited for the lock.
-		if now, err := br.store.portalByRoom(ctx, evt.RoomID); err == nil && now != nil {
+		// waited for the lock; the new key's lock is the one that keeps
+		// this in order with the events that come under it.
+		unlock := br.portalIO.lock(portal.Key)
+		for {
+			now, err := br.store.portalByRoom(ctx, evt.RoomID)
+			if err != nil || now == nil {
+				break
+			}
+			moved := now.Key != portal.Key
 			portal = now
+			if !moved {
+				break
+			}
+			unlock()
+			unlock = br.portalIO.lock(portal.Key)
 		}
+		defer func() { unlock() }()
 	}
 	switch evt.Type {
 	case event.EventMessage, event.EventSticker:
