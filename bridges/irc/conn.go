@@ -105,10 +105,19 @@ func dial(ctx context.Context, cfg *connConfig) (*Conn, error) {
 		return nil, fmt.Errorf("connect to %s: %w", cfg.addr, err)
 	}
 	cfg.ident.add(nc, cfg.reg.Username)
+	timeout := cfg.registerTimeout
+	if timeout == 0 {
+		timeout = 60 * time.Second
+	}
 	if cfg.tls {
 		host, _, _ := net.SplitHostPort(cfg.addr)
 		tc := tls.Client(nc, &tls.Config{ServerName: host, InsecureSkipVerify: cfg.skipVerify, MinVersion: tls.VersionTLS12}) //nolint:gosec // skip-verify is an explicit test option
-		if err := tc.HandshakeContext(ctx); err != nil {
+		// A server that takes the connection and never answers the
+		// handshake would otherwise hold the connector for good.
+		hctx, cancel := context.WithTimeout(ctx, timeout)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
 			cfg.ident.remove(nc)
 			_ = nc.Close()
 			return nil, fmt.Errorf("TLS handshake with %s: %w", cfg.addr, err)
@@ -139,10 +148,6 @@ func dial(ctx context.Context, cfg *connConfig) (*Conn, error) {
 		if err := c.writeNow(m); err != nil {
 			return nil, err
 		}
-	}
-	timeout := cfg.registerTimeout
-	if timeout == 0 {
-		timeout = 60 * time.Second
 	}
 	deadline := time.Now().Add(timeout)
 	_ = nc.SetReadDeadline(deadline)

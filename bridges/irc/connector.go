@@ -3,6 +3,7 @@ package irc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -24,6 +25,9 @@ type connector struct {
 	// failure to connect.
 	onUp   func(c *Conn)
 	onDown func(c *Conn, err error)
+	// onRetry, when set, runs after a failure to connect that will be
+	// retried in wait.
+	onRetry func(err error, failures int, wait time.Duration)
 
 	mu      sync.Mutex
 	conn    *Conn
@@ -116,7 +120,7 @@ func (k *connector) wait(ctx context.Context) (*Conn, error) {
 			last := k.lastErr
 			k.mu.Unlock()
 			if last != nil {
-				return nil, errors.Join(ErrNotConnected, last)
+				return nil, fmt.Errorf("%w: %w", ErrNotConnected, connectFailure{last})
 			}
 			return nil, ErrNotConnected
 		}
@@ -157,7 +161,11 @@ func (k *connector) loop(ctx context.Context, exited chan struct{}) {
 			}
 			k.set(func() { k.lastErr = err })
 			failures++
-			if !sleepCtx(ctx, backoff(failures)) {
+			wait := backoff(failures)
+			if k.onRetry != nil {
+				k.onRetry(err, failures, wait)
+			}
+			if !sleepCtx(ctx, wait) {
 				return
 			}
 			continue

@@ -1,9 +1,13 @@
 package irc
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"syscall"
 
 	"github.com/isthmus-bridge/isthmus/bridge"
 )
@@ -84,4 +88,39 @@ func classifyClose(text string, registered bool) error {
 		kind = ErrBadPassword
 	}
 	return &serverError{kind: kind, text: text}
+}
+
+// connectFailure is a failure to reach the server, worded for the user
+// (connectError) where the socket's own words would be jargon.
+type connectFailure struct{ err error }
+
+func (e connectFailure) Error() string { return connectError(e.err) }
+func (e connectFailure) Unwrap() error { return e.err }
+
+// connectError says why a connection could not be made in words a user
+// can act on or pass to the admin; errors that are not about reaching
+// the server (a refused password, a ban) keep their own.
+func connectError(err error) string {
+	var dns *net.DNSError
+	var cert *tls.CertificateVerificationError
+	var unknownCA x509.UnknownAuthorityError
+	var header tls.RecordHeaderError
+	var nerr net.Error
+	switch {
+	case errors.As(err, &dns):
+		return fmt.Sprintf("the IRC server's name %s cannot be found", dns.Name)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "the IRC server is not accepting connections"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return "the IRC server cannot be reached from the bridge"
+	case errors.As(err, &cert), errors.As(err, &unknownCA):
+		return "the IRC server's TLS certificate is not trusted"
+	case errors.As(err, &header):
+		return "the IRC server does not speak TLS on that port"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "the IRC server dropped the connection while it was being made"
+	case errors.As(err, &nerr) && nerr.Timeout():
+		return "the IRC server did not answer in time"
+	}
+	return err.Error()
 }

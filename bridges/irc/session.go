@@ -88,6 +88,7 @@ func newPuppet(n *Network, user id.UserID, row puppetRow, channels []string) *Pu
 	p.conn.config = p.connConfig
 	p.conn.onUp = p.onUp
 	p.conn.onDown = p.onDown
+	p.conn.onRetry = p.onRetry
 	return p
 }
 
@@ -332,6 +333,13 @@ func (p *Puppet) onDown(c *Conn, err error) {
 	default:
 		p.setState(bridge.StateDisconnected, fmt.Sprint(err))
 	}
+}
+
+// onRetry shows a connection that keeps failing in the user's status,
+// rather than "connecting" for as long as the server is unreachable.
+func (p *Puppet) onRetry(err error, failures int, wait time.Duration) {
+	p.setState(bridge.StateDisconnected, fmt.Sprintf("cannot connect (%d attempts, next in %s): %s",
+		failures, wait.Round(time.Second), connectError(err)))
 }
 
 // saveLoginNick keeps the core's login (what "status" shows) on the
