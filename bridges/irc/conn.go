@@ -214,7 +214,7 @@ func (c *Conn) readOne() error {
 		if c.closing.Load() {
 			err = ErrClosed
 		} else if c.closeText != "" {
-			err = classifyClose(c.closeText, c.welcomed)
+			err = classifyClose(c.closeText, c.welcomed, c.cfg.reg.Password != "")
 		} else if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 			err = ErrServerClosed
 		}

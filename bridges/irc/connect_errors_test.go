@@ -49,17 +49,20 @@ func plainServer(t *testing.T, greet bool) string {
 // connect instead of "connecting" for as long as it lasts.
 func TestUnreachableServerIsToldInWords(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		addr func(t *testing.T) string
-		tls  bool
-		want string
+		name       string
+		addr       func(t *testing.T) string
+		tls        bool
+		skipVerify bool
+		want       string
 	}{
-		{"nothing listening", closedAddr, false, "not connected to IRC: the IRC server is not accepting connections"},
-		{"TLS to a plain port", func(t *testing.T) string { return plainServer(t, true) }, true,
+		{"nothing listening", closedAddr, false, false, "not connected to IRC: the IRC server is not accepting connections"},
+		{"TLS to a plain port", func(t *testing.T) string { return plainServer(t, true) }, true, true,
 			"not connected to IRC: the IRC server does not speak TLS on that port"},
+		{"a self-signed certificate", func(t *testing.T) string { return irctest.StartTLS(t).TLSAddr }, true, false,
+			"not connected to IRC: the IRC server's TLS certificate is not trusted"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tn := startNetwork(t, &irctest.Server{Addr: tc.addr(t)}, func(c *Config) { c.TLS, c.TLSSkipVerify = tc.tls, tc.tls })
+			tn := startNetwork(t, &irctest.Server{Addr: tc.addr(t)}, func(c *Config) { c.TLS, c.TLSSkipVerify = tc.tls, tc.skipVerify })
 			tn.upWait = 2 * time.Second
 			key := tn.channelKey("#bridged")
 			portal := &bridge.Portal{Key: key, MXID: tn.core.addPortal(key)}

@@ -75,7 +75,10 @@ func (e *serverError) Unwrap() error { return e.kind }
 // differently, but all say "killed" or name the line type. Before
 // registration, words about a password are a refused server password:
 // ngIRCd sends only "ERROR :Access denied: Bad password?", no 464.
-func classifyClose(text string, registered bool) error {
+// InspIRCd says only "Access denied by configuration" when no connect
+// class takes the client, which a wrong password causes; when we sent one,
+// trying again with it cannot help either, so it counts as refused too.
+func classifyClose(text string, registered, sentPassword bool) error {
 	lower := strings.ToLower(text)
 	kind := ErrServerClosed
 	switch {
@@ -84,7 +87,8 @@ func classifyClose(text string, registered bool) error {
 		kind = ErrBanned
 	case strings.Contains(lower, "killed"):
 		kind = ErrKilled
-	case !registered && strings.Contains(lower, "password"):
+	case !registered && strings.Contains(lower, "password"),
+		!registered && sentPassword && strings.Contains(lower, "access denied by configuration"):
 		kind = ErrBadPassword
 	}
 	return &serverError{kind: kind, text: text}
