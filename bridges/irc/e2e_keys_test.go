@@ -1,10 +1,7 @@
 package irc
 
 import (
-	"io"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,72 +14,6 @@ import (
 	"github.com/isthmus-bridge/isthmus/bridges/irc/irctest"
 )
 
-// gate is a TCP relay between the bridge and the IRC server that holds
-// new connections while closed. With it, a restarted server gets its
-// channels back from the test's IRC users before the bridge returns, as
-// on a network whose other servers kept them.
-type gate struct {
-	ln       net.Listener
-	upstream string
-
-	mu     sync.Mutex
-	opened chan struct{} // closed while the gate is open
-}
-
-func newGate(t *testing.T, upstream string) *gate {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	g := &gate{ln: ln, upstream: upstream, opened: make(chan struct{})}
-	close(g.opened)
-	t.Cleanup(func() { _ = ln.Close() })
-	go g.serve()
-	return g
-}
-
-func (g *gate) addr() string { return g.ln.Addr().String() }
-
-func (g *gate) close() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.opened = make(chan struct{})
-}
-
-func (g *gate) open() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	select {
-	case <-g.opened:
-	default:
-		close(g.opened)
-	}
-}
-
-func (g *gate) serve() {
-	for {
-		down, err := g.ln.Accept()
-		if err != nil {
-			return
-		}
-		g.mu.Lock()
-		opened := g.opened
-		g.mu.Unlock()
-		go func() {
-			defer down.Close()
-			<-opened
-			up, err := net.Dial("tcp", g.upstream)
-			if err != nil {
-				return
-			}
-			defer up.Close()
-			done := make(chan struct{}, 2)
-			go func() { _, _ = io.Copy(up, down); done <- struct{}{} }()
-			go func() { _, _ = io.Copy(down, up); done <- struct{}{} }()
-			<-done // either side gone ends both
-		}()
-	}
-}
-
 // TestKeysAndRefusedRejoinsSurviveARestart: a channel keyed on IRC after
 // it was bridged is rejoined with its key by the bot and by a Matrix
 // user's puppet after the server restarts, and a bridged channel the bot
@@ -93,12 +24,12 @@ func TestKeysAndRefusedRejoinsSurviveARestart(t *testing.T) {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
 			srv := irctest.Start(t, kind)
-			g := newGate(t, srv.Addr)
+			relay := startRelay(t, srv.Addr)
 			carol := srv.Connect(t, "carol")
 			carol.Join("#keyed")
 			carol.Join("#locked")
 			tn := startNetwork(t, srv, func(c *Config) {
-				c.Address = g.addr()
+				c.Address = relay.addr
 				c.Channels = []ChannelConfig{{Channel: "#keyed"}, {Channel: "#locked"}}
 			})
 			keyed, locked := waitPortal(t, tn, "#keyed"), waitPortal(t, tn, "#locked")
@@ -111,7 +42,7 @@ func TestKeysAndRefusedRejoinsSurviveARestart(t *testing.T) {
 				return ev.Kind == bridge.RemoteChatInfo && ev.Portal == keyed.Key && ev.ChatInfo.JoinRule == event.JoinRuleInvite
 			})
 
-			g.close()
+			relay.hold()
 			srv.Restart()
 			// The channels come back from carol, keyed and locked, before
 			// the bridge can reconnect.
@@ -125,7 +56,7 @@ func TestKeysAndRefusedRejoinsSurviveARestart(t *testing.T) {
 				return m.Command == "MODE" && strings.EqualFold(m.Params[0], "#locked")
 			})
 			from = tn.core.end()
-			g.open()
+			relay.open()
 
 			t.Run("the puppet rejoins the keyed channel with its key, and the user's message reaches IRC", func(t *testing.T) {
 				carol.WaitFor("alice back in #keyed", func(m *ircproto.Message) bool {

@@ -373,3 +373,37 @@ func (d *dropAfterEnd) Write(p []byte) (int, error) {
 	}
 	return d.w.Write(p)
 }
+
+// logBuffer keeps the log lines written to it, for tests that wait for
+// what only the log shows (that an event reached the bridge) or say what
+// the log never held (a password).
+type logBuffer struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, strings.Split(strings.TrimRight(string(p), "\n"), "\n")...)
+	return len(p), nil
+}
+
+// count is how many lines hold every one of parts.
+func (l *logBuffer) count(parts ...string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, line := range l.lines {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(line, p)
+		}
+		if all {
+			n++
+		}
+	}
+	return n
+}
+
+func (l *logBuffer) has(parts ...string) bool { return l.count(parts...) > 0 }

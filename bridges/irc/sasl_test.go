@@ -2,7 +2,6 @@ package irc
 
 import (
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -12,35 +11,6 @@ import (
 	"github.com/isthmus-bridge/isthmus/bridge"
 	"github.com/isthmus-bridge/isthmus/bridges/irc/irctest"
 )
-
-// logWatch is a log writer that counts the lines holding each of its
-// words, so a test can say what the logs never held.
-type logWatch struct {
-	words []string
-
-	mu   sync.Mutex
-	hits map[string]int
-}
-
-func (w *logWatch) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for _, word := range w.words {
-		if strings.Contains(string(p), word) {
-			if w.hits == nil {
-				w.hits = map[string]int{}
-			}
-			w.hits[word]++
-		}
-	}
-	return len(p), nil
-}
-
-func (w *logWatch) count(word string) int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.hits[word]
-}
 
 // authPayload returns the decoded SASL PLAIN payload nick sent the
 // scripted server: authzid, authcid and password.
@@ -74,7 +44,7 @@ func TestSASL(t *testing.T) {
 			"908 %s EXTERNAL :are available SASL mechanisms", "904 %s :SASL authentication failed",
 		}},
 	})
-	logs := &logWatch{words: []string{secret, wrong, botSecret, "AUTHENTICATE <redacted>"}}
+	logs := &logBuffer{}
 	tn := startNetworkLogging(t, &irctest.Server{Addr: srv.addr}, func(c *Config) {
 		c.Channels = nil
 		c.SASL = &SASLConfig{Username: "isthmusbot", Password: botSecret}
