@@ -13,7 +13,8 @@ import (
 )
 
 // scriptedServer is a minimal IRC server for what the real test servers
-// cannot show: services accounts. It registers any client, logs in those
+// cannot show: services accounts, and refusals other servers make. It
+// registers any client (or refuses every one), logs in those
 // who give an account's password with SASL PLAIN, answers WHOIS from a
 // script, and writes lines to a client on request.
 type scriptedServer struct {
@@ -44,6 +45,10 @@ type script struct {
 	// caps are the capabilities offered besides sasl ("batch
 	// extended-join"); every one asked for is acknowledged.
 	caps string
+	// refusal, when set, answers every registration instead of the
+	// welcome, and the server then closes the link: a server refusing
+	// the connection password.
+	refusal []string
 }
 
 func startScripted(t *testing.T, sc script) *scriptedServer {
@@ -71,6 +76,13 @@ func (s *scriptedServer) serve(c net.Conn) {
 	negotiating, gotUser := false, false
 	write := func(format string, args ...any) { _, _ = fmt.Fprintf(c, format+"\r\n", args...) }
 	welcome := func() {
+		if s.refusal != nil {
+			for _, l := range s.refusal {
+				write("%s", l)
+			}
+			_ = c.Close()
+			return
+		}
 		write(":fake 001 %s :Welcome", nick)
 		write(":fake 376 %s :End of MOTD", nick)
 	}
