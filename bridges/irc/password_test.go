@@ -42,6 +42,9 @@ func TestServerPassword(t *testing.T) {
 		{"ngIRCd's refusal is a bad password", func(t *testing.T) string {
 			return irctest.StartWithPassword(t, irctest.NgIRCd, "sesame").Addr
 		}},
+		{"InspIRCd's refusal is a bad password", func(t *testing.T) string {
+			return irctest.StartWithPassword(t, irctest.InspIRCd, "sesame").Addr
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tn := startNetwork(t, &irctest.Server{Addr: tc.addr(t)}, func(c *Config) { c.Password = "wrong" })
