@@ -161,6 +161,7 @@ func endToEnd(t *testing.T, kind irctest.Kind) {
 	})
 
 	w.channelRights(t, carol, alice0)
+	w.refusedRejoin(t, carol, alice0)
 
 	var dm id.RoomID
 	t.Run("a PM to the puppet invites the user to a DM, and the answer goes back", func(t *testing.T) {
