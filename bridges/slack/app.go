@@ -178,20 +178,21 @@ func (n *Network) ResolveChat(ctx context.Context, chat string) (bridge.ChatID, 
 // by itself. Envelopes are acknowledged as they arrive (Slack redelivers
 // what is not acknowledged within seconds) and handled in order by this
 // goroutine, after the sync and catch-up of every (re)connection.
-func (s *Session) runSocketMode(ctx context.Context, done chan struct{}) {
-	defer close(done)
+func (s *Session) runSocketMode(ctx context.Context) {
 	log := zerolog.Ctx(ctx)
 	smc := socketmode.New(s.api)
 	work := make(chan socketmode.Event, 4096)
 	ended := make(chan error, 1)
-	go func() { ended <- smc.RunContext(ctx) }()
-	go func() {
+	s.spawn(func() { ended <- smc.RunContext(ctx) })
+	s.spawn(func() {
 		// The acknowledger: it never waits on the bridge.
 		for {
 			select {
 			case evt := <-smc.Events:
 				if evt.Type == socketmode.EventTypeEventsAPI && evt.Request != nil {
-					if err := smc.Ack(*evt.Request); err != nil {
+					// With ctx: an acknowledgement waits for the connection,
+					// which is gone for good once the loop ends.
+					if err := smc.AckCtx(ctx, evt.Request.EnvelopeID, nil); err != nil {
 						log.Debug().Str("error", safeError(err)).Msg("Failed to acknowledge Slack envelope")
 					}
 				}
@@ -204,7 +205,7 @@ func (s *Session) runSocketMode(ctx context.Context, done chan struct{}) {
 				return
 			}
 		}
-	}()
+	})
 	s.setState(ctx, bridge.StateConnecting, "connecting")
 	flush := time.NewTicker(cursorFlush)
 	defer flush.Stop()
@@ -215,6 +216,8 @@ func (s *Session) runSocketMode(ctx context.Context, done chan struct{}) {
 			s.flushCursors(ctx)
 		case evt := <-work:
 			s.handleSocketEvent(ctx, evt)
+		case f := <-s.resume:
+			f(ctx)
 		case err := <-ended:
 			if err != nil && !errors.Is(err, context.Canceled) {
 				if authError(err) {

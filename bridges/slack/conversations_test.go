@@ -1,7 +1,9 @@
 package slack
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/slack-go/slack"
 	"github.com/stretchr/testify/assert"
@@ -169,4 +171,98 @@ func TestMatrixMembership(t *testing.T) {
 		assert.ErrorIs(t, membership(p, "T0001-U002", event.MembershipLeave), bridge.ErrNotSupported)
 		assert.Contains(t, env.emu.Members(dm), "U001")
 	})
+}
+
+// TestStartDMSlowOpen: a DM opened from Matrix whose conversations.open is
+// slow to answer holds up none of the login's other Slack events, and the
+// im_created Slack sends before the answer makes no second portal for it.
+func TestStartDMSlowOpen(t *testing.T) {
+	env := newEnv(t)
+	env.emu.AddToken(slackemu.Token{Value: "xoxp-bob-secret-1", User: "U002"})
+	sess := env.login(t, alice, aliceToken)
+	env.core.take(t, chatInfoOf(env.general))
+
+	release := env.emu.Hold("conversations.open", "U001")
+	t.Cleanup(release)
+	type answer struct {
+		chat bridge.ChatID
+		err  error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		chat, err := sess.StartDM(env.ctx, "T0001-U004")
+		answered <- answer{chat, err}
+	}()
+	var dm string
+	require.Eventually(t, func() bool { dm = env.emu.IMWith("U001", "U004"); return dm != "" }, 15*time.Second, 10*time.Millisecond,
+		"the DM is open on Slack and its im_created sent; the answer is held")
+
+	// The im_created came first on the socket: past it, Slack events flow.
+	env.emu.Post(env.general, "U002", "said while the DM opens", "")
+	env.core.take(t, messageWith("said while the DM opens"))
+	bob := slack.New("xoxp-bob-secret-1", slack.OptionAPIURL(env.emu.APIURL()))
+	bobs, _, _, err := bob.OpenConversation(&slack.OpenConversationParameters{Users: []string{"U001"}})
+	require.NoError(t, err)
+	env.emu.Post(env.general, "U002", "after bob opened his DM", "")
+	env.core.take(t, messageWith("after bob opened his DM"))
+	select {
+	case a := <-answered:
+		t.Fatalf("StartDM returned %v, %v while its call was held", a.chat, a.err)
+	default:
+	}
+
+	release()
+	var a answer
+	select {
+	case a = <-answered:
+	case <-time.After(15 * time.Second):
+		t.Fatal("StartDM did not return once answered")
+	}
+	require.NoError(t, a.err)
+	assert.Equal(t, chatKey(team, dm), a.chat)
+
+	t.Run("a DM someone else opened meanwhile gets its portal once the call is answered", func(t *testing.T) {
+		info := env.core.take(t, chatInfoOf(bobs.ID))
+		assert.True(t, info.CreatePortal)
+		assert.True(t, info.ChatInfo.IsDM)
+	})
+	t.Run("the DM opened from Matrix keeps the room the user made", func(t *testing.T) {
+		env.emu.Post(env.general, "U002", "fence after the answer", "")
+		env.core.take(t, messageWith("fence after the answer"))
+		env.core.none(t, 300*time.Millisecond, chatInfoOf(dm))
+	})
+}
+
+// TestDisconnectDuringSlowOpen: a login disconnected while a DM's
+// conversations.open is slow to answer stops at once, and once the answer
+// comes nothing of the session runs or logs any more.
+func TestDisconnectDuringSlowOpen(t *testing.T) {
+	env := newEnv(t)
+	sess := env.login(t, alice, aliceToken)
+	release := env.emu.Hold("conversations.open", "U001")
+	t.Cleanup(release)
+	answered := make(chan error, 1)
+	go func() {
+		_, err := sess.StartDM(env.ctx, "T0001-U004")
+		answered <- err
+	}()
+	require.Eventually(t, func() bool { return env.emu.IMWith("U001", "U004") != "" }, 15*time.Second, 10*time.Millisecond)
+	env.emu.Post(env.general, "U002", "fence after the im_created", "")
+	env.core.take(t, messageWith("fence after the im_created"))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, sess.Disconnect(ctx))
+	logged := env.logs.String()
+	events := env.core.count()
+	release()
+	select {
+	case err := <-answered:
+		require.NoError(t, err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("StartDM did not return once answered")
+	}
+	time.Sleep(200 * time.Millisecond)
+	assert.Equal(t, logged, env.logs.String(), "the session logged after Disconnect")
+	assert.Equal(t, events, env.core.count(), "the session queued events after Disconnect")
 }

@@ -30,14 +30,20 @@
 // message in the database (media.go), so a restart does not lose them;
 // an UPDATE decides which message shares one, and every login that sees
 // that message maps it (idempotently). Each Session owns
-// one goroutine that reads RTM events and queues remote events in order
-// (its presence subscription is sent from a timer, session.go);
+// one goroutine that reads RTM events and queues remote events in order.
+// What it starts besides (a scheduled presence_sub, an im_created waiting
+// for a conversations.open of StartDM, the app's Socket Mode
+// acknowledger) is counted by the session and waited for when the loop
+// ends, so nothing of a session runs or logs after Disconnect; such work
+// hands remote events back to the loop to queue (Session.handBack).
 // Matrix actions come from the core's portal queues and only use the
 // session's slack-go client, which is safe for concurrent use. The one
-// lock they share with the RTM goroutine is the session's openedDMs: StartDM
-// holds it across conversations.open, and the RTM goroutine takes it for
-// an im_created, so a DM opened from Matrix is known as such before its
-// im_created is handled (a leaf lock; nothing else is taken under it).
+// lock they share with the RTM goroutine is the session's openedDMs, a
+// leaf lock never held across a call to Slack: StartDM records its
+// conversations.open there before and after the call, and an im_created
+// read meanwhile waits for the answer off the loop (onIMCreated), so a
+// DM opened from Matrix is known as such without holding up the login's
+// other events.
 //
 // Secrets: tokens and cookies live in the login metadata and in the HTTP
 // client that sends them; they are never logged, never put in an error and

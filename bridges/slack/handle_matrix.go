@@ -417,44 +417,73 @@ func (s *Session) StartDM(ctx context.Context, with bridge.RemoteUserID) (bridge
 	if !ok || team != s.md.TeamID {
 		return "", fmt.Errorf("%w: you are not logged into the workspace of %s", bridge.ErrPermanent, with)
 	}
-	s.opened.mu.Lock()
+	end := s.opened.begin()
 	ch, _, _, err := s.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{user}})
-	if err == nil {
-		s.opened.add(ch.ID)
-	}
-	s.opened.mu.Unlock()
 	if err != nil {
+		end("")
 		return "", s.checkAuth(ctx, err)
 	}
 	s.cache.mu.Lock()
 	s.cache.convs[ch.ID] = &convInfo{ID: ch.ID, IM: true, Other: user}
 	s.cache.mu.Unlock()
+	end(ch.ID)
 	return chatKey(s.md.TeamID, ch.ID), nil
 }
 
 // openedDMs are the DMs the user opened from Matrix. Their portal is the
 // room the user made, which the core links when StartDM returns; the
-// im_created that Slack sends meanwhile must not make another. mu is held
-// across conversations.open, so an im_created read while the call is out
-// waits to learn whether it was this call's.
+// im_created that Slack sends meanwhile must not make another. That
+// im_created may come before conversations.open answers (the event and
+// the answer travel apart, and slack-go may be waiting out a rate limit),
+// so while a call is out the RTM goroutine cannot tell whose DM a new one
+// is. It does not wait either, which would hold up every other event of
+// the login: it leaves the decision to a goroutine that waits for the
+// calls out at the time (onIMCreated). mu is a leaf lock, never held
+// across a call.
 type openedDMs struct {
 	mu  sync.Mutex
 	ids map[string]bool
+	// out are the conversations.open calls not yet answered, each closing
+	// its channel once its DM, if any, is in ids.
+	out map[chan struct{}]bool
 }
 
-// add records a DM; the caller holds mu.
-func (o *openedDMs) add(id string) {
-	if o.ids == nil {
-		o.ids = map[string]bool{}
+// begin records a conversations.open going out; end records the DM it
+// opened ("" if none) and must be called once it is answered.
+func (o *openedDMs) begin() (end func(id string)) {
+	done := make(chan struct{})
+	o.mu.Lock()
+	if o.out == nil {
+		o.out = map[chan struct{}]bool{}
 	}
-	o.ids[id] = true
+	o.out[done] = true
+	o.mu.Unlock()
+	return func(id string) {
+		o.mu.Lock()
+		if id != "" {
+			if o.ids == nil {
+				o.ids = map[string]bool{}
+			}
+			o.ids[id] = true
+		}
+		delete(o.out, done)
+		o.mu.Unlock()
+		close(done)
+	}
 }
 
-// byMatrix says whether StartDM opened the DM.
-func (o *openedDMs) byMatrix(id string) bool {
+// check says whether StartDM opened the DM; if it cannot tell yet, pending
+// are the calls out, after which it can.
+func (o *openedDMs) check(id string) (byMatrix bool, pending []chan struct{}) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.ids[id]
+	if o.ids[id] {
+		return true, nil
+	}
+	for ch := range o.out {
+		pending = append(pending, ch)
+	}
+	return false, pending
 }
 
 // GetChatInfo describes a conversation when the core creates its portal.

@@ -2,11 +2,13 @@ package slack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
 	"maunium.net/go/mautrix/event"
 
@@ -102,14 +104,51 @@ func (s *Session) handleSlackEvent(ctx context.Context, data any) error {
 		// The user opened a group DM (https://api.slack.com/events/group_open).
 		return s.joinedConversation(ctx, ev.Channel)
 	case *slack.IMCreatedEvent:
-		// A DM opened with the user or by them (https://api.slack.com/events/im_created):
-		// the receiver's portal now, as for a group DM, rather than with
-		// its first message. One the user opened from Matrix has its room.
-		if s.opened.byMatrix(ev.Channel.ID) {
-			return nil
-		}
-		return s.joinedConversation(ctx, ev.Channel.ID)
+		return s.onIMCreated(ctx, ev.Channel.ID)
 	}
+	return nil
+}
+
+// onIMCreated handles a DM opened with the user or by them
+// (https://api.slack.com/events/im_created): the receiver's portal now, as
+// for a group DM, rather than with its first message; one the user opened
+// from Matrix has its room. While a conversations.open of StartDM is out,
+// whose DM it is is known only once that call is answered: the decision
+// waits for it on its own goroutine, and the loop goes on with the next
+// events meanwhile.
+func (s *Session) onIMCreated(ctx context.Context, id string) error {
+	byMatrix, pending := s.opened.check(id)
+	if len(pending) == 0 {
+		return s.newDM(ctx, id, byMatrix)
+	}
+	s.spawn(func() {
+		for _, call := range pending {
+			select {
+			case <-call:
+			case <-ctx.Done():
+				return
+			}
+		}
+		s.handBack(ctx, func(ctx context.Context) {
+			byMatrix, _ := s.opened.check(id)
+			if err := s.newDM(ctx, id, byMatrix); err != nil && !errors.Is(err, errNotBridged) {
+				zerolog.Ctx(ctx).Err(err).Str("event", "im_created").Msg("Failed to handle Slack event")
+			}
+		})
+	})
+	return nil
+}
+
+// newDM gives a new DM its portal unless StartDM opened it, and its
+// person a presence subscription. Either way it is looked up once: a DM
+// from StartDM is known already.
+func (s *Session) newDM(ctx context.Context, id string, byMatrix bool) error {
+	if !byMatrix {
+		if err := s.joinedConversation(ctx, id); err != nil {
+			return err
+		}
+	}
+	s.subscribePresence(ctx)
 	return nil
 }
 

@@ -37,6 +37,11 @@ type Session struct {
 	revoked bool
 	// opened are the DMs StartDM opened (handle_matrix.go).
 	opened openedDMs
+	// bg counts what the session runs besides its loop (spawn), which the
+	// loop waits for before it ends. resume hands work back to the loop
+	// from there, so remote events are still queued by the loop alone.
+	bg     sync.WaitGroup
+	resume chan func(context.Context)
 
 	// pingInterval is how often RTM pings Slack. slack-go drops a
 	// connection that answered no ping for four intervals (its "deadman"
@@ -62,6 +67,7 @@ func newSession(n *Network, user *bridge.User, l *bridge.Login, md metadata) *Se
 		state:   bridge.SessionState{Kind: bridge.StateDisconnected, Since: time.Now()},
 		cache:   newWorkspaceCache(),
 		cursors: newCursorBuffer(),
+		resume:  make(chan func(context.Context)),
 
 		pingInterval: rtmPingInterval,
 		presence:     presenceSub{every: presenceResubscribe},
@@ -80,7 +86,8 @@ func (s *Session) Connect(ctx context.Context) {
 	go s.run(rctx, s.done)
 }
 
-// Disconnect stops the RTM loop and waits for it.
+// Disconnect stops the RTM loop and waits for it, and for what it
+// started (spawn): nothing of the session runs or logs once it returns.
 func (s *Session) Disconnect(ctx context.Context) error {
 	s.mu.Lock()
 	cancel, done := s.cancel, s.done
@@ -90,7 +97,6 @@ func (s *Session) Disconnect(ctx context.Context) error {
 		return nil
 	}
 	cancel()
-	s.presence.stop()
 	select {
 	case <-done:
 	case <-ctx.Done():
@@ -132,11 +138,44 @@ func (s *Session) badState() bool {
 // loop reads its events in order, so remote events are queued in the order
 // Slack sent them, and gives up only when Slack says the login is gone.
 func (s *Session) run(ctx context.Context, done chan struct{}) {
+	defer close(done)
+	// What the loop spawned ends with it, whether Disconnect stopped it or
+	// Slack ended the login.
+	ctx, stop := context.WithCancel(ctx)
+	defer s.bg.Wait()
+	defer stop()
 	if s.app {
-		s.runSocketMode(ctx, done)
+		s.runSocketMode(ctx)
 		return
 	}
-	defer close(done)
+	s.runRTM(ctx)
+}
+
+// spawn runs f on its own goroutine, which the session's loop waits for
+// before it ends; f must return soon once the loop's context is done. Only
+// the loop, or what it spawned, may spawn: the WaitGroup's Add never races
+// its Wait.
+func (s *Session) spawn(f func()) {
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		f()
+	}()
+}
+
+// handBack has the session's loop run f, unless the loop ends first. It
+// is for spawned work whose remote events must be queued in order with
+// the loop's.
+func (s *Session) handBack(ctx context.Context, f func(context.Context)) {
+	select {
+	case s.resume <- f:
+	case <-ctx.Done():
+	}
+}
+
+// runRTM reads the RTM connection's events until the connection or ctx
+// ends.
+func (s *Session) runRTM(ctx context.Context) {
 	log := zerolog.Ctx(ctx)
 	opts := []slack.RTMOption{slack.RTMOptionPingInterval(s.pingInterval)}
 	if s.md.Cookie != "" {
@@ -162,6 +201,8 @@ func (s *Session) run(ctx context.Context, done chan struct{}) {
 			s.flushCursors(ctx)
 		case ev := <-rtm.IncomingEvents:
 			s.handleRTM(ctx, ev)
+		case f := <-s.resume:
+			f(ctx)
 		case <-managed:
 			// Events sent just before the loop ended (InvalidAuthEvent)
 			// may still be buffered: they decide the final state.
@@ -335,25 +376,14 @@ func (s *Session) isEcho(key string) bool {
 // conversations, sent again whenever that set changes, at most every
 // "every". Each presence_sub replaces the list before it
 // (https://api.slack.com/docs/presence-and-status), so the whole set goes
-// out each time.
+// out each time. The send waits on a goroutine of the session's
+// (subscribePresence), which ends with the session's loop.
 type presenceSub struct {
 	mu      sync.Mutex
 	every   time.Duration
 	pending bool      // a send is scheduled
 	last    time.Time // of the last send
 	sent    []string  // what the connection is subscribed to
-	// timer is the scheduled send, stopped on Disconnect so that nothing
-	// of the session runs (or logs) after it.
-	timer *time.Timer
-}
-
-// stop cancels a scheduled send.
-func (p *presenceSub) stop() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.timer != nil && p.timer.Stop() {
-		p.pending = false
-	}
 }
 
 // forget says the connection has no subscription: the next send goes out
@@ -365,21 +395,14 @@ func (p *presenceSub) forget() {
 }
 
 // membershipChanged asks for the presence of who is now in the login's
-// conversations after an event that may change it.
+// conversations after an event that may change it. A new DM's person is
+// asked for once the DM is known (onIMCreated).
 func (s *Session) membershipChanged(ctx context.Context, data any) {
-	switch ev := data.(type) {
-	case *slack.IMCreatedEvent:
-		// Its person counts once the DM is known; the handler skips
-		// looking up one opened from Matrix.
-		if _, err := s.conv(ctx, ev.Channel.ID); err != nil {
-			zerolog.Ctx(ctx).Debug().Str("channel", ev.Channel.ID).Str("error", safeError(err)).Msg("New Slack DM not found")
-		}
+	switch data.(type) {
 	case *slack.MemberJoinedChannelEvent, *slack.MemberLeftChannelEvent, *slack.ChannelJoinedEvent, *slack.GroupJoinedEvent,
 		*slack.ChannelCreatedEvent, *mpimOpenEvent, *slack.GroupOpenEvent:
-	default:
-		return
+		s.subscribePresence(ctx)
 	}
-	s.subscribePresence(ctx)
 }
 
 // subscribePresence sends the presence subscription soon: now if the last
@@ -396,7 +419,19 @@ func (s *Session) subscribePresence(ctx context.Context) {
 		return
 	}
 	p.pending = true
-	p.timer = time.AfterFunc(time.Until(p.last.Add(p.every)), func() { s.sendPresenceSub(ctx) })
+	wait := time.Until(p.last.Add(p.every))
+	s.spawn(func() {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			s.sendPresenceSub(ctx)
+		case <-ctx.Done():
+			p.mu.Lock()
+			p.pending = false
+			p.mu.Unlock()
+		}
+	})
 }
 
 // sendPresenceSub sends presence_sub with the people in the login's
@@ -425,7 +460,23 @@ func (s *Session) sendPresenceSub(ctx context.Context) {
 		return
 	}
 	zerolog.Ctx(ctx).Debug().Int("users", len(ids)).Msg("Subscribing to Slack presence")
-	rtm.SendMessage(rtm.NewSubscribeUserPresence(ids))
+	sendRTM(ctx, rtm, rtm.NewSubscribeUserPresence(ids))
+}
+
+// sendRTM queues a message on the RTM connection, giving up when ctx ends:
+// slack-go's queue blocks while it is full, and nothing empties it once
+// the connection is gone. The send itself is left to a goroutine that
+// runs none of the session's code.
+func sendRTM(ctx context.Context, rtm *slack.RTM, msg *slack.OutgoingMessage) {
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		rtm.SendMessage(msg)
+	}()
+	select {
+	case <-sent:
+	case <-ctx.Done():
+	}
 }
 
 // presenceTargets are the other people in the conversations the session

@@ -14,6 +14,8 @@
 // purpose:
 //   - errors are HTTP 200 with {"ok":false,"error":"..."}, never HTTP 4xx,
 //     except rate limits (HTTP 429 with Retry-After, see RateLimit);
+//   - a call's events may reach the RTM connection before the call's
+//     answer reaches the caller (Hold keeps an answer back to show it);
 //   - the token may come as "Authorization: Bearer" or as a "token" form
 //     parameter; browser-session tokens (xoxc-) are only valid together with
 //     the "d" cookie they were issued with;

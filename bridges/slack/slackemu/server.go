@@ -58,6 +58,8 @@ type Server struct {
 	tickets  map[string]rtmTicket
 	methods  map[string]method
 	typing   []typingSent
+	// holds are answers kept back by Hold, by method and caller.
+	holds map[holdKey]chan struct{}
 
 	// Socket Mode (socketmode.go).
 	apps          map[string]*App // by app-level token
@@ -119,6 +121,7 @@ func New(t interface{ Cleanup(func()) }, teamID, teamName string) *Server {
 		files:    map[string]*storedFile{},
 		conns:    map[*rtmConn]struct{}{},
 		limits:   map[string]*rateLimit{},
+		holds:    map[holdKey]chan struct{}{},
 
 		apps:          map[string]*App{},
 		socketTickets: map[string]*App{},
@@ -171,8 +174,10 @@ func New(t interface{ Cleanup(func()) }, teamID, teamName string) *Server {
 // api_url: method names are appended to it.
 func (s *Server) APIURL() string { return s.srv.URL + "/api/" }
 
-// Close drops every RTM connection and stops the server.
+// Close drops every RTM connection and stops the server. Held answers
+// go out first: the HTTP server waits for the calls it is serving.
 func (s *Server) Close() {
+	s.releaseHolds()
 	s.DropRTM()
 	s.srv.Close()
 }
@@ -212,7 +217,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.record(name, c.user.ID, p)
-	writeJSON(w, m(c, p))
+	res := m(c, p)
+	s.waitHold(r, name, c.user.ID)
+	writeJSON(w, res)
 }
 
 // authenticate finds the token of a call. The error codes are the ones

@@ -149,6 +149,39 @@ func TestRateLimit(t *testing.T) {
 	assert.Equal(t, []bool{true, true, false}, limited, "refused calls are recorded as such")
 }
 
+// TestHold: a held method does its work at once and answers only when
+// released; other people's calls of it, and the caller's other methods,
+// are not held.
+func TestHold(t *testing.T) {
+	f := newFixture(t)
+	release := f.emu.Hold("conversations.open", "U001")
+	t.Cleanup(release)
+	answered := make(chan error, 1)
+	go func() {
+		_, _, _, err := f.client(aliceToken).OpenConversation(&slack.OpenConversationParameters{Users: []string{"U003"}})
+		answered <- err
+	}()
+	require.Eventually(t, func() bool { return f.emu.IMWith("U001", "U003") != "" }, 10*time.Second, 5*time.Millisecond,
+		"the DM is opened before the answer")
+	_, _, _, err := f.client(bobToken).OpenConversation(&slack.OpenConversationParameters{Users: []string{"U003"}})
+	require.NoError(t, err, "bob's call is not held")
+	_, err = f.client(aliceToken).AuthTest()
+	require.NoError(t, err, "alice's other methods are not held")
+	select {
+	case err := <-answered:
+		t.Fatalf("the held call answered: %v", err)
+	default:
+	}
+	release()
+	select {
+	case err := <-answered:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the released call did not answer")
+	}
+	release() // harmless twice
+}
+
 func TestUsersAndConversations(t *testing.T) {
 	f := newFixture(t)
 	alice := f.client(aliceToken)

@@ -1,6 +1,7 @@
 package slackemu
 
 import (
+	"net/http"
 	"slices"
 	"time"
 )
@@ -444,6 +445,62 @@ func (s *Server) RateLimit(method string, n, retryAfter int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.limits[method] = &rateLimit{remaining: n, retryAfter: retryAfter}
+}
+
+// holdKey names the calls of one method by one user.
+type holdKey struct{ method, user string }
+
+// Hold keeps back the answers to the calls of method made by user until
+// release is called. The method does its work at once, events included,
+// and only the answer waits: a slow network, or a client waiting out a
+// rate limit before it retries (https://api.slack.com/apis/rate-limits).
+// With conversations.open (https://api.slack.com/methods/conversations.open)
+// that puts the im_created of a new DM before the answer that names it,
+// which Slack may do too, since the event and the answer travel apart.
+// Slack has no such switch: it is how a test makes a call slow.
+func (s *Server) Hold(method, user string) (release func()) {
+	ch := make(chan struct{})
+	key := holdKey{method, user}
+	s.mu.Lock()
+	if old := s.holds[key]; old != nil {
+		close(old)
+	}
+	s.holds[key] = ch
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.holds[key] == ch {
+			delete(s.holds, key)
+			close(ch)
+		}
+	}
+}
+
+// waitHold waits while the answer to a call is held (Hold), or until the
+// caller gives up.
+func (s *Server) waitHold(r *http.Request, method, user string) {
+	s.mu.Lock()
+	ch := s.holds[holdKey{method, user}]
+	s.mu.Unlock()
+	if ch == nil {
+		return
+	}
+	select {
+	case <-ch:
+	case <-r.Context().Done():
+	}
+}
+
+// releaseHolds lets every held answer go.
+func (s *Server) releaseHolds() {
+	s.mu.Lock()
+	holds := s.holds
+	s.holds = map[holdKey]chan struct{}{}
+	s.mu.Unlock()
+	for _, ch := range holds {
+		close(ch)
+	}
 }
 
 // SetRTMDown closes every RTM and Socket Mode connection (down=true) and
