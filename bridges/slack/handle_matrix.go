@@ -293,13 +293,13 @@ func (s *Session) HandleMatrixEdit(ctx context.Context, edit *bridge.MatrixEdit)
 		return err
 	}
 	text := s.slackText(ctx, edit.Content)
-	// The echo is known by its message, not its text: Slack rewrites what
-	// it is sent (a bare URL comes back as <url>, see editEcho).
 	echo := editEcho(ch, string(edit.Target.RemoteID))
 	s.addEcho(echo)
-	_, _, _, err = s.api.UpdateMessageContext(ctx, ch, string(edit.Target.RemoteID), slack.MsgOptionText(text, false))
+	_, _, stored, err := s.api.UpdateMessageContext(ctx, ch, string(edit.Target.RemoteID), slack.MsgOptionText(text, false))
 	if err != nil {
 		s.cancelEcho(echo) // nothing will echo
+	} else {
+		s.settleEcho(echo, stored, text)
 	}
 	return s.checkAuth(ctx, err)
 }
@@ -308,10 +308,15 @@ func (s *Session) HandleMatrixEdit(ctx context.Context, edit *bridge.MatrixEdit)
 // formats what it is sent (https://api.slack.com/methods/chat.update,
 // "parse": as a client's message, whose URLs the server links,
 // https://api.slack.com/reference/surfaces/formatting#linking-urls), so the
-// echo's text may differ from the text sent. The next change of the
-// message that shows different text is the echo: the echo set holds it
-// for a short while only, and a change that keeps the text (a link
-// preview added) does not count (onEdit).
+// echo's text may differ from the text sent; chat.update answers with the
+// text as stored, which message_changed shows as message.text
+// (https://api.slack.com/events/message/message_changed). Until the
+// answer comes, the next change of the message that shows different text
+// is the echo; once it has come, only a change to the text sent or stored
+// is. Either way the echo set holds it for a short while only, and a
+// change that keeps the text (a link preview added) does not count
+// (onEdit). So an edit made in Slack after a Matrix edit that Slack had
+// nothing to change for (the same text again) is no echo.
 func editEcho(channel, ts string) string {
 	return "edit:" + channel + ":" + ts
 }

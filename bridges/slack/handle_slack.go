@@ -435,7 +435,7 @@ func (s *Session) onEdit(ctx context.Context, c *convInfo, m *slack.Message) err
 	}
 	// Checked once the text is known to change, so that an unfurl does
 	// not take the echo of a Matrix edit (editEcho).
-	if s.isEcho(editEcho(c.ID, cur.Timestamp)) {
+	if s.isEchoOf(editEcho(c.ID, cur.Timestamp), cur.Text) {
 		return nil
 	}
 	user := cur.User

@@ -321,6 +321,11 @@ type echoEntry struct {
 	n    int              // actions done
 	last time.Time        // when the last was done
 	seen map[*Session]int // echoes each session has dropped
+	// settled counts the actions whose outcome is known (settle), and
+	// results are those outcomes: once every action is settled, only an
+	// event showing one of them is an echo.
+	settled int
+	results map[string]bool
 }
 
 func newEchoSet(ttl time.Duration) *echoSet {
@@ -351,13 +356,36 @@ func (e *echoSet) cancel(key string) {
 	}
 }
 
-// take reports whether an event seen by session s is the echo of a
-// recent action, once per action and session.
-func (e *echoSet) take(s *Session, key string) bool {
+// settle records what an action that succeeded left on Slack, in any of
+// the forms its echo may show.
+func (e *echoSet) settle(key string, results ...string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	en := e.keys[key]
+	if en == nil {
+		return
+	}
+	en.settled++
+	if en.results == nil {
+		en.results = map[string]bool{}
+	}
+	for _, r := range results {
+		en.results[r] = true
+	}
+}
+
+// take reports whether an event seen by session s, showing result, is the
+// echo of a recent action, once per action and session. While an action
+// is not settled its echo may show anything: the echo may come before the
+// answer to the call.
+func (e *echoSet) take(s *Session, key, result string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	en := e.keys[key]
 	if en == nil || time.Since(en.last) > e.ttl || en.seen[s] >= en.n {
+		return false
+	}
+	if en.settled >= en.n && !en.results[result] {
 		return false
 	}
 	en.seen[s]++
@@ -367,8 +395,14 @@ func (e *echoSet) take(s *Session, key string) bool {
 // addEcho and isEcho scope echo keys to the session's workspace.
 func (s *Session) addEcho(key string)    { s.net.echoes.add(s.md.TeamID + ":" + key) }
 func (s *Session) cancelEcho(key string) { s.net.echoes.cancel(s.md.TeamID + ":" + key) }
-func (s *Session) isEcho(key string) bool {
-	return s.net.echoes.take(s, s.md.TeamID+":"+key)
+func (s *Session) settleEcho(key string, results ...string) {
+	s.net.echoes.settle(s.md.TeamID+":"+key, results...)
+}
+func (s *Session) isEcho(key string) bool { return s.isEchoOf(key, "") }
+
+// isEchoOf is isEcho for an event showing result (settleEcho).
+func (s *Session) isEchoOf(key, result string) bool {
+	return s.net.echoes.take(s, s.md.TeamID+":"+key, result)
 }
 
 // presenceSub is the session's RTM presence subscription

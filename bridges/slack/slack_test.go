@@ -868,7 +868,7 @@ func TestEchoSet(t *testing.T) {
 			}
 			var got []bool
 			for range tt.takes {
-				got = append(got, e.take(alice, "k"))
+				got = append(got, e.take(alice, "k", ""))
 			}
 			assert.Equal(t, tt.want, got)
 		})
@@ -876,15 +876,29 @@ func TestEchoSet(t *testing.T) {
 	t.Run("every session that sees the echo recognises it", func(t *testing.T) {
 		e := newEchoSet(time.Minute)
 		e.add("k")
-		assert.True(t, e.take(alice, "k"))
-		assert.True(t, e.take(carol, "k"))
-		assert.False(t, e.take(carol, "k"))
+		assert.True(t, e.take(alice, "k", ""))
+		assert.True(t, e.take(carol, "k", ""))
+		assert.False(t, e.take(carol, "k", ""))
+	})
+	t.Run("an echo that comes before the call's answer is recognised whatever it shows", func(t *testing.T) {
+		e := newEchoSet(time.Minute)
+		e.add("k")
+		assert.True(t, e.take(alice, "k", "anything"))
+	})
+	t.Run("once the answer is known, only what the action left is its echo", func(t *testing.T) {
+		e := newEchoSet(time.Minute)
+		e.add("k")
+		e.settle("k", "stored <https://x.example>", "stored https://x.example")
+		assert.False(t, e.take(alice, "k", "something else"))
+		assert.True(t, e.take(alice, "k", "stored <https://x.example>"))
+		assert.False(t, e.take(alice, "k", "stored <https://x.example>"), "once")
+		assert.True(t, e.take(carol, "k", "stored https://x.example"), "in any form given")
 	})
 	t.Run("an old action is forgotten", func(t *testing.T) {
 		e := newEchoSet(time.Millisecond)
 		e.add("k")
 		time.Sleep(5 * time.Millisecond)
-		assert.False(t, e.take(alice, "k"))
+		assert.False(t, e.take(alice, "k", ""))
 	})
 }
 
