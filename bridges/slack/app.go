@@ -72,7 +72,12 @@ func (n *Network) startApp(ctx context.Context) error {
 		return fmt.Errorf("networks.slack.app.bot_token: Slack refused it (%s)", safeError(err))
 	default:
 		zerolog.Ctx(ctx).Warn().Str("error", safeError(err)).Msg("Slack app not reachable yet, retrying")
-		go n.retryApp(actx, api)
+		retried := make(chan struct{})
+		n.appRetried = retried
+		go func() {
+			defer close(retried)
+			n.retryApp(actx, api)
+		}()
 	}
 	return nil
 }
@@ -85,6 +90,9 @@ func (n *Network) retryApp(ctx context.Context, api *slack.Client) {
 			return
 		}
 		auth, err := api.AuthTestContext(ctx)
+		if ctx.Err() != nil {
+			return // stopped meanwhile
+		}
 		if err == nil {
 			n.connectApp(ctx, api, auth)
 			return

@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -144,3 +145,27 @@ func TestAppMode(t *testing.T) {
 }
 
 func fmtAny(v any) string { return fmt.Sprintf("%v %+v %#v", v, v, v) }
+
+// TestAppStopWhileRetrying: app mode that could not reach Slack at start
+// keeps trying in the background; Stop ends that, and no app connects
+// afterwards.
+func TestAppStopWhileRetrying(t *testing.T) {
+	env := newEnv(t)
+	env.emu.RateLimit("auth.test", 1, 60) // longer than MaxRetryAfter: not reachable yet
+	cfg := env.cfg
+	withApp(&cfg)
+	n := NewNetwork(cfg, bridge.CommonConfig{Domain: "example.org"})
+	require.NoError(t, n.start(env.ctx, newRecorder(), env.db), "an unreachable Slack is no reason not to start")
+	require.NotNil(t, n.appRetried, "retrying in the background")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, n.Stop(ctx))
+	select {
+	case <-n.appRetried:
+	default:
+		t.Fatal("the retry still runs after Stop")
+	}
+	assert.Nil(t, n.appSession(), "no app connected")
+	assert.Zero(t, env.emu.SocketConnections(testApp.ID), "no Socket Mode connection")
+}

@@ -66,9 +66,11 @@ type Network struct {
 	// echoes is what the bridge just did on Slack (session.go).
 	echoes *echoSet
 	// app is the app mode's session once its bot is known (app.go);
-	// stopApp ends it.
-	app     *Session
-	stopApp context.CancelFunc
+	// stopApp ends it, and appRetried is closed once the retry that may
+	// still make it (retryApp) is over.
+	app        *Session
+	stopApp    context.CancelFunc
+	appRetried chan struct{}
 }
 
 // loginKey names one login: a Matrix user in one workspace.
@@ -123,6 +125,15 @@ func (n *Network) start(ctx context.Context, c core, db *dbutil.Database) error 
 func (n *Network) Stop(ctx context.Context) error {
 	if n.stopApp != nil {
 		n.stopApp()
+	}
+	if n.appRetried != nil {
+		// Else an answer that beat the cancel would connect the app
+		// after Stop.
+		select {
+		case <-n.appRetried:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	if app := n.appSession(); app != nil {
 		return app.Disconnect(ctx)
