@@ -56,6 +56,10 @@ func init() {
 func (b *bot) handle(c *Conn, m *ircproto.Message) {
 	if h, ok := botHandlers[m.Command]; ok {
 		h(b, c, m)
+		return
+	}
+	if joinRefusal(m) && b.joining(m.Params[1]) {
+		b.onJoinError(c, m)
 	}
 }
 
@@ -495,7 +499,30 @@ func (p *Puppet) handle(c *Conn, m *ircproto.Message) {
 		if !asked {
 			p.net.notify(p.mxid, fmt.Sprintf("You keep the IRC nick %s: %s is not available (%s).", c.Nick(), m.Params[1], m.Trailing()))
 		}
+	case ircproto.ERR_LINKCHANNEL:
+		// The server put the puppet in another channel instead (a
+		// forward, +f): the user is not where their room is, and has no
+		// room for where they are.
+		p.joinRefused(m.Params[1], "forwarded to "+m.Params[2])
+		if !p.wantsChannel(m.Params[2]) {
+			_ = c.TrySend(ircproto.NewMessage("PART", m.Params[2], "Not bridged here"))
+		}
+	default:
+		if joinRefusal(m) && p.joining(m.Params[1]) {
+			p.joinRefused(m.Params[1], m.Trailing())
+		}
 	}
+}
+
+// joinRefusal reports whether m may be a server's refusal of a JOIN of
+// its second parameter: an error numeric (4xx, 5xx) naming a channel.
+// Servers refuse joins with many numerics of their own (InspIRCd's 495
+// for +J and 520 for +O, 489 for TLS-only channels, 437 during a split);
+// a JOIN answered by none the bridge knows would otherwise be waited for
+// until the join timeout.
+func joinRefusal(m *ircproto.Message) bool {
+	return len(m.Command) == 3 && (m.Command[0] == '4' || m.Command[0] == '5') && len(m.Params) >= 2 &&
+		m.Params[1] != "" && strings.ContainsRune("#&!+", rune(m.Params[1][0]))
 }
 
 // dmPartnerRenamed keeps the user's DM with someone who changed nick in

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/isthmus-bridge/isthmus/bridge"
 	"github.com/isthmus-bridge/isthmus/bridges/irc/ircproto"
 	"github.com/isthmus-bridge/isthmus/bridges/irc/irctest"
 )
@@ -62,4 +64,70 @@ func TestShortLinesCrashNothing(t *testing.T) {
 	assert.Same(t, bot, tn.bot.conn.current(), "the bot's connection is the one the lines went to")
 	assert.NoError(t, bot.Err())
 	assert.NoError(t, pc.Err())
+}
+
+// TestJoinsAnsweredOddlyFailTheMessage: a JOIN the server answers with a
+// forward, with a refusal numeric of its own, or not at all fails the
+// message that needed it, with the server's reason, instead of holding
+// the room's queue; a forward's channel is left.
+func TestJoinsAnsweredOddlyFailTheMessage(t *testing.T) {
+	srv := startScripted(t, script{})
+	tn := startNetwork(t, &irctest.Server{Addr: srv.addr}, func(c *Config) { c.Channels = []ChannelConfig{{Channel: "#botdelay"}} })
+	tn.joinTimeout = 500 * time.Millisecond
+	p, err := tn.puppetFor(testCtx(t), alice)
+	require.NoError(t, err)
+	p.conn.start()
+	pc, err := p.conn.wait(testCtx(t))
+	require.NoError(t, err)
+	me := pc.Nick()
+
+	for _, tc := range []struct {
+		name    string
+		channel string
+		answer  []string // "%s" is the puppet's nick
+		want    string
+	}{
+		{"a forward", "#full", []string{
+			":fake 470 %s #full ##overflow :Forwarding to another channel",
+			":%s!u@h JOIN ##overflow",
+		}, "forwarded to ##overflow"},
+		{"a refusal numeric the bridge has no name for", "#delay", []string{
+			":fake 495 %s #delay :You must wait 60 seconds after being kicked to rejoin (+J is set)",
+		}, "You must wait 60 seconds"},
+		{"no answer", "#silent", nil, "did not answer the join of #silent"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key := tn.channelKey(tc.channel)
+			portal := &bridge.Portal{Key: key, MXID: tn.core.addPortal(key)}
+			done := make(chan error, 1)
+			go func() {
+				_, err := p.HandleMatrixMessage(testCtx(t), matrixMessage(portal, alice, "", "hello "+tc.channel))
+				done <- err
+			}()
+			srv.waitLine(t, me+": JOIN "+tc.channel)
+			for _, l := range tc.answer {
+				srv.to(me, fmt.Sprintf(l, me))
+			}
+			select {
+			case err := <-done:
+				require.Error(t, err)
+				assert.ErrorIs(t, err, ErrChannelRefused)
+				assert.ErrorIs(t, err, bridge.ErrPermanent, "the message is reported, not retried")
+				assert.Contains(t, err.Error(), tc.want)
+			case <-time.After(10 * time.Second):
+				t.Fatal("the message still waits for its join")
+			}
+			assert.Zero(t, srv.count(me+": PRIVMSG "+tc.channel), "nothing was sent to a channel the puppet is not in")
+		})
+	}
+	srv.waitLine(t, me+": PART ##overflow")
+
+	t.Run("the bot takes a refusal numeric it has no name for as a refusal, and retries", func(t *testing.T) {
+		bot := tn.bot.conn.current()
+		require.NotNil(t, bot)
+		srv.waitLine(t, bot.Nick()+": JOIN #botdelay")
+		srv.to(bot.Nick(), ":fake 495 "+bot.Nick()+" #botdelay :You must wait 60 seconds after being kicked to rejoin (+J is set)")
+		require.Eventually(t, func() bool { return srv.count(bot.Nick()+": JOIN #botdelay") >= 2 }, 10*time.Second, 10*time.Millisecond,
+			"the bot retries the refused channel")
+	})
 }

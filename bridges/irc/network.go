@@ -89,6 +89,8 @@ type Network struct {
 	// upWait is how long a message waits for its puppet's connection
 	// before the attempt fails and the core retries it; tests shorten it.
 	upWait time.Duration
+	// joinTimeout bounds the wait for the answer to a puppet's JOIN.
+	joinTimeout time.Duration
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -111,15 +113,16 @@ func newNetwork(c Config, domain string) (*Network, error) {
 		c.DisplayName = c.Name
 	}
 	n := &Network{
-		cfg:     c,
-		id:      bridge.NetworkID(c.Name),
-		domain:  domain,
-		ghosts:  namer,
-		puppets: map[id.UserID]*Puppet{},
-		byNick:  map[string]*Puppet{},
-		invites: map[string]*tokenBucket{},
-		shared:  map[string]*ircproto.ISupport{},
-		upWait:  90 * time.Second,
+		cfg:         c,
+		id:          bridge.NetworkID(c.Name),
+		domain:      domain,
+		ghosts:      namer,
+		puppets:     map[id.UserID]*Puppet{},
+		byNick:      map[string]*Puppet{},
+		invites:     map[string]*tokenBucket{},
+		shared:      map[string]*ircproto.ISupport{},
+		upWait:      90 * time.Second,
+		joinTimeout: 30 * time.Second,
 	}
 	n.casemap.Store(int32(ircproto.CasemapRFC1459))
 	return n, nil

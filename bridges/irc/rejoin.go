@@ -350,3 +350,31 @@ func (p *Puppet) stopInvites() {
 	}
 	clear(p.invites)
 }
+
+// joining reports whether the bot wants channel and is not in it: a
+// refusal naming it answers the bot's JOIN.
+func (b *bot) joining(channel string) bool {
+	folded := b.net.fold(channel)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, wanted := b.wanted[folded]
+	_, in := b.channels[folded]
+	return wanted && !in
+}
+
+// joining reports whether the puppet should be in channel and is not
+// (yet): a refusal naming it answers the puppet's JOIN.
+func (p *Puppet) joining(channel string) bool {
+	folded := p.net.fold(channel)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return (p.channels[folded] || len(p.joinWait[folded]) > 0) && !p.joined[folded]
+}
+
+// wantsChannel reports whether the user's rooms bridge channel.
+func (p *Puppet) wantsChannel(channel string) bool {
+	folded := p.net.fold(channel)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.channels[folded]
+}

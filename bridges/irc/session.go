@@ -481,27 +481,41 @@ func (p *Puppet) ensureJoined(ctx context.Context, channel string) (*Conn, error
 			return nil, err
 		}
 	}
+	timeout := time.NewTimer(p.net.joinTimeout)
+	defer timeout.Stop()
+	var gaveUp error
 	select {
 	case err := <-wait:
+		if errors.Is(err, ErrChannelRefused) {
+			// Trying again soon would be refused again, and tell the
+			// user again; they may send again once they can get in.
+			return nil, fmt.Errorf("%w: %w", bridge.ErrPermanent, err)
+		}
 		if err != nil {
 			return nil, err
 		}
 		return c, nil
+	case <-timeout.C:
+		// A server that answers a JOIN with nothing the bridge reads as
+		// an answer would otherwise hold the room's queue, and with it
+		// every later event of the room, for good.
+		gaveUp = fmt.Errorf("%w: %w: the IRC server did not answer the join of %s", bridge.ErrPermanent, ErrChannelRefused, channel)
 	case <-ctx.Done():
-		p.mu.Lock()
-		ws := p.joinWait[folded]
-		for i, w := range ws {
-			if w == wait {
-				p.joinWait[folded] = append(ws[:i:i], ws[i+1:]...)
-				break
-			}
-		}
-		if len(p.joinWait[folded]) == 0 {
-			delete(p.joinWait, folded)
-		}
-		p.mu.Unlock()
-		return nil, fmt.Errorf("join %s: %w", channel, ctx.Err())
+		gaveUp = fmt.Errorf("join %s: %w", channel, ctx.Err())
 	}
+	p.mu.Lock()
+	ws := p.joinWait[folded]
+	for i, w := range ws {
+		if w == wait {
+			p.joinWait[folded] = append(ws[:i:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(p.joinWait[folded]) == 0 {
+		delete(p.joinWait, folded)
+	}
+	p.mu.Unlock()
+	return nil, gaveUp
 }
 
 // up waits (a bounded time) for the connection. Messages wait behind it
