@@ -173,6 +173,11 @@ type PMConfig struct {
 	// per hour, over all Matrix users; PMs past it are dropped and the
 	// sender is told why once an hour (refusals.go).
 	InvitesPerHour int `yaml:"invites_per_hour"`
+	// Services are the nicks whose NOTICEs to a puppet go to its user's
+	// management room (a NickServ login, a ChanServ access change). Only
+	// these: services nicks are reserved on the networks that run them,
+	// so no one else can write there as a service.
+	Services []string `yaml:"services"`
 }
 
 // MembershipConfig tunes member list sync.
@@ -216,6 +221,12 @@ func (d *Duration) UnmarshalYAML(unmarshal func(any) error) error {
 // D returns the time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
+// defaultServices are the services nicks of Atheme and Anope, which most
+// networks run.
+func defaultServices() []string {
+	return []string{"NickServ", "ChanServ", "MemoServ", "SaslServ", "HostServ", "OperServ", "BotServ"}
+}
+
 // defaultConfig is what a network entry starts from before decoding.
 func defaultConfig() Config {
 	return Config{
@@ -236,7 +247,7 @@ func defaultConfig() Config {
 			MaxLines:          5,
 		},
 		Ident:           IdentConfig{Address: "0.0.0.0", Port: 113},
-		PrivateMessages: PMConfig{Policy: PMAccept, InvitesPerHour: 5},
+		PrivateMessages: PMConfig{Policy: PMAccept, InvitesPerHour: 5, Services: defaultServices()},
 		Membership: MembershipConfig{
 			JoinRate:      20,
 			NetsplitDelay: Duration(10 * time.Second),
@@ -470,7 +481,10 @@ const exampleConfig = `  irc:                                   # one entry per 
         line_burst: 5
         max_lines: 5                     # longer messages are cut and linked
       ident: {enabled: false, port: 113}
-      private_messages: {policy: accept, invites_per_hour: 5}   # accept | identified | off
+      private_messages:
+        policy: accept                   # accept | identified | off
+        invites_per_hour: 5
+        services: [NickServ, ChanServ, MemoServ, SaslServ, HostServ, OperServ, BotServ]   # their NOTICEs go to the management room
       membership:
         join_rate: 20                    # ghosts joining a portal per second
         netsplit_delay: 10s

@@ -2,6 +2,7 @@ package irc
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -514,6 +515,11 @@ func (p *Puppet) handle(c *Conn, m *ircproto.Message) {
 	}
 }
 
+// isService reports whether nick is one of the configured services.
+func (n *Network) isService(nick string) bool {
+	return slices.ContainsFunc(n.cfg.PrivateMessages.Services, func(s string) bool { return n.fold(s) == n.fold(nick) })
+}
+
 // joinRefusal reports whether m may be a server's refusal of a JOIN of
 // its second parameter: an error numeric (4xx, 5xx) naming a channel.
 // Servers refuse joins with many numerics of their own (InspIRCd's 495
@@ -585,7 +591,7 @@ func (p *Puppet) onPrivate(c *Conn, m *ircproto.Message) {
 		}
 		return
 	}
-	if m.Command == "NOTICE" && strings.HasSuffix(strings.ToLower(from), "serv") {
+	if m.Command == "NOTICE" && p.net.isService(from) {
 		p.net.notify(p.mxid, from+": "+ircproto.StripFormatting(m.Params[1]))
 		return
 	}

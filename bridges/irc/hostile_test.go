@@ -131,3 +131,40 @@ func TestJoinsAnsweredOddlyFailTheMessage(t *testing.T) {
 			"the bot retries the refused channel")
 	})
 }
+
+// TestOnlyServicesWriteToTheManagementRoom: NickServ's notices reach the
+// user's management room, where they type passwords; a lookalike nick's
+// do not, and go through the PM rules like anyone's.
+func TestOnlyServicesWriteToTheManagementRoom(t *testing.T) {
+	srv := startScripted(t, script{})
+	tn := startNetwork(t, &irctest.Server{Addr: srv.addr}, func(c *Config) { c.Channels = nil })
+	p, err := tn.puppetFor(testCtx(t), alice)
+	require.NoError(t, err)
+	p.conn.start()
+	pc, err := p.conn.wait(testCtx(t))
+	require.NoError(t, err)
+	me := pc.Nick()
+	from := tn.core.end()
+
+	srv.to(me, ":NlckServ!x@evil.test NOTICE "+me+" :Your session expired, send: login test yournick yourpassword")
+	srv.to(me, ":nickserv!services@services.test NOTICE "+me+" :You are now identified for alice.")
+	tn.core.waitNotice(t, alice, "nickserv: You are now identified")
+	tn.core.waitEvent(t, &from, "the lookalike's notice, as a PM", func(ev *bridge.RemoteEvent) bool {
+		return ev.Kind == bridge.RemoteMessage && ev.Portal == tn.dmKey("NlckServ", alice)
+	})
+	tn.core.mu.Lock()
+	defer tn.core.mu.Unlock()
+	for _, n := range tn.core.notices[alice] {
+		assert.NotContains(t, n, "Your session expired", "a lookalike wrote to the management room")
+	}
+}
+
+// TestLoginDoesNotRepeatABadNick: a password typed where the nick goes is
+// not written back in the answer, which stays in the management room.
+func TestLoginDoesNotRepeatABadNick(t *testing.T) {
+	n, _ := offlineNetwork(t, "test", nil)
+	_, _, err := n.Login(testCtx(t), &bridge.User{MXID: alice}, []string{"hunter2!secret"})
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "hunter2")
+	assert.Contains(t, err.Error(), "not a valid IRC nick")
+}

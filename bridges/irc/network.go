@@ -357,15 +357,18 @@ func (n *Network) Login(ctx context.Context, user *bridge.User, args []string) (
 	if len(args) > 2 {
 		return nil, nil, fmt.Errorf("usage: login %s [nick [password]]", n.id)
 	}
+	if len(args) >= 1 && !validNick(args[0]) {
+		// Not quoted: a password typed where the nick goes would stay
+		// in the room's history in the answer, after the core redacted
+		// the command.
+		return nil, nil, fmt.Errorf("the nick given is not a valid IRC nick (letters, digits and []\\`_^{|}-, not starting with a digit or -); usage: login %s [nick [password]]", n.id)
+	}
 	p, err := n.puppetFor(ctx, user.MXID)
 	if err != nil {
 		return nil, nil, err
 	}
 	row := puppetRow{}
 	if len(args) >= 1 {
-		if !validNick(args[0]) {
-			return nil, nil, fmt.Errorf("%q is not a valid IRC nick", args[0])
-		}
 		row.Nick, row.Chosen = args[0], true
 	}
 	if len(args) == 2 {
