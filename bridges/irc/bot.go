@@ -110,6 +110,71 @@ func (b *bot) loadChannels(ctx context.Context) error {
 	return nil
 }
 
+// rekey folds the bot's maps anew from old to now (Network.rekey). It
+// returns how a channel key folded under old is keyed under now: through
+// the name of a channel the bot holds, else folded again.
+func (b *bot) rekey(old, now ircproto.Casemapping) func(string) string {
+	b.mu.Lock()
+	names := make(map[string]string, 2*len(b.wanted)+len(b.channels))
+	for _, w := range b.wanted {
+		names[old.Fold(w.name)] = now.Fold(w.name)
+	}
+	// Second, so that a key held as it is wins over one that two names
+	// fold to.
+	for k, w := range b.wanted {
+		names[k] = now.Fold(w.name)
+	}
+	for k, ch := range b.channels {
+		names[k] = now.Fold(ch.name)
+	}
+	chanKey := func(k string) string {
+		if nk, ok := names[k]; ok {
+			return nk
+		}
+		return now.Fold(k)
+	}
+	b.wanted = rekeyed(b.wanted, func(_ string, w wantedChannel) string { return now.Fold(w.name) }, mergeWanted)
+	b.channels = rekeyed(b.channels, func(_ string, ch *channel) string { return now.Fold(ch.name) }, nil)
+	// A channel keeps its portal's key: the portal is keyed as it was
+	// made. The bot holds channels across a change only in the moment
+	// between losing its connection and onDown, which drops them all.
+	for _, ch := range b.channels {
+		ch.mu.Lock()
+		byNick := func(_ string, m *member) string { return now.Fold(m.nick) }
+		ch.members = rekeyed(ch.members, byNick, nil)
+		ch.names = rekeyed(ch.names, byNick, nil)
+		ch.mu.Unlock()
+	}
+	b.joinWait = rekeyed(b.joinWait, func(k string, _ []chan error) string { return chanKey(k) }, appendWaits)
+	b.rejoins = rekeyed(b.rejoins, func(k string, _ *rejoin) string { return chanKey(k) }, nil)
+	for k, r := range b.rejoins {
+		// The timer would retry under the old key, which finds nothing.
+		if r.timer != nil && r.timer.Stop() {
+			r.timer = time.AfterFunc(rejoinDelay(r.failures), func() { b.retryJoin(k) })
+		}
+	}
+	b.mu.Unlock()
+	// Away users are found again by the next WHO or away-notify; their
+	// keys are folded nicks, which cannot be folded anew.
+	b.awayMu.Lock()
+	b.away = nil
+	b.awayMu.Unlock()
+	return chanKey
+}
+
+// mergeWanted makes one of two entries that a new casemapping folds to
+// one channel: a configured channel and its portal, typically.
+func mergeWanted(a, b wantedChannel) wantedChannel {
+	if !a.static && !a.linked && (b.static || b.linked) {
+		a.name = b.name
+	}
+	if a.key == "" {
+		a.key = b.key
+	}
+	a.static, a.linked, a.portal = a.static || b.static, a.linked || b.linked, a.portal || b.portal
+	return a
+}
+
 func (b *bot) isStatic(channel string) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -158,7 +223,8 @@ func (b *bot) isMe(nick string) bool {
 func (b *bot) onUp(c *Conn) {
 	is := c.ISupport()
 	b.isupport.Store(is)
-	b.net.casemap.Store(int32(is.Casemapping()))
+	// Before the joins below: their answers are looked up by fold.
+	b.net.adoptCasemap(c, true)
 	nick := c.Nick()
 	b.nick.Store(&nick)
 	b.net.log.Info().Str("nick", nick).Msg("Bot connected to IRC")

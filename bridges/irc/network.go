@@ -71,13 +71,18 @@ type Network struct {
 	ident *identServer
 	bot   *bot
 
-	// casemap is the bot's server's CASEMAPPING, used for every key
-	// (ghost IDs, channel IDs) so that case variants are one thing.
+	// casemap is the server's CASEMAPPING, used for every key (ghost IDs,
+	// channel IDs, every map by folded name) so that case variants are
+	// one thing. See adoptCasemap for where it comes from.
 	casemap atomic.Int32
+	// casemapMu serialises adopting a casemapping with the re-keying it
+	// brings; savedCasemap is what the network's row holds ("" for none).
+	casemapMu    sync.Mutex
+	savedCasemap string
 
 	mu      sync.Mutex
 	puppets map[id.UserID]*Puppet
-	byNick  map[string]*Puppet // folded nick → puppet, while registered
+	byNick  map[string]nickHolder // folded nick → puppet, while registered
 	invites map[string]*tokenBucket
 	refused map[string]time.Time // sender and reason → when told (refusals.go)
 	// accounts answers the "identified" PM policy without account-tag.
@@ -118,7 +123,7 @@ func newNetwork(c Config, domain string) (*Network, error) {
 		domain:      domain,
 		ghosts:      namer,
 		puppets:     map[id.UserID]*Puppet{},
-		byNick:      map[string]*Puppet{},
+		byNick:      map[string]nickHolder{},
 		invites:     map[string]*tokenBucket{},
 		shared:      map[string]*ircproto.ISupport{},
 		upWait:      90 * time.Second,
@@ -155,6 +160,9 @@ func (n *Network) start(ctx context.Context, c core, mx matrixView, db *dbutil.D
 	n.core, n.mx = c, mx
 	n.store = &store{db: db, network: n.id}
 	if err := n.store.upgrade(ctx); err != nil {
+		return err
+	}
+	if err := n.loadCasemap(ctx); err != nil {
 		return err
 	}
 	if n.cfg.MediaURL == "" {
@@ -223,6 +231,160 @@ func (n *Network) fold(s string) string {
 	return ircproto.Casemapping(n.casemap.Load()).Fold(s)
 }
 
+// The casemapping is the server's, but it is only known once a connection
+// has registered, while names are folded from the start: config channels
+// at Start, and puppets the core starts right after it, which may register
+// before the bot. Three things keep keys right:
+//
+//   - loadCasemap: the last casemapping seen is kept in the network's
+//     row, so after the first run the network starts with the right one
+//     and nothing needs re-keying at all.
+//   - adoptCasemap: every connection that registers brings its server's,
+//     the bot's or, while the bot is not up, a puppet's; so a puppet that
+//     registers first indexes its nick under the right fold.
+//   - rekey: when the casemapping changes (the first run; a server
+//     upgraded to another one, as InspIRCd 4 went to ascii), every map
+//     keyed by folded names is folded anew from the names it holds, so no
+//     entry is left under a key nothing looks up any more.
+//
+// Persisting alone would leave the first run wrong; re-keying alone would
+// let every restart fold under rfc1459 until a connection registered.
+
+// loadCasemap starts the network with the casemapping last seen.
+func (n *Network) loadCasemap(ctx context.Context) error {
+	saved, err := n.store.casemap(ctx)
+	if err != nil {
+		return err
+	}
+	if cm, ok := ircproto.ParseCasemapping(saved); ok {
+		n.casemap.Store(int32(cm))
+		n.savedCasemap = saved
+	}
+	return nil
+}
+
+// adoptCasemap takes the casemapping of c, a connection that has just
+// registered, before its handler sees anything. The bot's server decides
+// while the bot is up, so that a puppet on a leaf that differs does not
+// fold the bot's channels anew under its feet. Reader goroutine.
+func (n *Network) adoptCasemap(c *Conn, fromBot bool) {
+	if !fromBot && n.bot.conn.current() != nil {
+		return
+	}
+	now := c.ISupport().Casemapping()
+	n.casemapMu.Lock()
+	defer n.casemapMu.Unlock()
+	if old := ircproto.Casemapping(n.casemap.Load()); old != now {
+		n.log.Info().Stringer("was", old).Stringer("casemapping", now).Msg("Folding names under the IRC server's casemapping")
+		n.casemap.Store(int32(now))
+		n.rekey(old, now)
+	}
+	if now.String() == n.savedCasemap {
+		return
+	}
+	n.savedCasemap = now.String()
+	n.later(func() {
+		if err := n.store.saveCasemap(n.ctx, now.String()); err != nil {
+			n.log.Warn().Err(err).Msg("Failed to save the IRC server's casemapping")
+		}
+	})
+}
+
+// rekey folds every map keyed by folded names anew, from old to now (the
+// casemapping in force already). Channel keys without a name beside them
+// (a puppet's channels) are translated through the names the bot holds:
+// those are every portal's and configured channel's. Locks are taken one
+// at a time, in the orders the rest of the package uses.
+//
+// Left alone are waits with the old key in a timer's closure, which end
+// by themselves: an account WHOIS (accountTimeout) and a puppet's wait for
+// the bot's INVITE (inviteTimeout). Both exist only on a connection that
+// registered, which adopted its casemapping first, so they outlive a
+// change only on a network whose servers disagree.
+func (n *Network) rekey(old, now ircproto.Casemapping) {
+	chanKey := n.bot.rekey(old, now)
+	n.mu.Lock()
+	n.byNick = rekeyed(n.byNick, func(_ string, e nickHolder) string { return now.Fold(e.nick) }, nil)
+	// Who was told of a refusal and invite budgets: forgetting them tells
+	// a sender once more at worst, and a key folded anew could not be
+	// told from one that was not.
+	n.refused = nil
+	n.invites = map[string]*tokenBucket{}
+	puppets := make([]*Puppet, 0, len(n.puppets))
+	for _, p := range n.puppets {
+		puppets = append(puppets, p)
+	}
+	n.mu.Unlock()
+	n.accounts.mu.Lock()
+	n.accounts.known = nil // a cache: asked again at worst
+	n.accounts.mu.Unlock()
+	for _, p := range puppets {
+		if moved := p.rekey(chanKey); len(moved) > 0 {
+			n.later(func() { p.saveMovedChannels(moved) })
+		}
+	}
+}
+
+// rekey folds the puppet's maps by channel anew; it returns the channels
+// whose key changed, old then new, for their rows to follow.
+func (p *Puppet) rekey(chanKey func(string) string) (moved [][2]string) {
+	either := func(a, b bool) bool { return a || b }
+	key := func(k string, _ bool) string { return chanKey(k) }
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k := range p.channels {
+		if nk := chanKey(k); nk != k {
+			moved = append(moved, [2]string{k, nk})
+		}
+	}
+	p.channels = rekeyed(p.channels, key, either)
+	p.joined = rekeyed(p.joined, key, either)
+	p.joinWait = rekeyed(p.joinWait, func(k string, _ []chan error) string { return chanKey(k) }, appendWaits)
+	p.refusals = rekeyed(p.refusals, func(k, _ string) string { return chanKey(k) }, nil)
+	return moved
+}
+
+// saveMovedChannels rewrites the rows of channels whose key rekey changed,
+// so the puppet joins the right channel after a restart.
+func (p *Puppet) saveMovedChannels(moved [][2]string) {
+	ctx := p.net.ctx
+	for _, m := range moved {
+		p.mu.Lock()
+		still := p.channels[m[1]]
+		p.mu.Unlock()
+		err := p.net.store.setChannel(ctx, p.mxid, m[0], false)
+		if err == nil && still {
+			err = p.net.store.setChannel(ctx, p.mxid, m[1], true)
+		}
+		if err != nil {
+			p.log().Warn().Err(err).Msg("Failed to save channel under the server's casemapping")
+		}
+	}
+}
+
+func appendWaits(a, b []chan error) []chan error { return append(a, b...) }
+
+// rekeyed returns m with every entry under key(k, v). Entries that land on
+// one key are merged (merge(kept, other)), or the first one kept when
+// merge is nil. A nil map stays nil.
+func rekeyed[V any](m map[string]V, key func(string, V) string, merge func(V, V) V) map[string]V {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]V, len(m))
+	for k, v := range m {
+		nk := key(k, v)
+		if have, ok := out[nk]; ok {
+			if merge != nil {
+				out[nk] = merge(have, v)
+			}
+			continue
+		}
+		out[nk] = v
+	}
+	return out
+}
+
 // ghostID is the remote ID of an IRC user: the casefolded nick, so that
 // "Alice" and "alice" are one ghost. Display names carry the real nick.
 func (n *Network) ghostID(nick string) bridge.RemoteUserID {
@@ -265,21 +427,28 @@ func (n *Network) sharedISupport(key string, is *ircproto.ISupport) *ircproto.IS
 	return is
 }
 
+// nickHolder is a puppet with its nick as the server wrote it, which a
+// new casemapping folds anew (rekey).
+type nickHolder struct {
+	p    *Puppet
+	nick string
+}
+
 // puppetByNick returns the puppet registered with nick, nil for IRC users.
 func (n *Network) puppetByNick(nick string) *Puppet {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.byNick[n.fold(nick)]
+	return n.byNick[n.fold(nick)].p
 }
 
 // setPuppetNick records a puppet's nick as the server confirmed it.
 func (n *Network) setPuppetNick(p *Puppet, old, nick string) {
 	n.mu.Lock()
-	if old != "" && n.byNick[n.fold(old)] == p {
+	if old != "" && n.byNick[n.fold(old)].p == p {
 		delete(n.byNick, n.fold(old))
 	}
 	if nick != "" {
-		n.byNick[n.fold(nick)] = p
+		n.byNick[n.fold(nick)] = nickHolder{p: p, nick: nick}
 	}
 	n.mu.Unlock()
 }

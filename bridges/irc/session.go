@@ -249,6 +249,7 @@ func (p *Puppet) setState(kind bridge.SessionStateKind, msg string) {
 }
 
 func (p *Puppet) onUp(c *Conn) {
+	p.net.adoptCasemap(c, false) // before the nick is indexed by its fold
 	p.mu.Lock()
 	clear(p.joined) // channels are per connection
 	p.row.Nick = c.Nick()
@@ -347,7 +348,7 @@ func (p *Puppet) onRetry(err error, failures int, wait time.Duration) {
 func (p *Puppet) saveLoginNick(nick string) {
 	p.mu.Lock()
 	old := p.login
-	if old == nil || old.RemoteName == nick {
+	if old == nil || old.RemoteName == nick && old.RemoteID == p.net.ghostID(nick) {
 		p.mu.Unlock()
 		return
 	}

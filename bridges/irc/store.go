@@ -117,3 +117,27 @@ func (s *store) clearChannels(ctx context.Context, user id.UserID) error {
 	}
 	return nil
 }
+
+const (
+	getCasemapQuery  = `SELECT casemapping FROM irc_network WHERE network=$1`
+	saveCasemapQuery = `
+		INSERT INTO irc_network (network, casemapping) VALUES ($1, $2)
+		ON CONFLICT (network) DO UPDATE SET casemapping=excluded.casemapping`
+)
+
+// casemap returns the CASEMAPPING last seen on the network, "" for none.
+func (s *store) casemap(ctx context.Context) (string, error) {
+	var cm string
+	err := s.db.QueryRow(ctx, getCasemapQuery, s.network).Scan(&cm)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("read casemapping of %s: %w", s.network, err)
+	}
+	return cm, nil
+}
+
+func (s *store) saveCasemap(ctx context.Context, cm string) error {
+	if _, err := s.db.Exec(ctx, saveCasemapQuery, s.network, cm); err != nil {
+		return fmt.Errorf("save casemapping of %s: %w", s.network, err)
+	}
+	return nil
+}
