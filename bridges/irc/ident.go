@@ -15,20 +15,76 @@ import (
 
 // identServer answers RFC 1413 ident queries with the user name of the
 // connection asked about, so an IRC operator sees (and can ban) one Matrix
-// user instead of the whole bridge. One server serves every network.
+// user instead of the whole bridge. One server serves every network that
+// listens on its address (shareIdent): an ident port can be bound once.
 type identServer struct {
 	mu    sync.Mutex
-	users map[identKey]string
+	users map[identKey][]identUser
 	ln    net.Listener
 	log   zerolog.Logger
+
+	// Kept by shareIdent under identServers.mu.
+	addr string
+	refs int
+	stop context.CancelFunc
 }
 
 // identKey is a connection as the IRC server asks about it: our port and
 // its port.
 type identKey struct{ local, remote int }
 
+// identUser is who holds a connection, and the server it goes to: two
+// networks' connections may share both ports when their servers differ.
+type identUser struct{ host, user string }
+
+// identServers holds the ident servers in use, by listen address.
+var identServers struct {
+	mu     sync.Mutex
+	byAddr map[string]*identServer
+}
+
+// shareIdent returns the ident server on addr, listening from the first
+// network that asks until the last one releases it.
+func shareIdent(log zerolog.Logger, addr string) (*identServer, error) {
+	identServers.mu.Lock()
+	defer identServers.mu.Unlock()
+	if s := identServers.byAddr[addr]; s != nil {
+		s.refs++
+		return s, nil
+	}
+	s := newIdentServer(log)
+	// The listener's life is the networks', not any one's context.
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := s.listen(ctx, addr); err != nil {
+		cancel()
+		return nil, err
+	}
+	s.addr, s.refs, s.stop = addr, 1, cancel
+	if identServers.byAddr == nil {
+		identServers.byAddr = map[string]*identServer{}
+	}
+	identServers.byAddr[addr] = s
+	return s, nil
+}
+
+// release gives back a network's share of the server, closing it when
+// it was the last; a nil server does nothing.
+func (s *identServer) release() {
+	if s == nil {
+		return
+	}
+	identServers.mu.Lock()
+	defer identServers.mu.Unlock()
+	if s.refs--; s.refs > 0 {
+		return
+	}
+	delete(identServers.byAddr, s.addr)
+	s.stop()
+	_ = s.ln.Close() // now, so the port is free once the network stopped
+}
+
 func newIdentServer(log zerolog.Logger) *identServer {
-	return &identServer{users: map[identKey]string{}, log: log}
+	return &identServer{users: map[identKey][]identUser{}, log: log}
 }
 
 func keyOf(nc net.Conn) (identKey, bool) {
@@ -40,14 +96,23 @@ func keyOf(nc net.Conn) (identKey, bool) {
 	return identKey{local: l.Port, remote: r.Port}, true
 }
 
+// hostOf is the IP address at the other end of nc, "" when not TCP.
+func hostOf(nc net.Conn) string {
+	if r, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		return r.IP.String()
+	}
+	return ""
+}
+
 // add records a connection's user name; a nil server does nothing.
 func (s *identServer) add(nc net.Conn, user string) {
 	if s == nil {
 		return
 	}
 	if k, ok := keyOf(nc); ok {
+		host := hostOf(nc)
 		s.mu.Lock()
-		s.users[k] = user
+		s.users[k] = append(without(s.users[k], host), identUser{host: host, user: user})
 		s.mu.Unlock()
 	}
 }
@@ -58,9 +123,24 @@ func (s *identServer) remove(nc net.Conn) {
 	}
 	if k, ok := keyOf(nc); ok {
 		s.mu.Lock()
-		delete(s.users, k)
+		if rest := without(s.users[k], hostOf(nc)); len(rest) > 0 {
+			s.users[k] = rest
+		} else {
+			delete(s.users, k)
+		}
 		s.mu.Unlock()
 	}
+}
+
+// without returns us less the entry for host, as a new slice.
+func without(us []identUser, host string) []identUser {
+	var out []identUser
+	for _, u := range us {
+		if u.host != host {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // listen starts serving on addr until ctx ends.
@@ -93,11 +173,14 @@ func (s *identServer) serve(c net.Conn) {
 	if err != nil && line == "" {
 		return
 	}
-	_, _ = c.Write([]byte(s.answer(line)))
+	_, _ = c.Write([]byte(s.answer(line, hostOf(c))))
 }
 
-// answer builds the reply to one query line "local , remote".
-func (s *identServer) answer(query string) string {
+// answer builds the reply to one query line "local , remote" that came
+// from host. A server asks from the address we connected to; when it does
+// not (a multi-homed server), the one connection with those ports is
+// still answered, but never a guess between several.
+func (s *identServer) answer(query, from string) string {
 	a, b, ok := strings.Cut(strings.TrimSpace(query), ",")
 	local, err1 := strconv.Atoi(strings.TrimSpace(a))
 	remote, err2 := strconv.Atoi(strings.TrimSpace(b))
@@ -105,7 +188,16 @@ func (s *identServer) answer(query string) string {
 		return "0, 0 : ERROR : INVALID-PORT\r\n"
 	}
 	s.mu.Lock()
-	user, found := s.users[identKey{local: local, remote: remote}]
+	us := s.users[identKey{local: local, remote: remote}]
+	user, found := "", len(us) == 1
+	if found {
+		user = us[0].user
+	}
+	for _, u := range us {
+		if u.host == from {
+			user, found = u.user, true
+		}
+	}
 	s.mu.Unlock()
 	if !found {
 		return fmt.Sprintf("%d, %d : ERROR : NO-USER\r\n", local, remote)

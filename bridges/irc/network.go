@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -69,7 +71,9 @@ type Network struct {
 	store *store
 	pacer *pacer
 	ident *identServer
-	bot   *bot
+	// identOnce releases ident once, on the first Stop.
+	identOnce sync.Once
+	bot       *bot
 
 	// casemap is the server's CASEMAPPING, used for every key (ghost IDs,
 	// channel IDs, every map by folded name) so that case variants are
@@ -172,12 +176,13 @@ func (n *Network) start(ctx context.Context, c core, mx matrixView, db *dbutil.D
 	n.epoch = time.Now().UnixMilli()
 	n.pacer = newPacer(n.cfg.Limits.ConnectsPerSecond, n.cfg.Limits.ConnectsInFlight)
 	if n.cfg.Ident.Enabled {
-		n.ident = newIdentServer(n.log)
-		addr := fmt.Sprintf("%s:%d", n.cfg.Ident.Address, n.cfg.Ident.Port)
-		if err := n.ident.listen(n.ctx, addr); err != nil {
+		addr := net.JoinHostPort(n.cfg.Ident.Address, strconv.Itoa(n.cfg.Ident.Port))
+		ident, err := shareIdent(*zerolog.Ctx(ctx), addr)
+		if err != nil {
 			n.cancel()
 			return err
 		}
+		n.ident = ident
 	}
 	n.work = make(chan func(), 1024)
 	n.wg.Add(1)
@@ -185,6 +190,7 @@ func (n *Network) start(ctx context.Context, c core, mx matrixView, db *dbutil.D
 	n.bot = newBot(n)
 	if err := n.bot.loadChannels(ctx); err != nil {
 		n.cancel()
+		n.identOnce.Do(n.ident.release)
 		return err
 	}
 	n.bot.conn.start()
@@ -213,6 +219,9 @@ func (n *Network) Stop(ctx context.Context) error {
 	wg.Wait()
 	n.bot.conn.stop("Bridge shutting down")
 	n.cancel()
+	// After every connection closed, so none is left in another
+	// network's server; once, however often Stop is called.
+	n.identOnce.Do(n.ident.release)
 	done := make(chan struct{})
 	go func() {
 		n.wg.Wait()
