@@ -461,16 +461,13 @@ func (p *Puppet) handle(c *Conn, m *ircproto.Message) {
 		// The connection already follows its own nick; here the network's
 		// index of puppet nicks does.
 		if c.IsMe(m.Params[0]) {
-			p.net.setPuppetNick(p, m.Nick(), m.Params[0])
-			nick := m.Params[0]
-			p.net.wg.Add(1)
-			go func() {
-				defer p.net.wg.Done()
-				_ = p.net.store.saveNick(p.net.ctx, p.mxid, nick)
-			}()
+			p.ownNickChanged(c, m.Nick(), m.Params[0])
 		} else {
+			p.nickFreed(c, m.Nick(), m.Params[0])
 			p.dmPartnerRenamed(m)
 		}
+	case "QUIT":
+		p.nickFreed(c, m.Nick(), "")
 	case ircproto.ERR_CHANNELISFULL, ircproto.ERR_INVITEONLYCHAN, ircproto.ERR_BANNEDFROMCHAN, ircproto.ERR_BADCHANNELKEY,
 		ircproto.ERR_NEEDREGGEDNICK, ircproto.ERR_NOSUCHCHANNEL, ircproto.ERR_TOOMANYCHANNELS, ircproto.ERR_BADCHANMASK:
 		if m.Command == ircproto.ERR_INVITEONLYCHAN && p.askInvite(c, m.Params[1], m.Trailing()) {
@@ -494,12 +491,7 @@ func (p *Puppet) handle(c *Conn, m *ircproto.Message) {
 			p.net.notify(p.mxid, fmt.Sprintf("You need to be a channel operator in %s on IRC to do that; it was done on Matrix only.", m.Params[1]))
 		}
 	case ircproto.ERR_NICKNAMEINUSE, ircproto.ERR_ERRONEUSNICKNAME:
-		p.mu.Lock()
-		asked := p.nickWanted != "" && p.net.fold(p.nickWanted) == p.net.fold(m.Params[1])
-		p.mu.Unlock()
-		if !asked {
-			p.net.notify(p.mxid, fmt.Sprintf("You keep the IRC nick %s: %s is not available (%s).", c.Nick(), m.Params[1], m.Trailing()))
-		}
+		p.nickRefused(c, m)
 	case ircproto.ERR_LINKCHANNEL:
 		// The server put the puppet in another channel instead (a
 		// forward, +f): the user is not where their room is, and has no

@@ -100,6 +100,9 @@ type Network struct {
 	upWait time.Duration
 	// joinTimeout bounds the wait for the answer to a puppet's JOIN.
 	joinTimeout time.Duration
+	// regainWait is the first wait before a puppet on a fallback nick
+	// asks for its own again (0: a minute); tests shorten it.
+	regainWait time.Duration
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -547,7 +550,7 @@ func (n *Network) Login(ctx context.Context, user *bridge.User, args []string) (
 	}
 	row := puppetRow{}
 	if len(args) >= 1 {
-		row.Nick, row.Chosen = args[0], true
+		row.Nick, row.Chosen, row.Account = args[0], true, args[0]
 	}
 	if len(args) == 2 {
 		row.Password = args[1]

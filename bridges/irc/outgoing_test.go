@@ -73,7 +73,7 @@ func TestLoginPicksNickAndIdentifies(t *testing.T) {
 	require.NoError(t, err)
 	m := services.WaitFor("the identify", irctest.IsText("PRIVMSG", "IDENTIFY"))
 	assert.Equal(t, "AliceChosen", m.Nick())
-	assert.Equal(t, "IDENTIFY s3cret", m.Trailing(), "without SASL the password goes to NickServ")
+	assert.Equal(t, "IDENTIFY AliceChosen s3cret", m.Trailing(), "without SASL the password goes to NickServ, naming the account")
 	s.(*Puppet).setDisplayName("Someone Else")
 	row, err := tn.store.puppet(ctx, alice)
 	require.NoError(t, err)

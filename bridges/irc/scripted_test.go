@@ -25,6 +25,7 @@ type scriptedServer struct {
 	mu    sync.Mutex
 	conns map[string]net.Conn // by lowercased nick
 	got   []string            // "nick: line" of everything clients sent
+	held  map[string]bool     // lowercased nicks someone unseen holds
 }
 
 // script is what a scriptedServer answers.
@@ -49,12 +50,17 @@ type script struct {
 	// welcome, and the server then closes the link: a server refusing
 	// the connection password.
 	refusal []string
+	// held are nicks in use by someone no client sees, until release.
+	held []string
 }
 
 func startScripted(t *testing.T, sc script) *scriptedServer {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	s := &scriptedServer{t: t, addr: ln.Addr().String(), script: sc, conns: map[string]net.Conn{}}
+	s := &scriptedServer{t: t, addr: ln.Addr().String(), script: sc, conns: map[string]net.Conn{}, held: map[string]bool{}}
+	for _, nick := range sc.held {
+		s.held[strings.ToLower(nick)] = true
+	}
 	t.Cleanup(func() { _ = ln.Close() })
 	go func() {
 		for {
@@ -73,7 +79,7 @@ func (s *scriptedServer) serve(c net.Conn) {
 	r := bufio.NewReader(c)
 	nick := "*"
 	// Registration waits for CAP END once a client started negotiating.
-	negotiating, gotUser := false, false
+	negotiating, gotUser, welcomed := false, false, false
 	write := func(format string, args ...any) { _, _ = fmt.Fprintf(c, format+"\r\n", args...) }
 	welcome := func() {
 		if s.refusal != nil {
@@ -83,6 +89,7 @@ func (s *scriptedServer) serve(c net.Conn) {
 			_ = c.Close()
 			return
 		}
+		welcomed = true
 		write(":fake 001 %s :Welcome", nick)
 		write(":fake 376 %s :End of MOTD", nick)
 	}
@@ -120,10 +127,21 @@ func (s *scriptedServer) serve(c net.Conn) {
 		case "AUTHENTICATE":
 			s.authenticate(fields[1], nick, write)
 		case "NICK":
-			nick = fields[1]
 			s.mu.Lock()
-			s.conns[strings.ToLower(nick)] = c
+			held := s.held[strings.ToLower(fields[1])]
+			if !held {
+				s.conns[strings.ToLower(fields[1])] = c
+			}
 			s.mu.Unlock()
+			switch {
+			case held:
+				write(":fake 433 %s %s :Nickname is already in use", nick, fields[1])
+			case welcomed:
+				write(":%s!u@h NICK %s", nick, fields[1])
+				nick = fields[1]
+			default:
+				nick = fields[1]
+			}
 		case "USER":
 			gotUser = true
 			if !negotiating {
@@ -172,6 +190,13 @@ func plainParts(payload string) []string {
 		return nil
 	}
 	return strings.Split(string(raw), "\x00")
+}
+
+// release frees a held nick, as its holder quitting would.
+func (s *scriptedServer) release(nick string) {
+	s.mu.Lock()
+	delete(s.held, strings.ToLower(nick))
+	s.mu.Unlock()
 }
 
 // to writes a line to the client registered as nick.

@@ -47,6 +47,12 @@ type Puppet struct {
 	// invites holds, by folded channel, the wait for the bot's INVITE
 	// after a +i refusal (nil once the retry JOIN went out; rejoin.go).
 	invites map[string]*time.Timer
+	// regain asks for the wanted nick again while the connection has
+	// another (nick.go); nil while it has the wanted one.
+	regain *nickRegain
+	// toldTaken is the folded nick the user was told is taken, so that
+	// every reconnect on a fallback does not tell them again.
+	toldTaken string
 }
 
 var (
@@ -124,8 +130,9 @@ func (p *Puppet) connConfig() *connConfig {
 	}
 	if row.Password != "" {
 		// Not required: a network without SASL gets the password through
-		// NickServ after registration instead.
-		cfg.sasl = &ircproto.SASLConfig{Username: nick, Password: row.Password}
+		// NickServ after registration instead. The account, not the nick:
+		// a connection on a fallback nick still logs in to it.
+		cfg.sasl = &ircproto.SASLConfig{Username: row.account(), Password: row.Password}
 	}
 	return cfg
 }
@@ -147,7 +154,7 @@ func (p *Puppet) wantedNick() string {
 
 func (p *Puppet) setCredentials(row puppetRow) {
 	p.mu.Lock()
-	changed := row.Nick != p.row.Nick || row.Password != p.row.Password
+	changed := row.Nick != p.row.Nick || row.Account != p.row.Account || row.Password != p.row.Password
 	p.row = row
 	p.toldRefusal = p.toldRefusal && !changed
 	p.mu.Unlock()
@@ -234,6 +241,13 @@ func (p *Puppet) ChangeNick(ctx context.Context, nick string) error {
 	p.mu.Lock()
 	p.row = row
 	p.mu.Unlock()
+	if c != nil {
+		// The nick the user asked for is the one the connection has.
+		p.stopRegain(c)
+		if c.Err() == nil {
+			p.setState(bridge.StateConnected, p.connectedText(c))
+		}
+	}
 	p.touch()
 	return nil
 }
@@ -250,17 +264,27 @@ func (p *Puppet) setState(kind bridge.SessionStateKind, msg string) {
 
 func (p *Puppet) onUp(c *Conn) {
 	p.net.adoptCasemap(c, false) // before the nick is indexed by its fold
+	wanted := p.wantedNick()
 	p.mu.Lock()
 	clear(p.joined) // channels are per connection
-	p.row.Nick = c.Nick()
+	if !p.row.Chosen {
+		// Remembered for a restart; never the fallback the server gave.
+		p.row.Nick = wanted
+	}
+	chosen := p.row.Chosen
 	p.mu.Unlock()
 	p.net.setPuppetNick(p, "", c.Nick())
 	p.saveLoginNick(c.Nick())
 	refusal := c.SASLRefusal()
-	if refusal == "" {
-		p.setState(bridge.StateConnected, "as "+c.Nick())
-	} else {
-		p.setState(bridge.StateConnected, fmt.Sprintf("as %s, not identified: %s", c.Nick(), refusal))
+	p.setState(bridge.StateConnected, p.connectedText(c))
+	if !c.IsMe(wanted) {
+		// Before the joins: the holder may leave as soon as the puppet
+		// shares a channel with them.
+		p.armRegain(c)
+	}
+	if chosen && !c.IsMe(wanted) {
+		p.tellTaken(wanted, fmt.Sprintf("The IRC nick %s you chose is taken, so you are connected as %s for now; "+
+			"the bridge asks for %s again until it is free.", wanted, c.Nick(), wanted))
 	}
 	p.mu.Lock()
 	var names []string
@@ -281,27 +305,23 @@ func (p *Puppet) onUp(c *Conn) {
 	go func() {
 		defer p.net.wg.Done()
 		ctx := p.net.ctx
-		if err := p.net.store.saveNick(ctx, p.mxid, c.Nick()); err != nil {
-			p.log().Warn().Err(err).Msg("Failed to save nick")
+		if !chosen {
+			if err := p.net.store.saveNick(ctx, p.mxid, wanted); err != nil {
+				p.log().Warn().Err(err).Msg("Failed to save nick")
+			}
 		}
 		// Without SASL on the server the password goes to NickServ; one
-		// SASL refused would be refused there too.
+		// SASL refused would be refused there too. The account is named,
+		// as the connection may be on a fallback nick.
 		if pass != "" && !c.Authenticated() && refusal == "" {
-			_ = c.Send(ctx, ircproto.NewMessage("PRIVMSG", "NickServ", "IDENTIFY "+pass))
+			_ = c.Send(ctx, ircproto.NewMessage("PRIVMSG", "NickServ", "IDENTIFY "+c.cfg.sasl.Username+" "+pass))
 		}
 		for _, m := range joinLinesFor(c, names, p.net.bot.keysFor(names)) {
 			if err := c.Send(ctx, m); err != nil {
 				return
 			}
 		}
-		// The display name may have changed while this connection was
-		// registering, too late for setDisplayName to see it.
-		p.mu.Lock()
-		chosen := p.row.Chosen
-		p.mu.Unlock()
-		if nick := p.wantedNick(); !chosen && nick != c.cfg.reg.Nick && !c.IsMe(nick) {
-			_ = c.Send(ctx, ircproto.NewMessage("NICK", nick))
-		}
+		p.keepNick(c)
 	}()
 }
 
@@ -314,6 +334,7 @@ func (p *Puppet) onDown(c *Conn, err error) {
 	waits := p.joinWait
 	p.joinWait = nil
 	p.stopInvites()
+	p.stopRegainLocked()
 	p.mu.Unlock()
 	for _, ws := range waits {
 		for _, w := range ws {

@@ -25,23 +25,41 @@ type store struct {
 	network bridge.NetworkID
 }
 
-// puppetRow is what is remembered of one Matrix user's IRC identity.
+// puppetRow is what is remembered of one Matrix user's IRC identity. None
+// of it is the nick the connection has: a nick taken by someone else makes
+// the connection take another for a while, and that is never stored.
 type puppetRow struct {
-	Nick     string
-	Chosen   bool   // the user picked the nick with "login"; display names do not change it
+	// Nick is the nick the puppet wants: the chosen one, else the one the
+	// template gave it last (it stands in after a restart until Matrix says
+	// the display name again).
+	Nick   string
+	Chosen bool // the user picked the nick with "login"; display names do not change it
+	// Account is what Password logs in to, with SASL or NickServ: the nick
+	// given with "login". The "nick" command does not change it.
+	Account  string
 	Password string // secret
 }
 
+// account is the name the password logs in to.
+func (r puppetRow) account() string {
+	if r.Account != "" {
+		return r.Account
+	}
+	return r.Nick
+}
+
 const (
-	getPuppetQuery = `SELECT nick, chosen, password FROM irc_puppet WHERE network=$1 AND mxid=$2`
-	// The last nick is saved on every registration; the chosen flag and
-	// the password only change through login.
+	getPuppetQuery = `SELECT nick, chosen, account, password FROM irc_puppet WHERE network=$1 AND mxid=$2`
+	// A template nick is saved as the puppet comes to want it; a chosen
+	// nick, the account and the password only change through "login" and
+	// "nick", so a late save never overwrites a choice.
 	saveNickQuery = `
 		INSERT INTO irc_puppet (network, mxid, nick) VALUES ($1, $2, $3)
-		ON CONFLICT (network, mxid) DO UPDATE SET nick=excluded.nick`
+		ON CONFLICT (network, mxid) DO UPDATE SET nick=excluded.nick WHERE NOT irc_puppet.chosen`
 	saveLoginQuery = `
-		INSERT INTO irc_puppet (network, mxid, nick, chosen, password) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (network, mxid) DO UPDATE SET nick=excluded.nick, chosen=excluded.chosen, password=excluded.password`
+		INSERT INTO irc_puppet (network, mxid, nick, chosen, account, password) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (network, mxid) DO UPDATE
+		SET nick=excluded.nick, chosen=excluded.chosen, account=excluded.account, password=excluded.password`
 )
 
 const (
@@ -61,13 +79,14 @@ func (s *store) upgrade(ctx context.Context) error {
 // puppet returns the stored row, or a zero row for a user never seen.
 func (s *store) puppet(ctx context.Context, user id.UserID) (puppetRow, error) {
 	var r puppetRow
-	err := s.db.QueryRow(ctx, getPuppetQuery, s.network, user).Scan(&r.Nick, &r.Chosen, &r.Password)
+	err := s.db.QueryRow(ctx, getPuppetQuery, s.network, user).Scan(&r.Nick, &r.Chosen, &r.Account, &r.Password)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return r, fmt.Errorf("read puppet of %s: %w", user, err)
 	}
 	return r, nil
 }
 
+// saveNick stores the template nick the puppet wants; a chosen nick stays.
 func (s *store) saveNick(ctx context.Context, user id.UserID, nick string) error {
 	if _, err := s.db.Exec(ctx, saveNickQuery, s.network, user, nick); err != nil {
 		return fmt.Errorf("save nick of %s: %w", user, err)
@@ -76,7 +95,7 @@ func (s *store) saveNick(ctx context.Context, user id.UserID, nick string) error
 }
 
 func (s *store) saveLogin(ctx context.Context, user id.UserID, r puppetRow) error {
-	if _, err := s.db.Exec(ctx, saveLoginQuery, s.network, user, r.Nick, r.Chosen, r.Password); err != nil {
+	if _, err := s.db.Exec(ctx, saveLoginQuery, s.network, user, r.Nick, r.Chosen, r.Account, r.Password); err != nil {
 		return fmt.Errorf("save login of %s: %w", user, err)
 	}
 	return nil
