@@ -477,6 +477,10 @@ func TestPrivateMessageGuard(t *testing.T) {
 				c.PrivateMessages = PMConfig{Policy: tc.policy, InvitesPerHour: tc.perHour}
 				c.Bot.Nick = "Bot" + string(tc.policy)
 			})
+			// Puppets that register before the bot are cut to the default
+			// NICKLEN of 9 and rename once the server's is known; the PMs
+			// below go to the nick each puppet has when it is up.
+			require.Eventually(t, func() bool { return tn.bot.conn.current() != nil }, 15*time.Second, 10*time.Millisecond)
 			spammer := srv.Connect(t, "spam"+string(tc.policy))
 			var users []id.UserID
 			for i := range tc.pms {

@@ -2,6 +2,7 @@ package irc
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -36,6 +37,8 @@ type connConfig struct {
 	// PING; twice that without anything read closes it.
 	pingInterval    time.Duration
 	registerTimeout time.Duration
+	// fenceTimeout, when set, replaces the package's fenceTimeout.
+	fenceTimeout time.Duration
 	// handler runs on the reader goroutine for every line from 001 on,
 	// in order. It may block; the server's PINGs wait meanwhile.
 	handler func(c *Conn, m *ircproto.Message)
@@ -419,7 +422,8 @@ func (c *Conn) Send(ctx context.Context, m *ircproto.Message) error {
 	return c.write(data, m)
 }
 
-// fenceTimeout bounds how long fence waits for its PONG.
+// fenceTimeout bounds how long fence waits for its PONG, unless the
+// connection's config says otherwise.
 const fenceTimeout = 30 * time.Second
 
 // fence returns once the server has handled every line sent before it.
@@ -448,7 +452,8 @@ func (c *Conn) fence(ctx context.Context) error {
 	if err := c.Send(ctx, ircproto.NewMessage("PING", token)); err != nil {
 		return err
 	}
-	timer := time.NewTimer(fenceTimeout)
+	wait := cmp.Or(c.cfg.fenceTimeout, fenceTimeout)
+	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {
 	case <-done:
@@ -456,7 +461,11 @@ func (c *Conn) fence(ctx context.Context) error {
 	case <-c.done:
 		return fmt.Errorf("%w: %w", ErrNotConnected, c.err)
 	case <-timer.C:
-		return fmt.Errorf("no PONG within %s", fenceTimeout)
+		// A server that answers nothing for that long is gone, or the
+		// link is half open: what is written now goes nowhere, so the
+		// connection is dropped and made again rather than waited for.
+		c.closeWith(ErrPingTimeout)
+		return fmt.Errorf("%w: no PONG within %s", ErrPingTimeout, wait)
 	case <-ctx.Done():
 		return ctx.Err()
 	}

@@ -217,10 +217,22 @@ func (p *Puppet) send(ctx context.Context, c *Conn, target string, out outgoing,
 	p.mu.Unlock()
 	p.touch()
 	if err := c.fence(ctx); err != nil {
-		// Every line was written; whether the server took them is not
-		// known, and sending them again could say them twice.
-		p.log().Debug().Err(err).Str("target", target).Msg("No answer after a message; taking it as delivered")
-		return nil
+		if ctx.Err() != nil {
+			// Given up on (the bridge stopping) with every line written
+			// to a live connection: a replay could say it twice.
+			return nil
+		}
+		// Every line was written, but the connection closed or went
+		// quiet (a half-open link, which fence closes) before the server
+		// confirmed it got them. Lines written into a dead link went
+		// nowhere, so they are sent again on the next connection; only a
+		// server that took them and then took 30 s to answer a PING sees
+		// them twice, which is rarer and less harmful than the loss.
+		p.log().Warn().Err(err).Str("target", target).Msg("No answer after a message; sending it again once reconnected")
+		if !errors.Is(err, ErrNotConnected) {
+			err = fmt.Errorf("%w: %w", ErrNotConnected, err)
+		}
+		return err
 	}
 	if why := refusal(); why != "" {
 		return &refusedError{target: target, text: why}

@@ -168,3 +168,38 @@ func TestLoginDoesNotRepeatABadNick(t *testing.T) {
 	assert.NotContains(t, err.Error(), "hunter2")
 	assert.Contains(t, err.Error(), "not a valid IRC nick")
 }
+
+// TestMessageIntoASilentLinkIsSentAgain: when the server stops answering
+// (a half-open link) just after a message was written, the connection is
+// made again instead of written into for minutes, and the message, which
+// a dead link would have swallowed, is sent again on the new one.
+func TestMessageIntoASilentLinkIsSentAgain(t *testing.T) {
+	srv := startScripted(t, script{})
+	tn := startNetwork(t, &irctest.Server{Addr: srv.addr}, func(c *Config) { c.Channels = nil })
+	tn.fenceTimeout = 500 * time.Millisecond
+	key := tn.dmKey("bob", alice)
+	portal := &bridge.Portal{Key: key, MXID: tn.core.addPortal(key)}
+	p, err := tn.puppetFor(testCtx(t), alice)
+	require.NoError(t, err)
+	p.conn.start()
+	pc, err := p.conn.wait(testCtx(t))
+	require.NoError(t, err)
+	me := pc.Nick()
+
+	srv.deafen(me, true)
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.HandleMatrixMessage(testCtx(t), matrixMessage(portal, alice, "", "into the void"))
+		done <- err
+	}()
+	srv.waitLine(t, me+": PRIVMSG bob :into the void")
+	srv.deafen(me, false)
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("the message is still being sent")
+	}
+	assert.Equal(t, 2, srv.count(me+": PRIVMSG bob :into the void"), "sent on the silent link, then again on the new one")
+	assert.NotSame(t, pc, p.conn.current(), "the silent connection was dropped")
+}

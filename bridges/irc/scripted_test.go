@@ -26,6 +26,7 @@ type scriptedServer struct {
 	conns map[string]net.Conn // by lowercased nick
 	got   []string            // "nick: line" of everything clients sent
 	held  map[string]bool     // lowercased nicks someone unseen holds
+	deaf  map[string]bool     // lowercased nicks whose PINGs go unanswered
 }
 
 // script is what a scriptedServer answers.
@@ -148,7 +149,12 @@ func (s *scriptedServer) serve(c net.Conn) {
 				welcome()
 			}
 		case "PING":
-			write(":fake PONG fake %s", fields[len(fields)-1])
+			s.mu.Lock()
+			deaf := s.deaf[strings.ToLower(nick)]
+			s.mu.Unlock()
+			if !deaf {
+				write(":fake PONG fake %s", fields[len(fields)-1])
+			}
 		case "WHOIS":
 			if s.unanswered[fields[1]] {
 				continue
@@ -197,6 +203,17 @@ func (s *scriptedServer) release(nick string) {
 	s.mu.Lock()
 	delete(s.held, strings.ToLower(nick))
 	s.mu.Unlock()
+}
+
+// deafen stops answering nick's PINGs, as a link gone half-open would,
+// or (deaf false) starts again.
+func (s *scriptedServer) deafen(nick string, deaf bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.deaf == nil {
+		s.deaf = map[string]bool{}
+	}
+	s.deaf[strings.ToLower(nick)] = deaf
 }
 
 // to writes a line to the client registered as nick.
