@@ -357,6 +357,15 @@ func (p *Puppet) HandleMatrixMembership(ctx context.Context, m *bridge.MatrixMem
 	if len(lines) == 0 {
 		return nil
 	}
+	return p.sendChannelChange(ctx, c, channel, lines...)
+}
+
+// sendChannelChange sends lines that change a channel (MODE, KICK, TOPIC)
+// and waits for the server to have handled them, so that a refusal (482
+// when the bot's view of ranks was stale) is this change's, and the core
+// puts the Matrix side back with the server's words, rather than the
+// refusal landing on the next message sent to the channel.
+func (p *Puppet) sendChannelChange(ctx context.Context, c *Conn, channel string, lines ...*ircproto.Message) error {
 	refusal := p.watchRefusals(channel)
 	defer refusal()
 	for _, l := range lines {
@@ -366,7 +375,9 @@ func (p *Puppet) HandleMatrixMembership(ctx context.Context, m *bridge.MatrixMem
 	}
 	p.touch()
 	if err := c.fence(ctx); err != nil {
-		p.log().Debug().Err(err).Str("channel", channel).Msg("No answer after a kick; taking it as done")
+		// Done on Matrix already; sending it again could not be told
+		// from a second change.
+		p.log().Debug().Err(err).Str("channel", channel).Msg("No answer after a channel change; taking it as done")
 		return nil
 	}
 	if why := refusal(); why != "" {

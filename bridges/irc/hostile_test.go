@@ -203,3 +203,82 @@ func TestMessageIntoASilentLinkIsSentAgain(t *testing.T) {
 	assert.Equal(t, 2, srv.count(me+": PRIVMSG bob :into the void"), "sent on the silent link, then again on the new one")
 	assert.NotSame(t, pc, p.conn.current(), "the silent connection was dropped")
 }
+
+// TestChannelChangeRefusalIsItsOwn: a topic or level change the bot's
+// view allowed but the server refuses (482, the view was stale) fails that
+// change, so the core puts the Matrix side back, and the message sent
+// after it is not taken for refused.
+func TestChannelChangeRefusalIsItsOwn(t *testing.T) {
+	srv := startScripted(t, script{})
+	tn := startNetwork(t, &irctest.Server{Addr: srv.addr}, func(c *Config) { c.Channels = []ChannelConfig{{Channel: "#chan"}} })
+	key := tn.channelKey("#chan")
+	portal := &bridge.Portal{Key: key, MXID: tn.core.addPortal(key)}
+	srv.waitLine(t, "JOIN #chan")
+	bot := tn.bot.conn.current()
+	require.NotNil(t, bot)
+	p, err := tn.puppetFor(testCtx(t), alice)
+	require.NoError(t, err)
+	p.conn.start()
+	pc, err := p.conn.wait(testCtx(t))
+	require.NoError(t, err)
+	me := pc.Nick()
+	srv.to(bot.Nick(), fmt.Sprintf(":%s!b@h JOIN #chan", bot.Nick()))
+	srv.to(bot.Nick(), fmt.Sprintf(":fake 353 %s = #chan :%s @%s gina", bot.Nick(), bot.Nick(), me))
+	srv.to(bot.Nick(), fmt.Sprintf(":fake 366 %s #chan :End of NAMES", bot.Nick()))
+	tn.waitBotIn(t, "#chan")
+
+	// The server refuses every TOPIC and MODE from the puppet, and takes
+	// its messages.
+	// The PONG after the change is held until the refusal is written, as
+	// a server answers lines in order.
+	answer := func(t *testing.T, sent string, before int) {
+		srv.waitLine(t, me+": "+sent)
+		var pings []string
+		require.Eventually(t, func() bool {
+			pings = srv.lines(me + ": PING ")
+			return len(pings) > before
+		}, 10*time.Second, 10*time.Millisecond, "the PING after the change")
+		ping := pings[len(pings)-1]
+		srv.to(me, ":fake 482 "+me+" #chan :You're not channel operator")
+		srv.to(me, ":fake PONG fake "+ping[strings.LastIndex(ping, " ")+1:])
+		srv.deafen(me, false)
+	}
+	joined := make(chan struct{})
+	go func() {
+		srv.waitLine(t, me+": JOIN #chan")
+		srv.to(me, fmt.Sprintf(":%s!u@h JOIN #chan", me))
+		close(joined)
+	}()
+	for _, tc := range []struct {
+		name   string
+		sent   string
+		change func() error
+	}{
+		{"a topic", "TOPIC #chan", func() error {
+			return p.HandleMatrixTopic(testCtx(t), portal, &bridge.User{MXID: alice}, "from Matrix")
+		}},
+		{"a level", "MODE #chan +o gina", func() error {
+			return p.HandleMatrixPowerLevels(testCtx(t), portal, &bridge.User{MXID: alice}, map[bridge.RemoteUserID]int{"gina": levelOp})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv.deafen(me, true)
+			before := srv.count(me + ": PING ")
+			done := make(chan error, 1)
+			go func() { done <- tc.change() }()
+			<-joined
+			select {
+			case err := <-done:
+				t.Fatalf("the change ended before the server answered: %v", err)
+			case <-time.After(100 * time.Millisecond):
+			}
+			answer(t, tc.sent, before)
+			err := <-done
+			require.Error(t, err)
+			assert.ErrorIs(t, err, bridge.ErrRefused, "the core puts the Matrix side back")
+			assert.Contains(t, err.Error(), "You're not channel operator")
+			_, err = p.HandleMatrixMessage(testCtx(t), matrixMessage(portal, alice, "", "after "+tc.name))
+			assert.NoError(t, err, "the message after the refused change is delivered")
+		})
+	}
+}

@@ -97,7 +97,7 @@ func (p *Puppet) HandleMatrixTopic(ctx context.Context, portal *bridge.Portal, _
 		return fmt.Errorf("%w: %s is +t on IRC and you (%s) are not a channel operator there, so only ops can change its topic",
 			bridge.ErrRefused, channel, c.Nick())
 	}
-	return c.Send(ctx, ircproto.NewMessage("TOPIC", channel, ircproto.Sanitize(topic)))
+	return p.sendChannelChange(ctx, c, channel, ircproto.NewMessage("TOPIC", channel, ircproto.Sanitize(topic)))
 }
 
 // HandleMatrixPowerLevels turns Matrix level changes of ghosts into
@@ -121,13 +121,7 @@ func (p *Puppet) HandleMatrixPowerLevels(ctx context.Context, portal *bridge.Por
 	if err := mayChangeRanks(levelFor(modes), c.Nick(), channel, mcs); err != nil {
 		return err
 	}
-	for _, m := range modeLines(channel, mcs, is.Modes(), is.LineLen(), c.prefixLen()) {
-		if err := c.Send(ctx, m); err != nil {
-			return err
-		}
-	}
-	p.touch()
-	return nil
+	return p.sendChannelChange(ctx, c, channel, modeLines(channel, mcs, is.Modes(), is.LineLen(), c.prefixLen())...)
 }
 
 // modeLines packs membership mode changes into MODE lines of at most per
