@@ -31,6 +31,10 @@ type bot struct {
 	awayMu sync.Mutex
 	away   map[string]string // folded nick → away message ("" not yet known), for users away
 
+	// relayed holds, by Matrix event, how many lines of a relayed message
+	// went out before its connection failed, so a retry goes on from there.
+	relayed sync.Map // id.EventID → int
+
 	// joinWho holds the WHOs after joins not yet sent (away.go).
 	joinWho joinWhoQueue
 	batches splitBatches // netsplit and netjoin BATCHes open (membership.go)
@@ -66,19 +70,20 @@ var botCaps = []string{"sasl", "server-time", "message-tags", "away-notify", "ac
 func (b *bot) connConfig() *connConfig {
 	c := b.net.cfg
 	cfg := &connConfig{
-		addr:        c.hostPort(),
-		tls:         c.TLS,
-		skipVerify:  c.TLSSkipVerify,
-		reg:         ircproto.Registration{Password: c.Password, Nick: c.Bot.Nick, Username: c.Bot.Username, Realname: c.Bot.Realname},
-		caps:        botCaps,
-		altNick:     func(_ string, attempt int) string { return altNick(c.Bot.Nick, attempt, b.nickLen()) },
-		linesPerSec: c.Limits.LinesPerSecond,
-		lineBurst:   c.Limits.LineBurst,
-		handler:     b.handle,
-		ident:       b.net.ident,
-		keepCaps:    true,
-		log:         &b.net.log,
-		who:         "bot",
+		addr:         c.hostPort(),
+		tls:          c.TLS,
+		skipVerify:   c.TLSSkipVerify,
+		reg:          ircproto.Registration{Password: c.Password, Nick: c.Bot.Nick, Username: c.Bot.Username, Realname: c.Bot.Realname},
+		caps:         botCaps,
+		altNick:      func(_ string, attempt int) string { return altNick(c.Bot.Nick, attempt, b.nickLen()) },
+		linesPerSec:  c.Limits.LinesPerSecond,
+		lineBurst:    c.Limits.LineBurst,
+		fenceTimeout: time.Duration(b.net.fenceTimeout.Load()),
+		handler:      b.handle,
+		ident:        b.net.ident,
+		keepCaps:     true,
+		log:          &b.net.log,
+		who:          "bot",
 	}
 	if c.SASL != nil {
 		cfg.sasl = &ircproto.SASLConfig{Username: c.SASL.Username, Password: c.SASL.Password}
@@ -426,10 +431,26 @@ func (b *bot) relay(ctx context.Context, msg *bridge.MatrixMessage) (*bridge.Mes
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", bridge.ErrPermanent, err)
 	}
-	for _, m := range lines {
-		if err := c.Send(ctx, m); err != nil {
+	// As a puppet's send does: a retry after a failed connection goes on
+	// from the first line not written, and a message written just before
+	// the connection died is sent again, not counted as delivered.
+	key := msg.Event.ID
+	done := 0
+	if v, ok := b.relayed.Load(key); ok {
+		done = v.(int)
+	}
+	for i := done; i < len(lines); i++ {
+		if err := c.Send(ctx, lines[i]); err != nil {
+			b.relayed.Store(key, i)
 			return nil, err
 		}
+	}
+	b.relayed.Delete(key)
+	if err := c.fence(ctx); err != nil && ctx.Err() == nil {
+		if !errors.Is(err, ErrNotConnected) {
+			err = fmt.Errorf("%w: %w", ErrNotConnected, err)
+		}
+		return nil, err
 	}
 	return &bridge.MessageResult{ID: bridge.MessageID("mx-" + msg.Event.ID.String())}, nil
 }

@@ -176,7 +176,7 @@ func TestLoginDoesNotRepeatABadNick(t *testing.T) {
 func TestMessageIntoASilentLinkIsSentAgain(t *testing.T) {
 	srv := startScripted(t, script{})
 	tn := startNetwork(t, &irctest.Server{Addr: srv.addr}, func(c *Config) { c.Channels = nil })
-	tn.fenceTimeout = 500 * time.Millisecond
+	tn.fenceTimeout.Store(int64(500 * time.Millisecond))
 	key := tn.dmKey("bob", alice)
 	portal := &bridge.Portal{Key: key, MXID: tn.core.addPortal(key)}
 	p, err := tn.puppetFor(testCtx(t), alice)
@@ -281,4 +281,29 @@ func TestChannelChangeRefusalIsItsOwn(t *testing.T) {
 			assert.NoError(t, err, "the message after the refused change is delivered")
 		})
 	}
+}
+
+// TestRelayedMessageIntoASilentLinkIsSentAgain: a message the bot relays
+// (past max_puppets) into a link that went silent fails as not connected,
+// which the core retries, and the retry goes out on the new connection.
+func TestRelayedMessageIntoASilentLinkIsSentAgain(t *testing.T) {
+	srv := startScripted(t, script{})
+	tn := startNetwork(t, &irctest.Server{Addr: srv.addr}, func(c *Config) { c.Channels = []ChannelConfig{{Channel: "#chan"}} })
+	tn.fenceTimeout.Store(int64(500 * time.Millisecond))
+	key := tn.channelKey("#chan")
+	portal := &bridge.Portal{Key: key, MXID: tn.core.addPortal(key)}
+	srv.waitLine(t, "JOIN #chan")
+	bot := tn.bot.conn.current()
+	require.NotNil(t, bot)
+	msg := matrixMessage(portal, "@zed:"+testDomain, "Zed", "relayed into the void")
+
+	srv.deafen(bot.Nick(), true)
+	_, err := tn.HandleRelayMessage(testCtx(t), msg)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, ErrNotConnected, "a failure the core retries")
+	srv.deafen(bot.Nick(), false)
+	_, err = tn.HandleRelayMessage(testCtx(t), msg)
+	require.NoError(t, err)
+	assert.Equal(t, 2, srv.count(bot.Nick()+": PRIVMSG #chan :<Zed> relayed into the void"), "on the silent link, then on the new one")
+	assert.NotSame(t, bot, tn.bot.conn.current(), "the silent connection was dropped")
 }

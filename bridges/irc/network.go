@@ -103,9 +103,10 @@ type Network struct {
 	// regainWait is the first wait before a puppet on a fallback nick
 	// asks for its own again (0: a minute); tests shorten it.
 	regainWait time.Duration
-	// fenceTimeout, when set, bounds a puppet's wait for the PONG after
-	// a message (Conn.fence); tests shorten it.
-	fenceTimeout time.Duration
+	// fenceTimeout, when set, bounds a connection's wait for the PONG
+	// after a message (Conn.fence), in nanoseconds; tests shorten it while
+	// the bot may be connecting.
+	fenceTimeout atomic.Int64
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -122,7 +122,7 @@ func (p *Puppet) connConfig() *connConfig {
 		altNick:      func(_ string, attempt int) string { return altNick(nick, attempt, p.net.bot.nickLen()) },
 		linesPerSec:  c.Limits.LinesPerSecond,
 		lineBurst:    c.Limits.LineBurst,
-		fenceTimeout: p.net.fenceTimeout,
+		fenceTimeout: time.Duration(p.net.fenceTimeout.Load()),
 		handler:      p.handle,
 		ident:        p.net.ident,
 		shared:       p.net.sharedISupport,
