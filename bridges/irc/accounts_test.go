@@ -23,11 +23,7 @@ func identifiedPuppet(t *testing.T, srv *scriptedServer, edit func(*Config)) (*t
 			edit(c)
 		}
 	})
-	p, err := tn.puppetFor(testCtx(t), alice)
-	require.NoError(t, err)
-	p.conn.start()
-	c, err := p.conn.wait(testCtx(t))
-	require.NoError(t, err)
+	_, c := tn.startPuppet(t, alice)
 	return tn, c
 }
 

@@ -485,11 +485,7 @@ func TestPrivateMessageGuard(t *testing.T) {
 			var users []id.UserID
 			for i := range tc.pms {
 				u := id.UserID("@" + string(tc.policy) + string(rune('a'+i)) + ":" + testDomain)
-				p, err := tn.puppetFor(testCtx(t), u)
-				require.NoError(t, err)
-				p.conn.start()
-				c, err := p.conn.wait(testCtx(t))
-				require.NoError(t, err)
+				_, c := tn.startPuppet(t, u)
 				users = append(users, u)
 				spammer.Send("PRIVMSG %s :buy now", c.Nick())
 			}

@@ -312,6 +312,17 @@ func matrixContent(portal *bridge.Portal, user id.UserID, name string, content *
 	return &bridge.MatrixMessage{Portal: portal, Sender: &bridge.User{MXID: user}, Event: evt, Content: content, SenderName: name}
 }
 
+// startPuppet connects user's puppet and returns it once registered.
+func (tn *testNet) startPuppet(t testing.TB, user id.UserID) (*Puppet, *Conn) {
+	t.Helper()
+	p, err := tn.puppetFor(testCtx(t), user)
+	require.NoError(t, err)
+	p.conn.start()
+	c, err := p.conn.wait(testCtx(t))
+	require.NoError(t, err)
+	return p, c
+}
+
 // session gives a Matrix user their puppet the way the core does on their
 // first message or join: AutoSession, then Connect.
 func (tn *testNet) session(t *testing.T, user id.UserID, name string) *Puppet {

@@ -21,11 +21,7 @@ import (
 func TestShortLinesCrashNothing(t *testing.T) {
 	srv := startScripted(t, script{})
 	tn := startNetwork(t, &irctest.Server{Addr: srv.addr}, nil)
-	p, err := tn.puppetFor(testCtx(t), alice)
-	require.NoError(t, err)
-	p.conn.start()
-	pc, err := p.conn.wait(testCtx(t))
-	require.NoError(t, err)
+	_, pc := tn.startPuppet(t, alice)
 	srv.waitLine(t, "JOIN #bridged")
 	bot := tn.bot.conn.current()
 	require.NotNil(t, bot)
@@ -74,11 +70,7 @@ func TestJoinsAnsweredOddlyFailTheMessage(t *testing.T) {
 	srv := startScripted(t, script{})
 	tn := startNetwork(t, &irctest.Server{Addr: srv.addr}, func(c *Config) { c.Channels = []ChannelConfig{{Channel: "#botdelay"}} })
 	tn.joinTimeout = 500 * time.Millisecond
-	p, err := tn.puppetFor(testCtx(t), alice)
-	require.NoError(t, err)
-	p.conn.start()
-	pc, err := p.conn.wait(testCtx(t))
-	require.NoError(t, err)
+	p, pc := tn.startPuppet(t, alice)
 	me := pc.Nick()
 
 	for _, tc := range []struct {
@@ -138,11 +130,7 @@ func TestJoinsAnsweredOddlyFailTheMessage(t *testing.T) {
 func TestOnlyServicesWriteToTheManagementRoom(t *testing.T) {
 	srv := startScripted(t, script{})
 	tn := startNetwork(t, &irctest.Server{Addr: srv.addr}, func(c *Config) { c.Channels = nil })
-	p, err := tn.puppetFor(testCtx(t), alice)
-	require.NoError(t, err)
-	p.conn.start()
-	pc, err := p.conn.wait(testCtx(t))
-	require.NoError(t, err)
+	_, pc := tn.startPuppet(t, alice)
 	me := pc.Nick()
 	from := tn.core.end()
 
@@ -179,11 +167,7 @@ func TestMessageIntoASilentLinkIsSentAgain(t *testing.T) {
 	tn.fenceTimeout.Store(int64(500 * time.Millisecond))
 	key := tn.dmKey("bob", alice)
 	portal := &bridge.Portal{Key: key, MXID: tn.core.addPortal(key)}
-	p, err := tn.puppetFor(testCtx(t), alice)
-	require.NoError(t, err)
-	p.conn.start()
-	pc, err := p.conn.wait(testCtx(t))
-	require.NoError(t, err)
+	p, pc := tn.startPuppet(t, alice)
 	me := pc.Nick()
 
 	srv.deafen(me, true)
@@ -216,11 +200,7 @@ func TestChannelChangeRefusalIsItsOwn(t *testing.T) {
 	srv.waitLine(t, "JOIN #chan")
 	bot := tn.bot.conn.current()
 	require.NotNil(t, bot)
-	p, err := tn.puppetFor(testCtx(t), alice)
-	require.NoError(t, err)
-	p.conn.start()
-	pc, err := p.conn.wait(testCtx(t))
-	require.NoError(t, err)
+	p, pc := tn.startPuppet(t, alice)
 	me := pc.Nick()
 	srv.to(bot.Nick(), fmt.Sprintf(":%s!b@h JOIN #chan", bot.Nick()))
 	srv.to(bot.Nick(), fmt.Sprintf(":fake 353 %s = #chan :%s @%s gina", bot.Nick(), bot.Nick(), me))

@@ -67,11 +67,7 @@ func TestRefusalIsToldOnce(t *testing.T) {
 	spammer := srv.Connect(t, "spammer")
 	var nicks []string
 	for _, u := range []id.UserID{"@once_a:" + testDomain, "@once_b:" + testDomain} {
-		p, err := tn.puppetFor(testCtx(t), u)
-		require.NoError(t, err)
-		p.conn.start()
-		c, err := p.conn.wait(testCtx(t))
-		require.NoError(t, err)
+		_, c := tn.startPuppet(t, u)
 		nicks = append(nicks, c.Nick())
 	}
 	for _, nick := range nicks {
