@@ -78,7 +78,7 @@ func (b *bot) connConfig() *connConfig {
 		altNick:      func(_ string, attempt int) string { return altNick(c.Bot.Nick, attempt, b.nickLen()) },
 		linesPerSec:  c.Limits.LinesPerSecond,
 		lineBurst:    c.Limits.LineBurst,
-		fenceTimeout: time.Duration(b.net.fenceTimeout.Load()),
+		fenceTimeout: &b.net.fenceTimeout,
 		handler:      b.handle,
 		ident:        b.net.ident,
 		keepCaps:     true,
@@ -433,7 +433,7 @@ func (b *bot) relay(ctx context.Context, msg *bridge.MatrixMessage) (*bridge.Mes
 	}
 	// As a puppet's send does: a retry after a failed connection goes on
 	// from the first line not written, and a message written just before
-	// the connection died is sent again, not counted as delivered.
+	// the connection died is reported, not counted as delivered.
 	key := msg.Event.ID
 	done := 0
 	if v, ok := b.relayed.Load(key); ok {
@@ -447,10 +447,9 @@ func (b *bot) relay(ctx context.Context, msg *bridge.MatrixMessage) (*bridge.Mes
 	}
 	b.relayed.Delete(key)
 	if err := c.fence(ctx); err != nil && ctx.Err() == nil {
-		if !errors.Is(err, ErrNotConnected) {
-			err = fmt.Errorf("%w: %w", ErrNotConnected, err)
-		}
-		return nil, err
+		// As for a puppet's message (Puppet.send).
+		b.net.log.Warn().Err(err).Str("target", target).Msg("No answer after a relayed message; reporting it as maybe lost")
+		return nil, errMaybeLost
 	}
 	return &bridge.MessageResult{ID: bridge.MessageID("mx-" + msg.Event.ID.String())}, nil
 }

@@ -37,8 +37,10 @@ type connConfig struct {
 	// PING; twice that without anything read closes it.
 	pingInterval    time.Duration
 	registerTimeout time.Duration
-	// fenceTimeout, when set, replaces the package's fenceTimeout.
-	fenceTimeout time.Duration
+	// fenceTimeout, when set and not 0, replaces the package's
+	// fenceTimeout (nanoseconds); read at each fence, so tests may shorten
+	// it while a connection is up.
+	fenceTimeout *atomic.Int64
 	// handler runs on the reader goroutine for every line from 001 on,
 	// in order. It may block; the server's PINGs wait meanwhile.
 	handler func(c *Conn, m *ircproto.Message)
@@ -452,7 +454,10 @@ func (c *Conn) fence(ctx context.Context) error {
 	if err := c.Send(ctx, ircproto.NewMessage("PING", token)); err != nil {
 		return err
 	}
-	wait := cmp.Or(c.cfg.fenceTimeout, fenceTimeout)
+	wait := fenceTimeout
+	if c.cfg.fenceTimeout != nil {
+		wait = cmp.Or(time.Duration(c.cfg.fenceTimeout.Load()), fenceTimeout)
+	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {

@@ -125,11 +125,20 @@ func TestMessagesOutliveAnIRCOutage(t *testing.T) {
 	// costs nothing when they are quick.
 	w := newRelayWorld(t, irctest.NgIRCd, time.Minute, 2)
 	carol, alice, room := w.meet("#outage")
-	alice.say(room, "before the outage")
+	before := alice.say(room, "before the outage")
 	carol.WaitFor("alice's first message", irctest.IsText("PRIVMSG", "before the outage"))
-
+	// A message whose PONG is cut off is reported, as it may or may not
+	// have arrived; so is one written into the link as it dies. The
+	// outage starts once the first message is wholly done (the room's
+	// next event is being handled) and messages are sent once the puppet
+	// knows its link is gone: what is tested is what waits for the server.
+	resp, err := alice.client.SendReaction(ctxT(t), room, before, "👍")
+	require.NoError(t, err)
+	alice.eventually("the first message done", func() bool { return w.log.has("Handling Matrix event", resp.EventID.String()) })
+	down := w.log.count(`"state":"disconnected"`)
 	w.relay.cut()
 	w.irc.Stop()
+	alice.eventually("the puppet aware its link is gone", func() bool { return w.log.count(`"state":"disconnected"`) > down })
 	texts := []string{"one while down", "two while down", "three while down\nand its second line", "four while down"}
 	first := alice.say(room, texts[0])
 	for _, text := range texts[1:] {

@@ -45,6 +45,11 @@ var (
 	ErrNotDelivered = errors.New("refused by the IRC server")
 )
 
+// errMaybeLost is a message written to a connection that closed or went
+// silent before the server confirmed it: the user is told, not the line
+// sent again.
+var errMaybeLost = fmt.Errorf("%w: the IRC connection closed or stopped answering just after it was sent, so it may not have arrived; send it again if it is missing", bridge.ErrPermanent)
+
 // refusedError is a message the server refused, with its words. It is
 // permanent: sending it again would be refused again.
 type refusedError struct{ target, text string }

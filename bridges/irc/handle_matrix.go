@@ -224,15 +224,12 @@ func (p *Puppet) send(ctx context.Context, c *Conn, target string, out outgoing,
 		}
 		// Every line was written, but the connection closed or went
 		// quiet (a half-open link, which fence closes) before the server
-		// confirmed it got them. Lines written into a dead link went
-		// nowhere, so they are sent again on the next connection; only a
-		// server that took them and then took 30 s to answer a PING sees
-		// them twice, which is rarer and less harmful than the loss.
-		p.log().Warn().Err(err).Str("target", target).Msg("No answer after a message; sending it again once reconnected")
-		if !errors.Is(err, ErrNotConnected) {
-			err = fmt.Errorf("%w: %w", ErrNotConnected, err)
-		}
-		return err
+		// confirmed it got them. Whether it did cannot be told: a server
+		// that restarts may have relayed them, a dead link swallowed
+		// them. Sending again could say them twice, counting them
+		// delivered could lose them, so the user is told and decides.
+		p.log().Warn().Err(err).Str("target", target).Msg("No answer after a message; reporting it as maybe lost")
+		return errMaybeLost
 	}
 	if why := refusal(); why != "" {
 		return &refusedError{target: target, text: why}

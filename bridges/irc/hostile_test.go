@@ -157,11 +157,11 @@ func TestLoginDoesNotRepeatABadNick(t *testing.T) {
 	assert.Contains(t, err.Error(), "not a valid IRC nick")
 }
 
-// TestMessageIntoASilentLinkIsSentAgain: when the server stops answering
+// TestMessageIntoASilentLinkIsReported: when the server stops answering
 // (a half-open link) just after a message was written, the connection is
-// made again instead of written into for minutes, and the message, which
-// a dead link would have swallowed, is sent again on the new one.
-func TestMessageIntoASilentLinkIsSentAgain(t *testing.T) {
+// made again instead of written into for minutes, and the message is
+// reported as maybe lost: sending it again could say it twice.
+func TestMessageIntoASilentLinkIsReported(t *testing.T) {
 	srv := startScripted(t, script{})
 	tn := startNetwork(t, &irctest.Server{Addr: srv.addr}, func(c *Config) { c.Channels = nil })
 	tn.fenceTimeout.Store(int64(500 * time.Millisecond))
@@ -170,22 +170,16 @@ func TestMessageIntoASilentLinkIsSentAgain(t *testing.T) {
 	p, pc := tn.startPuppet(t, alice)
 	me := pc.Nick()
 
+	_, err := p.HandleMatrixMessage(testCtx(t), matrixMessage(portal, alice, "", "while it answers"))
+	require.NoError(t, err, "a message the server confirms is delivered")
 	srv.deafen(me, true)
-	done := make(chan error, 1)
-	go func() {
-		_, err := p.HandleMatrixMessage(testCtx(t), matrixMessage(portal, alice, "", "into the void"))
-		done <- err
-	}()
-	srv.waitLine(t, me+": PRIVMSG bob :into the void")
-	srv.deafen(me, false)
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(15 * time.Second):
-		t.Fatal("the message is still being sent")
-	}
-	assert.Equal(t, 2, srv.count(me+": PRIVMSG bob :into the void"), "sent on the silent link, then again on the new one")
-	assert.NotSame(t, pc, p.conn.current(), "the silent connection was dropped")
+	_, err = p.HandleMatrixMessage(testCtx(t), matrixMessage(portal, alice, "", "into the void"))
+	require.Error(t, err)
+	assert.ErrorIs(t, err, bridge.ErrPermanent, "reported to the user, not sent again")
+	assert.Contains(t, err.Error(), "may not have arrived")
+	assert.Equal(t, 1, srv.count(me+": PRIVMSG bob :into the void"))
+	require.Eventually(t, func() bool { c := p.conn.current(); return c != nil && c != pc }, 10*time.Second, 10*time.Millisecond,
+		"the silent connection was dropped and made again")
 }
 
 // TestChannelChangeRefusalIsItsOwn: a topic or level change the bot's
@@ -263,10 +257,10 @@ func TestChannelChangeRefusalIsItsOwn(t *testing.T) {
 	}
 }
 
-// TestRelayedMessageIntoASilentLinkIsSentAgain: a message the bot relays
-// (past max_puppets) into a link that went silent fails as not connected,
-// which the core retries, and the retry goes out on the new connection.
-func TestRelayedMessageIntoASilentLinkIsSentAgain(t *testing.T) {
+// TestRelayedMessageIntoASilentLinkIsReported: a message the bot relays
+// (past max_puppets) into a link that went silent is reported as maybe
+// lost, like a puppet's, and the bot's connection is made again.
+func TestRelayedMessageIntoASilentLinkIsReported(t *testing.T) {
 	srv := startScripted(t, script{})
 	tn := startNetwork(t, &irctest.Server{Addr: srv.addr}, func(c *Config) { c.Channels = []ChannelConfig{{Channel: "#chan"}} })
 	tn.fenceTimeout.Store(int64(500 * time.Millisecond))
@@ -275,15 +269,35 @@ func TestRelayedMessageIntoASilentLinkIsSentAgain(t *testing.T) {
 	srv.waitLine(t, "JOIN #chan")
 	bot := tn.bot.conn.current()
 	require.NotNil(t, bot)
-	msg := matrixMessage(portal, "@zed:"+testDomain, "Zed", "relayed into the void")
 
 	srv.deafen(bot.Nick(), true)
-	_, err := tn.HandleRelayMessage(testCtx(t), msg)
+	_, err := tn.HandleRelayMessage(testCtx(t), matrixMessage(portal, "@zed:"+testDomain, "Zed", "relayed into the void"))
 	require.Error(t, err)
-	assert.ErrorIs(t, err, ErrNotConnected, "a failure the core retries")
+	assert.ErrorIs(t, err, bridge.ErrPermanent)
+	assert.Contains(t, err.Error(), "may not have arrived")
 	srv.deafen(bot.Nick(), false)
-	_, err = tn.HandleRelayMessage(testCtx(t), msg)
+	require.Eventually(t, func() bool { c := tn.bot.conn.current(); return c != nil && c != bot }, 10*time.Second, 10*time.Millisecond,
+		"the silent connection was dropped and made again")
+	_, err = tn.HandleRelayMessage(testCtx(t), matrixMessage(portal, "@zed:"+testDomain, "Zed", "relayed again"))
 	require.NoError(t, err)
-	assert.Equal(t, 2, srv.count(bot.Nick()+": PRIVMSG #chan :<Zed> relayed into the void"), "on the silent link, then on the new one")
-	assert.NotSame(t, bot, tn.bot.conn.current(), "the silent connection was dropped")
+}
+
+// TestRegainBacksOffAcrossForcedRenames: a puppet that gets its nick back
+// and is then renamed away again (services guarding a registered nick) on
+// the same connection keeps backing off, instead of asking every minute.
+func TestRegainBacksOffAcrossForcedRenames(t *testing.T) {
+	srv := startScripted(t, script{})
+	tn := startNetwork(t, &irctest.Server{Addr: srv.addr}, func(c *Config) { c.Channels = nil })
+	tn.regainWait = time.Minute // longer than the test: the timer never fires here
+	p, pc := tn.startPuppet(t, alice)
+	var tries []int
+	for range 3 {
+		p.armRegain(pc) // renamed away from the wanted nick
+		p.mu.Lock()
+		tries = append(tries, p.regain.tries)
+		p.mu.Unlock()
+		p.stopRegain(pc) // got it back
+	}
+	assert.Equal(t, []int{0, 1, 2}, tries)
+	assert.Less(t, tn.regainDelay(0), tn.regainDelay(2)/2, "each round waits longer")
 }

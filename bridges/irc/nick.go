@@ -235,8 +235,7 @@ func (n *Network) regainDelay(tries int) time.Duration {
 	if base <= 0 {
 		base = regainFirstWait
 	}
-	d := min(base<<min(tries, 8), max(regainMaxWait, base))
-	return d*3/4 + time.Duration(rand.Int64N(int64(d/2)+1)) //nolint:gosec // jitter needs no crypto
+	return doubling(base, max(regainMaxWait, base), tries+1, rand.Float64()) //nolint:gosec // jitter needs no crypto
 }
 
 // keepNick asks for the wanted nick when the connection has another: at
@@ -266,7 +265,10 @@ func (p *Puppet) armRegain(c *Conn) {
 		return // closed: onDown ran or is about to, and nothing stops a timer started now
 	}
 	r := &nickRegain{conn: c}
-	r.timer = time.AfterFunc(p.net.regainDelay(0), func() { p.regainTick(r) })
+	if last := p.lastRegain; last != nil && last.conn == c {
+		r.tries = last.tries + 1
+	}
+	r.timer = time.AfterFunc(p.net.regainDelay(r.tries), func() { p.regainTick(r) })
 	p.regain = r
 }
 
@@ -283,7 +285,7 @@ func (p *Puppet) stopRegain(c *Conn) {
 func (p *Puppet) stopRegainLocked() {
 	if p.regain != nil {
 		p.regain.timer.Stop()
-		p.regain = nil
+		p.lastRegain, p.regain = p.regain, nil
 	}
 }
 

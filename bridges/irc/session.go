@@ -50,6 +50,10 @@ type Puppet struct {
 	// regain asks for the wanted nick again while the connection has
 	// another (nick.go); nil while it has the wanted one.
 	regain *nickRegain
+	// lastRegain is the regain stopped last: one armed again on the same
+	// connection (services renamed the puppet away from the nick it got
+	// back) goes on from its tries instead of asking every minute for ever.
+	lastRegain *nickRegain
 	// toldTaken is the folded nick the user was told is taken, so that
 	// every reconnect on a fallback does not tell them again.
 	toldTaken string
@@ -122,7 +126,7 @@ func (p *Puppet) connConfig() *connConfig {
 		altNick:      func(_ string, attempt int) string { return altNick(nick, attempt, p.net.bot.nickLen()) },
 		linesPerSec:  c.Limits.LinesPerSecond,
 		lineBurst:    c.Limits.LineBurst,
-		fenceTimeout: time.Duration(p.net.fenceTimeout.Load()),
+		fenceTimeout: &p.net.fenceTimeout,
 		handler:      p.handle,
 		ident:        p.net.ident,
 		shared:       p.net.sharedISupport,
@@ -292,7 +296,10 @@ func (p *Puppet) onUp(c *Conn) {
 	for ch := range p.channels {
 		names = append(names, ch)
 	}
-	pass := p.row.Password
+	// Read with the password, from the same row: the connection's SASL
+	// config is from the row when dialling began, which a login made
+	// during registration has replaced.
+	pass, account := p.row.Password, p.row.account()
 	tell := refusal != "" && !p.toldRefusal
 	p.toldRefusal = p.toldRefusal || tell
 	p.mu.Unlock()
@@ -315,7 +322,7 @@ func (p *Puppet) onUp(c *Conn) {
 		// SASL refused would be refused there too. The account is named,
 		// as the connection may be on a fallback nick.
 		if pass != "" && !c.Authenticated() && refusal == "" {
-			_ = c.Send(ctx, ircproto.NewMessage("PRIVMSG", "NickServ", "IDENTIFY "+c.cfg.sasl.Username+" "+pass))
+			_ = c.Send(ctx, ircproto.NewMessage("PRIVMSG", "NickServ", "IDENTIFY "+account+" "+pass))
 		}
 		for _, m := range joinLinesFor(c, names, p.net.bot.keysFor(names)) {
 			if err := c.Send(ctx, m); err != nil {
@@ -336,6 +343,7 @@ func (p *Puppet) onDown(c *Conn, err error) {
 	p.joinWait = nil
 	p.stopInvites()
 	p.stopRegainLocked()
+	p.lastRegain = nil // the connection is gone; a new one starts afresh
 	p.mu.Unlock()
 	for _, ws := range waits {
 		for _, w := range ws {
@@ -501,6 +509,9 @@ func (p *Puppet) ensureJoined(ctx context.Context, channel string) (*Conn, error
 	p.mu.Unlock()
 	if first {
 		if err := c.Send(ctx, p.net.bot.joinMessage(channel)); err != nil {
+			// A wait left behind would make every later message wait
+			// for an answer to a JOIN never sent.
+			p.dropJoinWait(channel, wait)
 			return nil, err
 		}
 	}
@@ -526,7 +537,16 @@ func (p *Puppet) ensureJoined(ctx context.Context, channel string) (*Conn, error
 	case <-ctx.Done():
 		gaveUp = fmt.Errorf("join %s: %w", channel, ctx.Err())
 	}
+	p.dropJoinWait(channel, wait)
+	return nil, gaveUp
+}
+
+// dropJoinWait forgets one waiter for channel's JOIN, under the channel's
+// key as it is now (a casemapping change may have moved it).
+func (p *Puppet) dropJoinWait(channel string, wait chan error) {
+	folded := p.net.fold(channel)
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	ws := p.joinWait[folded]
 	for i, w := range ws {
 		if w == wait {
@@ -537,8 +557,6 @@ func (p *Puppet) ensureJoined(ctx context.Context, channel string) (*Conn, error
 	if len(p.joinWait[folded]) == 0 {
 		delete(p.joinWait, folded)
 	}
-	p.mu.Unlock()
-	return nil, gaveUp
 }
 
 // up waits (a bounded time) for the connection. Messages wait behind it
