@@ -26,6 +26,8 @@ type Session struct {
 	rtm    *slack.RTM
 	cancel context.CancelFunc
 	done   chan struct{}
+	// lastDone is the last run's done, which the next run waits for.
+	lastDone chan struct{}
 
 	cache   *workspaceCache
 	cursors *cursorBuffer
@@ -82,8 +84,18 @@ func (s *Session) Connect(ctx context.Context) {
 		return
 	}
 	rctx, cancel := context.WithCancel(ctx)
+	prev := s.lastDone
 	s.cancel, s.done = cancel, make(chan struct{})
-	go s.run(rctx, s.done)
+	s.lastDone = s.done
+	go func(done chan struct{}) {
+		// A run that a timed-out Disconnect left ending still waits for
+		// what it spawned (bg), and its spawned work may still hand back
+		// to the loop (resume): the new run starts once it has ended.
+		if prev != nil {
+			<-prev
+		}
+		s.run(rctx, done)
+	}(s.done)
 }
 
 // Disconnect stops the RTM loop and waits for it, and for what it
