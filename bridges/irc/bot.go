@@ -143,8 +143,12 @@ func (b *bot) rekey(old, now ircproto.Casemapping) func(string) string {
 	// A channel keeps its portal's key: the portal is keyed as it was
 	// made. The bot holds channels across a change only in the moment
 	// between losing its connection and onDown, which drops them all.
+	nicks := map[string]string{} // member keys, old fold → new
 	for _, ch := range b.channels {
 		ch.mu.Lock()
+		for k, m := range ch.members {
+			nicks[k] = now.Fold(m.nick)
+		}
 		byNick := func(_ string, m *member) string { return now.Fold(m.nick) }
 		ch.members = rekeyed(ch.members, byNick, nil)
 		ch.names = rekeyed(ch.names, byNick, nil)
@@ -159,10 +163,20 @@ func (b *bot) rekey(old, now ircproto.Casemapping) func(string) string {
 		}
 	}
 	b.mu.Unlock()
-	// Away users are found again by the next WHO or away-notify; their
-	// keys are folded nicks, which cannot be folded anew.
+	// Away users are keyed by folded nick, which cannot be folded anew:
+	// they follow their member entries, whose real nicks can. One with no
+	// entry is found again by the next WHO or away-notify.
 	b.awayMu.Lock()
+	away := b.away
 	b.away = nil
+	for k, msg := range away {
+		if nk, ok := nicks[k]; ok {
+			if b.away == nil {
+				b.away = map[string]string{}
+			}
+			b.away[nk] = msg
+		}
+	}
 	b.awayMu.Unlock()
 	return chanKey
 }

@@ -301,3 +301,17 @@ func TestRegainBacksOffAcrossForcedRenames(t *testing.T) {
 	assert.Equal(t, []int{0, 1, 2}, tries)
 	assert.Less(t, tn.regainDelay(0), tn.regainDelay(2)/2, "each round waits longer")
 }
+
+// TestAwayUsersFollowACasemappingChange: who is away is kept across a
+// casemapping change, under each member's new key, so someone away then
+// is shown back when they return instead of staying away in Matrix.
+func TestAwayUsersFollowACasemappingChange(t *testing.T) {
+	n, _ := offlineNetwork(t, "cm", nil)
+	rfc, ascii := ircproto.CasemapRFC1459, ircproto.CasemapASCII
+	ch := newChannel(n, "#c", false)
+	ch.members[rfc.Fold("Ally[x]")] = &member{nick: "Ally[x]"}
+	n.bot.channels[rfc.Fold("#c")] = ch
+	n.bot.away = map[string]string{rfc.Fold("Ally[x]"): "lunch", rfc.Fold("Gone[y]"): "no entry"}
+	n.bot.rekey(rfc, ascii)
+	assert.Equal(t, map[string]string{ascii.Fold("Ally[x]"): "lunch"}, n.bot.away)
+}
