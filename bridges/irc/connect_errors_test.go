@@ -27,19 +27,11 @@ func closedAddr(t *testing.T) string {
 func plainServer(t *testing.T, greet bool) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { _ = c.Close() })
-			if greet {
-				_, _ = c.Write([]byte(":irc.test NOTICE * :*** Looking up your hostname...\r\n"))
-			}
+	serveEach(t, ln, func(c net.Conn) {
+		if greet {
+			_, _ = c.Write([]byte(":irc.test NOTICE * :*** Looking up your hostname...\r\n"))
 		}
-	}()
+	})
 	return ln.Addr().String()
 }
 

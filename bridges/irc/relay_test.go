@@ -42,16 +42,8 @@ func startRelay(t *testing.T, target string) *relay {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	r := &relay{addr: ln.Addr().String(), target: target, changed: make(chan struct{}), conns: map[net.Conn]bool{}}
-	t.Cleanup(func() { _ = ln.Close(); r.cut() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go r.pass(c)
-		}
-	}()
+	t.Cleanup(r.cut)
+	serveEach(t, ln, func(c net.Conn) { go r.pass(c) })
 	return r
 }
 

@@ -55,13 +55,9 @@ type script struct {
 	held []string
 }
 
-func startScripted(t *testing.T, sc script) *scriptedServer {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	s := &scriptedServer{t: t, addr: ln.Addr().String(), script: sc, conns: map[string]net.Conn{}, held: map[string]bool{}}
-	for _, nick := range sc.held {
-		s.held[strings.ToLower(nick)] = true
-	}
+// serveEach hands every connection ln accepts to handle, until the test
+// ends and closes ln and the connections.
+func serveEach(t *testing.T, ln net.Listener, handle func(net.Conn)) {
 	t.Cleanup(func() { _ = ln.Close() })
 	go func() {
 		for {
@@ -70,9 +66,19 @@ func startScripted(t *testing.T, sc script) *scriptedServer {
 				return
 			}
 			t.Cleanup(func() { _ = c.Close() })
-			go s.serve(c)
+			handle(c)
 		}
 	}()
+}
+
+func startScripted(t *testing.T, sc script) *scriptedServer {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	s := &scriptedServer{t: t, addr: ln.Addr().String(), script: sc, conns: map[string]net.Conn{}, held: map[string]bool{}}
+	for _, nick := range sc.held {
+		s.held[strings.ToLower(nick)] = true
+	}
+	serveEach(t, ln, func(c net.Conn) { go s.serve(c) })
 	return s
 }
 
